@@ -1,0 +1,31 @@
+# `make demo` and `make test` each set up .venv once (a second run reinstalls nothing unless
+# pyproject.toml changed), then run the demo job or the test suite.
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_OUT ?= demo-output
+
+.PHONY: demo test bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check \
+		"torch==2.14.1" "torchvision==0.29.1" -e ".[test]" 2>&1 | { grep -v "^WARNING: Location" || true; }
+	$(BIN)/python -c "import image_core, video_decorruptor, torch, diffusers"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/video-decorruptor corruptions --gallery $(DEMO_OUT)/corruption_gallery.png
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/corruptions.py
+	$(BIN)/python benchmarks/pair_sampler.py
+
+clean:
+	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache

@@ -1,0 +1,124 @@
+"""Clean images for training and evaluation, all available offline.
+
+Training photos are the natural colour photographs bundled inside scikit-image; scikit-learn's two
+bundled photos (``china.jpg``, ``flower.jpg``) are kept out of training as the held-out set for the
+restoration benchmark. Procedural dead-leaves images add unlimited variety of edges and flat regions.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from image_core.procedural import dead_leaves
+
+__all__ = ["training_photos", "heldout_photos", "sample_photo", "random_crop", "CleanImageDataset"]
+
+# Photographs shipped in the scikit-image wheel (no download needed); grayscale ones become RGB.
+_SKIMAGE_PHOTOS = (
+    "astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field", "immunohistochemistry", "retina",
+    "camera", "coins", "moon", "brick", "grass", "gravel",
+)  # fmt: skip
+_SKLEARN_PHOTOS = ("china.jpg", "flower.jpg")
+
+
+def _rgb(image: np.ndarray) -> np.ndarray:
+    if image.ndim == 2:
+        image = np.repeat(image[..., None], 3, axis=2)
+    return np.ascontiguousarray(image[..., :3], dtype=np.uint8)
+
+
+@functools.lru_cache(maxsize=1)
+def training_photos() -> tuple[np.ndarray, ...]:
+    """scikit-image's bundled photographs as (H, W, 3) uint8 arrays."""
+    import skimage.data
+
+    return tuple(_rgb(getattr(skimage.data, name)()) for name in _SKIMAGE_PHOTOS)
+
+
+@functools.lru_cache(maxsize=1)
+def heldout_photos() -> dict[str, np.ndarray]:
+    """scikit-learn's two bundled photographs, never used for training."""
+    from sklearn.datasets import load_sample_image
+
+    return {name.removesuffix(".jpg"): _rgb(load_sample_image(name)) for name in _SKLEARN_PHOTOS}
+
+
+def sample_photo(size: int = 224) -> np.ndarray:
+    """A centred square crop of the held-out ``china`` photo, resized to ``size``: the demo picture."""
+    photo = heldout_photos()["china"]
+    h, w = photo.shape[:2]
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    return cv2.resize(photo[top : top + side, left : left + side], (size, size), interpolation=cv2.INTER_AREA)
+
+
+def random_crop(image: np.ndarray, size: int, rng: np.random.Generator, flip: bool = True) -> np.ndarray:
+    """A random square crop resized to ``size``, only ever downscaled so clean targets stay sharp.
+
+    The crop side is log-uniform between ``size`` and the image's short side; images smaller than
+    ``size`` are the one case that is upscaled.
+    """
+    h, w = image.shape[:2]
+    short = min(h, w)
+    if short <= size:
+        side = short
+    else:
+        side = int(round(math.exp(rng.uniform(math.log(size), math.log(short)))))
+    top = int(rng.integers(0, h - side + 1))
+    left = int(rng.integers(0, w - side + 1))
+    crop = image[top : top + side, left : left + side]
+    interpolation = cv2.INTER_AREA if side >= size else cv2.INTER_CUBIC
+    crop = cv2.resize(crop, (size, size), interpolation=interpolation)
+    if flip and rng.random() < 0.5:
+        crop = crop[:, ::-1]
+    return np.ascontiguousarray(crop)
+
+
+class CleanImageDataset(Dataset):
+    """Random square crops of the training photos mixed with dead-leaves images.
+
+    Item ``i`` is deterministic given ``(seed, i)``, whatever worker loads it.
+
+    Args:
+        size: side S of the returned crops.
+        length: number of items per epoch.
+        seed: base seed.
+        dead_leaves_fraction: probability that an item is a dead-leaves image instead of a photo crop.
+
+    Returns (per item):
+        float32 tensor (3, S, S) in [0, 1].
+    """
+
+    def __init__(self, size: int = 128, length: int = 10_000, seed: int = 0, dead_leaves_fraction: float = 0.3):
+        if size < 32:
+            raise ValueError(f"size must be >= 32, got {size}")
+        if not 0.0 <= dead_leaves_fraction <= 1.0:
+            raise ValueError(f"dead_leaves_fraction must lie in [0, 1], got {dead_leaves_fraction}")
+        self.size, self.length, self.seed = size, length, seed
+        self.dead_leaves_fraction = dead_leaves_fraction
+
+    def __len__(self) -> int:
+        return self.length
+
+    def image(self, index: int) -> np.ndarray:
+        """Item ``index`` as an (S, S, 3) uint8 array."""
+        rng = np.random.default_rng([self.seed, index])
+        if rng.random() < self.dead_leaves_fraction:
+            return dead_leaves(self.size, rng)
+        photos = training_photos()
+        return random_crop(photos[int(rng.integers(len(photos)))], self.size, rng)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        return to_tensor(self.image(index))
+
+
+def to_tensor(image: np.ndarray) -> torch.Tensor:
+    """(H, W, 3) uint8 or float [0, 1] array -> (3, H, W) float32 tensor in [0, 1]."""
+    tensor = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)
+    return tensor.float().div_(255.0) if image.dtype == np.uint8 else tensor.float()

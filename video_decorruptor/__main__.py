@@ -1,0 +1,5 @@
+import sys
+
+from video_decorruptor.cli import main
+
+sys.exit(main())
