@@ -14,7 +14,6 @@ Mixing pictures come from :class:`MixingBank`, generated procedurally once, seed
 
 from __future__ import annotations
 
-import math
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -197,7 +196,7 @@ def simsiam_view(image: np.ndarray, rng: np.random.Generator, max_blur_sigma: fl
         x = np.repeat(_gray(x), 3, axis=2)
     if rng.random() < 0.5:
         x = cv2.GaussianBlur(x, (0, 0), rng.uniform(0.1, max_blur_sigma), borderType=cv2.BORDER_REFLECT_101)
-    return x
+    return np.clip(x, 0, 1)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,185 @@
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from image_core.corruption_modeling import (
+    AUGMENTATIONS,
+    CASES,
+    CorruptionPairDataset,
+    MixingBank,
+    PairSampler,
+    augment,
+    pixmix,
+    simsiam_view,
+)
+from image_core.procedural import dead_leaves, feature_pattern, frost_layer, ifs_fractal, plasma_fractal
+from image_core.sources import CleanImageDataset, heldout_photos, random_crop, training_photos
+
+
+@pytest.fixture(scope="module")
+def bank(tmp_path_factory) -> MixingBank:
+    return MixingBank(count=8, size=64, seed=0, cache_dir=tmp_path_factory.mktemp("bank"))
+
+
+def test_mixing_bank_is_generated_once_cached_and_seeded(bank, tmp_path):
+    pictures = np.array(bank.pictures)
+    assert pictures.shape == (8, 64, 64, 3) and pictures.dtype == np.uint8
+    assert bank.path.exists()
+    mtime = bank.path.stat().st_mtime_ns
+    again = MixingBank(count=8, size=64, seed=0, cache_dir=bank.path.parent)
+    np.testing.assert_array_equal(again.pictures, pictures)
+    assert bank.path.stat().st_mtime_ns == mtime  # loaded, not regenerated
+    elsewhere = MixingBank(count=8, size=64, seed=0, cache_dir=tmp_path)
+    np.testing.assert_array_equal(elsewhere.pictures, pictures)  # same seed, same pictures
+    other_seed = MixingBank(count=8, size=64, seed=1, cache_dir=tmp_path)
+    assert not np.array_equal(other_seed.pictures, pictures)
+    assert not list(tmp_path.glob("*.tmp*"))
+
+
+def test_mixing_pictures_are_colourful_and_fill_the_frame(bank):
+    for index, picture in enumerate(bank.pictures):
+        assert picture.std(axis=(0, 1)).mean() > 10, index  # not flat
+        lit = (picture.max(axis=2) > 0).mean()
+        assert lit > 0.05, index
+    # colour: channels differ somewhere (not grayscale)
+    assert all(np.abs(p[..., 0].astype(int) - p[..., 1]).mean() > 3 for p in bank.pictures)
+
+
+def test_procedural_generators_are_seeded_and_in_range():
+    for draw in (lambda r: ifs_fractal(48, r), lambda r: feature_pattern(48, r), lambda r: dead_leaves(48, r)):
+        a, b = draw(np.random.default_rng(3)), draw(np.random.default_rng(3))
+        np.testing.assert_array_equal(a, b)
+        assert a.shape == (48, 48, 3) and a.dtype == np.uint8
+    plasma = plasma_fractal(100, 2.0, np.random.default_rng(0))
+    assert plasma.shape == (128, 128) and plasma.min() == 0 and plasma.max() == 1
+    frost = frost_layer(40, 70, np.random.default_rng(0))
+    assert frost.shape == (40, 70, 3) and 0 <= frost.min() and frost.max() <= 1
+
+
+def test_dead_leaves_cover_the_canvas_with_many_colours():
+    image = dead_leaves(128, np.random.default_rng(0))
+    colours = np.unique(image.reshape(-1, 3), axis=0)
+    assert len(colours) > 500
+    # No single colour (such as the background) covers more than a fifth of the image.
+    _, counts = np.unique(image.reshape(-1, 3), axis=0, return_counts=True)
+    assert counts.max() < 0.2 * 128 * 128
+
+
+@pytest.mark.parametrize("name", list(AUGMENTATIONS))
+def test_every_augmix_op_runs_and_keeps_the_range(name, photo):
+    from PIL import Image
+
+    out = np.asarray(AUGMENTATIONS[name](Image.fromarray(photo), 1.0, np.random.default_rng(0)))
+    assert out.shape == photo.shape and out.dtype == np.uint8
+
+
+def test_augment_and_simsiam_view_return_float_images_in_range(photo):
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        for out in (augment(photo, rng), simsiam_view(photo, rng)):
+            assert out.shape == photo.shape and out.dtype == np.float32
+            assert 0 <= out.min() and out.max() <= 1
+
+
+def test_pixmix_output_range_and_that_it_changes_the_image(bank, photo):
+    rng = np.random.default_rng(0)
+    changed = 0
+    for _ in range(40):
+        out = pixmix(photo, lambda r: bank.sample(96, r), rng)
+        assert out.shape == (96, 96, 3) and out.dtype == np.float32
+        assert out.min() >= 0 and out.max() <= 1 and np.isfinite(out).all()
+        changed += np.abs(out - photo / 255.0).mean() > 0.02
+    assert changed >= 36
+
+
+def test_pixmix_mixes_one_to_four_times(bank, photo):
+    calls = []
+
+    def counting_picture(rng):
+        calls.append(1)
+        return bank.sample(96, rng)
+
+    rng = np.random.default_rng(0)
+    seen = set()
+    for _ in range(200):
+        calls.clear()
+        pixmix(photo, counting_picture, rng, self_partner_probability=0.0)
+        seen.add(len(calls))
+    assert seen == {1, 2, 3, 4}
+
+
+def test_pair_sampler_case_ratios_follow_the_weights(bank):
+    sampler = PairSampler(bank)
+    rng = np.random.default_rng(0)
+    draws = [sampler.sample_case(rng) for _ in range(20_000)]
+    freq = {case: draws.count(case) / len(draws) for case in CASES}
+    assert freq["identity"] == pytest.approx(0.2, abs=0.015)
+    assert freq["pixmix"] == pytest.approx(0.6, abs=0.015)
+    assert freq["simsiam"] == pytest.approx(0.2, abs=0.015)
+    assert freq["imagenet_c"] == 0  # the test set never reaches training by default
+
+    ablation = PairSampler(bank, case_weights={"identity": 1, "imagenet_c": 1})
+    draws = [ablation.sample_case(rng) for _ in range(4000)]
+    assert draws.count("imagenet_c") / len(draws) == pytest.approx(0.5, abs=0.03)
+    assert set(draws) == {"identity", "imagenet_c"}
+
+
+def test_pair_sampler_builds_each_case(bank, photo):
+    rng = np.random.default_rng(0)
+    for case in CASES:
+        pair = PairSampler(bank, case_weights={case: 1})(photo, rng)
+        assert pair.case == case
+        np.testing.assert_allclose(pair.clean, photo / 255.0, atol=1e-6)
+        assert pair.corrupted.shape == pair.clean.shape and pair.corrupted.dtype == np.float32
+        if case == "identity":
+            np.testing.assert_array_equal(pair.corrupted, pair.clean)
+
+
+@pytest.mark.parametrize(
+    ("weights", "message"),
+    [({"jpeg": 1}, r"unknown cases \['jpeg'\]; allowed: identity"), ({"identity": 0}, "positive sum"), ({"pixmix": -1}, ">= 0")],
+)
+def test_pair_sampler_rejects_bad_weights(bank, weights, message):
+    with pytest.raises(ValueError, match=message):
+        PairSampler(bank, case_weights=weights)
+
+
+def test_clean_dataset_is_deterministic_per_seed_and_index():
+    dataset = CleanImageDataset(size=64, length=10, seed=3)
+    a, b = dataset[4], CleanImageDataset(size=64, length=10, seed=3)[4]
+    assert a.shape == (3, 64, 64) and a.dtype == torch.float32
+    assert 0 <= a.min() and a.max() <= 1
+    torch.testing.assert_close(a, b)
+    assert not torch.equal(dataset[4], dataset[5])
+    assert not torch.equal(dataset[4], CleanImageDataset(size=64, length=10, seed=4)[4])
+
+
+def test_heldout_photos_are_not_training_photos():
+    held_out = heldout_photos()
+    assert set(held_out) == {"china", "flower"}
+    for photo in held_out.values():
+        assert not any(p.shape == photo.shape and np.array_equal(p, photo) for p in training_photos())
+
+
+def test_random_crop_only_downscales_when_the_image_is_large_enough():
+    rng = np.random.default_rng(0)
+    image = np.random.default_rng(1).integers(0, 256, (300, 200, 3), dtype=np.uint8)
+    for _ in range(10):
+        assert random_crop(image, 64, rng).shape == (64, 64, 3)
+    # At crop size == short side the crop is a plain window of the image, pixel for pixel.
+    crop = random_crop(image, 200, rng, flip=False)
+    rows = [i for i in range(101) if np.array_equal(image[i : i + 200], crop)]
+    assert rows
+
+
+def test_pair_dataset_is_deterministic_across_dataloader_workers(bank):
+    dataset = CorruptionPairDataset(CleanImageDataset(size=48, length=6, seed=0), PairSampler(bank))
+    serial = [dataset[i] for i in range(6)]
+    loader = DataLoader(dataset, batch_size=3, num_workers=2)
+    batches = list(loader)
+    clean = torch.cat([b[0] for b in batches])
+    corrupted = torch.cat([b[1] for b in batches])
+    torch.testing.assert_close(clean, torch.stack([s[0] for s in serial]))
+    torch.testing.assert_close(corrupted, torch.stack([s[1] for s in serial]))
+    assert clean.shape == (6, 3, 48, 48)
