@@ -1,0 +1,212 @@
+"""Pieces both Decorruptor pipelines share: input/output conversion, padding, latent scaling,
+the instruction embedding and the guidance embedding.
+
+Kept as plain functions plus one small mixin so each pipeline's ``__call__`` stays self-contained
+and readable top to bottom.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence, Union
+
+import numpy as np
+import PIL.Image
+import torch
+import torch.nn.functional as F
+from diffusers import DiffusionPipeline
+from diffusers.utils import BaseOutput
+from safetensors.torch import load_file, save_file
+
+INSTRUCTION = "Clean the image"
+PROMPT_EMBEDS_FILE = "prompt_embeds.safetensors"
+
+ImageInput = Union[PIL.Image.Image, Sequence[PIL.Image.Image], np.ndarray, torch.Tensor]
+
+
+@dataclass
+class EditorOutput(BaseOutput):
+    """``images``: a list of PIL images, a uint8 array (B, H, W, 3) or a float tensor (B, 3, H, W) in
+    [0, 1], the same kind as the input."""
+
+    images: Union[list[PIL.Image.Image], np.ndarray, torch.Tensor]
+
+
+# ---------------------------------------------------------------------------------------------
+# Images in and out
+# ---------------------------------------------------------------------------------------------
+
+
+def images_to_tensor(image: ImageInput) -> tuple[torch.Tensor, str]:
+    """Any supported input -> (float32 tensor (B, 3, H, W) in [0, 1], kind)."""
+    if isinstance(image, PIL.Image.Image):
+        image = [image]
+    if isinstance(image, (list, tuple)):
+        if not image:
+            raise ValueError("image is an empty list; pass at least one image")
+        if not all(isinstance(item, PIL.Image.Image) for item in image):
+            raise ValueError("a list input must hold only PIL images")
+        sizes = {item.size for item in image}
+        if len(sizes) > 1:
+            raise ValueError(f"all images of a batch must have the same size, got {sorted(sizes)}")
+        array = np.stack([np.asarray(item.convert("RGB")) for item in image])
+        return torch.from_numpy(array).permute(0, 3, 1, 2).float() / 255.0, "pil"
+    if isinstance(image, np.ndarray):
+        if image.dtype != np.uint8:
+            raise ValueError(f"numpy images must be uint8 (H, W, 3) or (B, H, W, 3), got dtype {image.dtype}")
+        if image.ndim == 3:
+            image = image[None]
+        if image.ndim != 4 or image.shape[-1] != 3:
+            raise ValueError(f"numpy images must have shape (H, W, 3) or (B, H, W, 3), got {image.shape}")
+        if image.shape[0] == 0:
+            raise ValueError("image batch is empty (B = 0)")
+        return torch.from_numpy(np.ascontiguousarray(image)).permute(0, 3, 1, 2).float() / 255.0, "numpy"
+    if isinstance(image, torch.Tensor):
+        if image.ndim != 4 or image.shape[1] != 3:
+            raise ValueError(f"tensor images must have shape (B, 3, H, W), got {tuple(image.shape)}")
+        if image.shape[0] == 0:
+            raise ValueError("image batch is empty (B = 0)")
+        if not image.is_floating_point():
+            raise ValueError(f"tensor images must be floating point in [0, 1], got dtype {image.dtype}")
+        low, high = float(image.min()), float(image.max())
+        if low < -1e-3 or high > 1 + 1e-3:
+            raise ValueError(f"tensor images must lie in [0, 1], got values from {low:.3f} to {high:.3f}")
+        return image.float().clamp(0, 1), "tensor"
+    raise ValueError(f"unsupported image type {type(image).__name__}; pass PIL images, a uint8 array or a tensor")
+
+
+def tensor_to_images(images: torch.Tensor, kind: str) -> Union[list[PIL.Image.Image], np.ndarray, torch.Tensor]:
+    """(B, 3, H, W) tensor in [0, 1] -> the input's kind."""
+    images = images.float().clamp(0, 1)
+    if kind == "tensor":
+        return images
+    array = (images.permute(0, 2, 3, 1) * 255).round().to(torch.uint8).cpu().numpy()
+    return array if kind == "numpy" else [PIL.Image.fromarray(item) for item in array]
+
+
+def pad_to_multiple(images: torch.Tensor, multiple: int) -> torch.Tensor:
+    """Pad right and bottom (reflect; replicate where the image is too small to reflect) to a multiple."""
+    height, width = images.shape[-2:]
+    pad_h, pad_w = -height % multiple, -width % multiple
+    if pad_h == 0 and pad_w == 0:
+        return images
+    mode = "reflect" if pad_h < height and pad_w < width else "replicate"
+    return F.pad(images, (0, pad_w, 0, pad_h), mode=mode)
+
+
+def image_guidance_schedule(num_steps: int, start: float = 1.8) -> torch.Tensor:
+    """The published square-root decay of the image guidance: sqrt(linspace(start^2, 0, steps))."""
+    return torch.linspace(start**2, 0.0, num_steps).sqrt()
+
+
+def guidance_embedding(scale: torch.Tensor, dim: int) -> torch.Tensor:
+    """Sinusoidal embedding of guidance scales (B,) -> (B, dim), as LCM conditions on guidance.
+
+    The scale is multiplied by 1000 (the range of diffusion timesteps); frequencies are geometric
+    from 1 to 1/10000; sines then cosines; an odd ``dim`` gets one zero column.
+    """
+    half = dim // 2
+    frequencies = torch.exp(-math.log(10000.0) * torch.arange(half, dtype=torch.float32) / max(half - 1, 1))
+    angles = scale.float()[:, None] * 1000.0 * frequencies[None, :].to(scale.device)
+    embedding = torch.cat([angles.sin(), angles.cos()], dim=1)
+    return F.pad(embedding, (0, dim % 2))
+
+
+def shared_generators(generator: torch.Generator | list[torch.Generator] | None, batch: int) -> list[torch.Generator]:
+    """``batch`` generators in the same state, so every image of a batch draws the same noise."""
+    if isinstance(generator, list):
+        generator = generator[0]
+    if generator is None:
+        generator = torch.Generator().manual_seed(int(torch.randint(0, 2**31 - 1, ())))
+    clones = []
+    for _ in range(batch):
+        clone = torch.Generator(device=generator.device)
+        clone.set_state(generator.get_state())
+        clones.append(clone)
+    return clones
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared pipeline behaviour
+# ---------------------------------------------------------------------------------------------
+
+
+class DecorruptorMixin:
+    """Instruction embedding (text encoder or stored embeddings), VAE helpers, save/load of the
+    stored embeddings. Mixed into ``DiffusionPipeline`` subclasses."""
+
+    prompt_embeds: torch.Tensor | None = None
+    negative_prompt_embeds: torch.Tensor | None = None
+
+    @property
+    def vae_scale_factor(self) -> int:
+        return 2 ** (len(self.vae.config.block_out_channels) - 1)
+
+    def instruction_embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(prompt, null prompt) embeddings (1, L, D), encoded once and cached."""
+        if self.prompt_embeds is None:
+            if self.text_encoder is None or self.tokenizer is None:
+                raise ValueError(
+                    f"this checkpoint has neither a text encoder and tokenizer nor a stored {PROMPT_EMBEDS_FILE}"
+                )
+            self.prompt_embeds = self._encode_text(INSTRUCTION)
+            self.negative_prompt_embeds = self._encode_text("")
+        device, dtype = self._execution_device, self.unet.dtype
+        return self.prompt_embeds.to(device, dtype), self.negative_prompt_embeds.to(device, dtype)
+
+    def _encode_text(self, text: str) -> torch.Tensor:
+        tokens = self.tokenizer(
+            text, padding="max_length", max_length=self.tokenizer.model_max_length, truncation=True,
+            return_tensors="pt",
+        )  # fmt: skip
+        with torch.no_grad():
+            encoded = self.text_encoder(tokens.input_ids.to(self.text_encoder.device))[0]
+        return encoded.float().cpu()
+
+    def encode_image_latents(self, images: torch.Tensor) -> torch.Tensor:
+        """Conditioning latents: the posterior mode, *unscaled* (the published asymmetry)."""
+        vae_input = (images * 2 - 1).to(self._execution_device, self.vae.dtype)
+        return self.vae.encode(vae_input).latent_dist.mode()
+
+    def latents_to_vae(self, latents: torch.Tensor) -> torch.Tensor:
+        """Undo the diffusion latent normalisation (per-channel mean/std, shift, scaling factor)."""
+        config = self.vae.config
+        latents = latents / config.scaling_factor
+        if getattr(config, "latents_std", None) is not None:
+            std = torch.tensor(config.latents_std, device=latents.device, dtype=latents.dtype).view(1, -1, 1, 1)
+            mean = torch.tensor(config.latents_mean, device=latents.device, dtype=latents.dtype).view(1, -1, 1, 1)
+            latents = latents * std + mean
+        if getattr(config, "shift_factor", None) is not None:
+            latents = latents + config.shift_factor
+        return latents
+
+    def decode_latents(self, latents: torch.Tensor) -> torch.Tensor:
+        """Diffusion latents -> float32 images (B, 3, H, W) in [0, 1]."""
+        decoded = self.vae.decode(self.latents_to_vae(latents).to(self.vae.dtype)).sample
+        return ((decoded.float() + 1) / 2).clamp(0, 1)
+
+    def save_pretrained(self, save_directory: str | Path, *args, **kwargs) -> None:
+        """Save the components plus the instruction embeddings (so loading needs no text encoder)."""
+        super().save_pretrained(save_directory, *args, **kwargs)
+        prompt, negative = self.instruction_embeddings()
+        save_file(
+            {"prompt_embeds": prompt.float().cpu().contiguous(), "negative_prompt_embeds": negative.float().cpu().contiguous()},
+            str(Path(save_directory) / PROMPT_EMBEDS_FILE),
+        )  # fmt: skip
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str | Path, **kwargs) -> "DiffusionPipeline":
+        pipe = super().from_pretrained(pretrained_model_name_or_path, **kwargs)
+        stored = Path(pretrained_model_name_or_path) / PROMPT_EMBEDS_FILE
+        if stored.is_file():
+            tensors = load_file(str(stored))
+            pipe.prompt_embeds = tensors["prompt_embeds"]
+            pipe.negative_prompt_embeds = tensors["negative_prompt_embeds"]
+        return pipe
+
+    def _output(self, decoded: torch.Tensor, size: tuple[int, int], kind: str, return_dict: bool):
+        images = tensor_to_images(decoded[..., : size[0], : size[1]], kind)
+        self.maybe_free_model_hooks()
+        return EditorOutput(images=images) if return_dict else (images,)

@@ -1,0 +1,91 @@
+"""One entry point for every Decorruptor checkpoint: local folders, hub ids, the embedded model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Union
+
+import torch
+from diffusers import DDIMScheduler, LCMScheduler
+
+from image_core.editor.pipeline_cm import DecorruptorCMPipeline
+from image_core.editor.pipeline_dpm import DecorruptorDPMPipeline
+
+EditorPipeline = Union[DecorruptorCMPipeline, DecorruptorDPMPipeline]
+
+# The embedded Decorruptor-Tiny lives here once trained (see the training issue); CM is the default.
+EMBEDDED_DIR = Path(__file__).resolve().parent.parent / "weights"
+EMBEDDED_DEFAULT = EMBEDDED_DIR / "decorruptor-tiny-cm"
+
+
+def resolve_checkpoint(path_or_id: str | Path | None) -> Path:
+    """A local checkpoint folder for a path, a hub id (downloaded when online) or None (embedded)."""
+    if path_or_id is None:
+        if not (EMBEDDED_DEFAULT / "model_index.json").is_file():
+            raise FileNotFoundError(
+                f"the embedded Decorruptor-Tiny is not in this installation ({EMBEDDED_DEFAULT} is missing); "
+                "pass the path of a checkpoint folder"
+            )
+        return EMBEDDED_DEFAULT
+    local = Path(path_or_id).expanduser()
+    if local.is_dir():
+        if not (local / "model_index.json").is_file():
+            raise FileNotFoundError(f"{local} is a folder but not a diffusers checkpoint (no model_index.json)")
+        return local
+    if local.exists() or str(path_or_id).count("/") != 1 or str(path_or_id).startswith((".", "/", "~")):
+        raise FileNotFoundError(f"checkpoint folder not found: {path_or_id}")
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(str(path_or_id)))
+    except Exception as error:  # any hub failure (offline, unknown repo, auth) gets the same plain answer
+        raise FileNotFoundError(
+            f"checkpoint {path_or_id!r} was not found locally and could not be fetched from the Hugging Face "
+            f"Hub ({type(error).__name__}); pass the path of a local checkpoint folder"
+        ) from error
+
+
+def _variant(folder: Path) -> str | None:
+    """'fp16' when the UNet ships only fp16 variant weights (as the released repos do)."""
+    unet = folder / "unet"
+    if any(unet.glob("diffusion_pytorch_model.safetensors")) or any(unet.glob("diffusion_pytorch_model.bin")):
+        return None
+    return "fp16" if any(unet.glob("diffusion_pytorch_model.fp16.*")) else None
+
+
+def load_editor(
+    path_or_id: str | Path | None = None,
+    device: str | torch.device | None = None,
+    dtype: torch.dtype | None = None,
+    channels_last: bool = False,
+) -> EditorPipeline:
+    """Load a Decorruptor checkpoint as the right pipeline.
+
+    A UNet with ``time_cond_proj_dim`` is a consistency student (CM pipeline, LCM scheduler);
+    otherwise it is the DPM teacher (DDIM scheduler built from the folder's scheduler config, e.g.
+    the released PNDM config).
+
+    Args:
+        path_or_id: a local diffusers folder (released ``DeCorruptor-DPM`` / ``-CM`` layout), a hub id
+            (needs a connection), or None for the embedded Decorruptor-Tiny.
+        device: default CUDA when available, else CPU.
+        dtype: default float16 on CUDA, float32 on CPU.
+        channels_last: put the UNet in channels-last memory format (faster convolutions on GPUs).
+
+    Raises:
+        FileNotFoundError: the checkpoint cannot be found locally or fetched.
+    """
+    folder = resolve_checkpoint(path_or_id)
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    dtype = dtype or (torch.float16 if device.type == "cuda" else torch.float32)
+    unet_config = json.loads((folder / "unet" / "config.json").read_text())
+    is_cm = unet_config.get("time_cond_proj_dim") is not None
+    pipeline_class = DecorruptorCMPipeline if is_cm else DecorruptorDPMPipeline
+    scheduler_class = LCMScheduler if is_cm else DDIMScheduler
+    scheduler = scheduler_class.from_config(json.loads((folder / "scheduler" / "scheduler_config.json").read_text()))
+    pipe = pipeline_class.from_pretrained(folder, scheduler=scheduler, dtype=dtype, variant=_variant(folder))
+    pipe.to(device)
+    if channels_last:
+        pipe.unet.to(memory_format=torch.channels_last)
+    return pipe

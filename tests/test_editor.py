@@ -1,0 +1,252 @@
+"""Decorruptor pipelines with tiny random components (CPU, seconds)."""
+
+import numpy as np
+import PIL.Image
+import pytest
+import torch
+from diffusers import DDIMScheduler, LCMScheduler
+from tiny_editor import tiny_pipeline, tiny_unet, tiny_vae, write_released_layout
+
+from image_core.editor import (
+    DecorruptorCMPipeline,
+    DecorruptorDPMPipeline,
+    guidance_embedding,
+    image_guidance_schedule,
+    load_editor,
+)
+from image_core.editor.common import PROMPT_EMBEDS_FILE
+
+
+@pytest.fixture(scope="module")
+def cm():
+    return tiny_pipeline(cm=True)
+
+
+@pytest.fixture(scope="module")
+def dpm():
+    return tiny_pipeline(cm=False)
+
+
+def images(batch=2, height=32, width=32, seed=0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (batch, height, width, 3), dtype=np.uint8)
+
+
+def seeded(seed=0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def count_unet_calls(pipe) -> list[int]:
+    """Batch size of every UNet forward call."""
+    calls: list[int] = []
+    handle = pipe.unet.register_forward_pre_hook(lambda module, args: calls.append(args[0].shape[0]))
+    pipe._test_hook = handle
+    return calls
+
+
+@pytest.mark.parametrize("which", ["cm", "dpm"])
+def test_output_kind_and_shape_follow_the_input(which, request):
+    pipe = request.getfixturevalue(which)
+    steps = {"num_inference_steps": 2}
+    array = images(2)
+    out = pipe(image=array, generator=seeded(), **steps).images
+    assert isinstance(out, np.ndarray) and out.shape == (2, 32, 32, 3) and out.dtype == np.uint8
+    single = pipe(image=array[0], generator=seeded(), **steps).images
+    assert single.shape == (1, 32, 32, 3)
+    pil = pipe(image=PIL.Image.fromarray(array[0]), generator=seeded(), **steps).images
+    assert isinstance(pil, list) and len(pil) == 1 and pil[0].size == (32, 32)
+    pils = pipe(image=[PIL.Image.fromarray(a) for a in array], generator=seeded(), **steps).images
+    assert len(pils) == 2 and all(isinstance(p, PIL.Image.Image) for p in pils)
+    tensor = torch.from_numpy(array).permute(0, 3, 1, 2).float() / 255
+    out_tensor = pipe(image=tensor, generator=seeded(), **steps).images
+    assert out_tensor.shape == (2, 3, 32, 32) and out_tensor.dtype == torch.float32
+    assert 0 <= out_tensor.min() and out_tensor.max() <= 1
+    # The same pixels in every kind give the same result.
+    np.testing.assert_array_equal(np.asarray(pil[0]), single[0])
+    np.testing.assert_array_equal(np.stack([np.asarray(p) for p in pils]), out)
+
+
+@pytest.mark.parametrize("which", ["cm", "dpm"])
+def test_seed_determinism_and_batch_equals_singles(which, request):
+    pipe = request.getfixturevalue(which)
+    array = images(3)
+    first = pipe(image=array, generator=seeded(5), num_inference_steps=2).images
+    np.testing.assert_array_equal(first, pipe(image=array, generator=seeded(5), num_inference_steps=2).images)
+    batch = pipe(image=array, generator=[seeded(s) for s in (1, 2, 3)], num_inference_steps=2, image_guidance_scale=1.2)
+    for index, seed in enumerate((1, 2, 3)):
+        alone = pipe(image=array[index], generator=seeded(seed), num_inference_steps=2, image_guidance_scale=1.2)
+        diff = np.abs(batch.images[index].astype(int) - alone.images[0].astype(int))
+        assert diff.max() <= 1, diff.max()
+
+
+def test_cm_makes_one_unet_call_per_step_and_dpm_three_way_batches(cm, dpm):
+    for pipe, steps, expected in ((cm, 4, [1] * 4), (dpm, 20, [3] * 20)):
+        calls = count_unet_calls(pipe)
+        try:
+            pipe(image=images(1), generator=seeded(), num_inference_steps=steps)
+        finally:
+            pipe._test_hook.remove()
+        assert calls == expected
+    calls = count_unet_calls(cm)
+    try:
+        cm(image=images(2), generator=seeded())  # default: 4 steps
+    finally:
+        cm._test_hook.remove()
+    assert calls == [2] * 4
+
+
+def test_cm_guidance_reaches_the_unet(cm):
+    array = images(1)
+    base = cm(image=array, generator=seeded(), guidance_scale=7.5, image_guidance_scale=1.2).images
+    other_text = cm(image=array, generator=seeded(), guidance_scale=3.0, image_guidance_scale=1.2).images
+    other_image = cm(image=array, generator=seeded(), guidance_scale=7.5, image_guidance_scale=1.5).images
+    assert not np.array_equal(base, other_text)
+    assert not np.array_equal(base, other_image)
+    seen = []
+    handle = cm.unet.register_forward_pre_hook(lambda m, args, kwargs: seen.append(kwargs["timestep_cond"]), with_kwargs=True)
+    try:
+        cm(image=array, generator=seeded(), guidance_scale=7.5, image_guidance_scale=1.2)
+    finally:
+        handle.remove()
+    dim = cm.unet.config.time_cond_proj_dim
+    expected = guidance_embedding(torch.tensor([7.5]), dim) * guidance_embedding(torch.tensor([1.2]), dim)
+    assert seen[0].shape == (1, dim)
+    torch.testing.assert_close(seen[0], expected)
+
+
+def test_guidance_embedding_is_sinusoidal():
+    embedding = guidance_embedding(torch.tensor([0.0, 1.0]), 7)
+    assert embedding.shape == (2, 7)
+    torch.testing.assert_close(embedding[0, :3], torch.zeros(3))  # sin(0)
+    torch.testing.assert_close(embedding[0, 3:6], torch.ones(3))  # cos(0)
+    assert embedding[:, 6].abs().sum() == 0  # odd size: one zero column
+    assert torch.isclose(embedding[1, 0], torch.sin(torch.tensor(1000.0)))
+
+
+def test_dpm_applies_the_image_guidance_schedule_step_by_step(dpm):
+    unet_outputs, guided = [], []
+    unet_hook = dpm.unet.register_forward_hook(lambda m, args, output: unet_outputs.append(output[0].clone()))
+    original_step = dpm.scheduler.step
+
+    def spy_step(model_output, *args, **kwargs):
+        guided.append(model_output.clone())
+        return original_step(model_output, *args, **kwargs)
+
+    dpm.scheduler.step = spy_step
+    try:
+        dpm(image=images(1), generator=seeded(), num_inference_steps=5)
+    finally:
+        unet_hook.remove()
+        del dpm.scheduler.step
+    schedule = image_guidance_schedule(5)
+    torch.testing.assert_close(schedule, torch.tensor([1.8, 1.8 * 0.75**0.5, 1.8 * 0.5**0.5, 1.8 * 0.25**0.5, 0.0]))
+    for step, (output, combined) in enumerate(zip(unet_outputs, guided)):
+        text_image, null_image, null_null = output.chunk(3)
+        expected = null_null + 7.5 * (text_image - null_image) + schedule[step] * (null_image - null_null)
+        torch.testing.assert_close(combined, expected)
+    with pytest.raises(ValueError, match="image_guidance_scale has 3 values for 5 steps"):
+        dpm(image=images(1), num_inference_steps=5, image_guidance_scale=[1.0, 0.5, 0.0])
+
+
+def test_shared_noise_gives_identical_frames_identical_results(cm, dpm):
+    frame = images(1)
+    repeated = np.repeat(frame, 3, axis=0)
+    for pipe in (cm, dpm):
+        shared = pipe(image=repeated, generator=seeded(), shared_noise=True, num_inference_steps=3).images
+        assert np.abs(shared.astype(int) - shared[0].astype(int)).max() <= 1
+        independent = pipe(image=repeated, generator=seeded(), num_inference_steps=3).images
+        assert not np.array_equal(independent[0], independent[1])
+
+
+@pytest.mark.parametrize("size", [(37, 29), (33, 64), (45, 45)])
+def test_odd_sizes_come_back_at_their_size(cm, size):
+    out = cm(image=images(1, *size), generator=seeded()).images
+    assert out.shape == (1, *size, 3)
+
+
+@pytest.mark.parametrize("which", ["cm", "dpm"])
+def test_save_load_round_trip_gives_identical_output(which, request, tmp_path):
+    pipe = request.getfixturevalue(which)
+    pipe.save_pretrained(tmp_path)
+    assert (tmp_path / PROMPT_EMBEDS_FILE).is_file()
+    loaded = load_editor(tmp_path, device="cpu")
+    loaded.set_progress_bar_config(disable=True)
+    assert type(loaded) is type(pipe)
+    kwargs = {"num_inference_steps": 3, "image_guidance_scale": 1.2}
+    before = pipe(image=images(2), generator=seeded(), **kwargs).images.astype(int)
+    after = loaded(image=images(2), generator=seeded(), **kwargs).images.astype(int)
+    # Same weights bit for bit; freshly loaded tensors may take other CPU kernels: at most 1 level apart.
+    for name, tensor in pipe.unet.state_dict().items():
+        assert torch.equal(tensor, loaded.unet.state_dict()[name])
+    assert np.abs(before - after).max() <= 1
+
+
+def test_stored_prompt_embeddings_replace_the_text_encoder(cm, tmp_path):
+    cm.save_pretrained(tmp_path / "full")
+    bare = DecorruptorCMPipeline(vae=cm.vae, unet=cm.unet, scheduler=cm.scheduler)
+    bare.prompt_embeds, bare.negative_prompt_embeds = cm.instruction_embeddings()
+    bare.save_pretrained(tmp_path / "bare")
+    assert not (tmp_path / "bare" / "text_encoder").exists()
+    loaded = load_editor(tmp_path / "bare", device="cpu")
+    loaded.set_progress_bar_config(disable=True)
+    assert loaded.text_encoder is None
+    restored = loaded(image=images(1), generator=seeded()).images.astype(int)
+    assert np.abs(restored - cm(image=images(1), generator=seeded()).images).max() <= 1
+    empty = DecorruptorCMPipeline(vae=cm.vae, unet=cm.unet, scheduler=cm.scheduler)
+    with pytest.raises(ValueError, match="neither a text encoder and tokenizer nor a stored prompt_embeds"):
+        empty(image=images(1))
+
+
+@pytest.mark.parametrize("is_cm", [True, False])
+def test_released_layout_folder_loads_offline(is_cm, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    folder = write_released_layout(tmp_path / ("cm" if is_cm else "dpm"), cm=is_cm)
+    pipe = load_editor(folder, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    assert isinstance(pipe, DecorruptorCMPipeline if is_cm else DecorruptorDPMPipeline)
+    assert isinstance(pipe.scheduler, LCMScheduler if is_cm else DDIMScheduler)  # PNDM config -> DDIM
+    assert pipe.unet.dtype == torch.float32  # fp16 variant files, upcast for the CPU
+    assert pipe.text_encoder is not None and pipe.tokenizer is not None
+    out = pipe(image=images(1, 40, 24), generator=seeded(), num_inference_steps=2).images
+    assert out.shape == (1, 40, 24, 3)
+    # The instruction is encoded once and cached.
+    first = pipe.prompt_embeds
+    pipe(image=images(1), generator=seeded(), num_inference_steps=2)
+    assert pipe.prompt_embeds is first
+
+
+@pytest.mark.parametrize(
+    ("image", "message"),
+    [
+        (np.zeros((1, 32, 32, 4), np.uint8), r"shape \(H, W, 3\) or \(B, H, W, 3\), got \(1, 32, 32, 4\)"),
+        (np.zeros((0, 32, 32, 3), np.uint8), r"empty \(B = 0\)"),
+        (np.zeros((32, 32, 3), np.float32), "must be uint8"),
+        (torch.zeros(1, 1, 32, 32), r"shape \(B, 3, H, W\), got \(1, 1, 32, 32\)"),
+        (torch.zeros(0, 3, 32, 32), "empty"),
+        (torch.full((1, 3, 32, 32), 255.0), "must lie in \\[0, 1\\], got values from 255.000"),
+        ([], "empty list"),
+        ("photo.png", "unsupported image type str"),
+    ],
+)
+def test_bad_inputs_say_what_is_wrong(cm, image, message):
+    with pytest.raises(ValueError, match=message):
+        cm(image=image)
+
+
+def test_generator_count_must_match_the_batch(cm):
+    with pytest.raises(ValueError, match="got 2 generators for a batch of 3 images"):
+        cm(image=images(3), generator=[seeded(), seeded()])
+
+
+def test_unknown_folder_fails_at_once_with_a_clear_message(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(FileNotFoundError, match="checkpoint folder not found"):
+        load_editor(tmp_path / "missing")
+    with pytest.raises(FileNotFoundError, match="'someone/DeCorruptor-CM' was not found locally"):
+        load_editor("someone/DeCorruptor-CM")
+    with pytest.raises(FileNotFoundError, match="not a diffusers checkpoint"):
+        load_editor(tmp_path)
+
+
+def test_cm_pipeline_refuses_a_unet_without_guidance_embedding():
+    with pytest.raises(ValueError, match="time_cond_proj_dim is None"):
+        DecorruptorCMPipeline(vae=tiny_vae(), unet=tiny_unet(cm=False), scheduler=LCMScheduler())
