@@ -13,3 +13,16 @@ def photo() -> np.ndarray:
 @pytest.fixture()
 def cache_dir(tmp_path_factory) -> "Path":
     return tmp_path_factory.mktemp("cache")
+
+
+def moving_clip(num_frames: int = 12, height: int = 64, width: int = 80, seed: int = 0) -> np.ndarray:
+    """A camera pan over a real photo: (T, H, W, 3) uint8 with real motion and texture."""
+    photo = sample_photo(max(height, width) + 3 * num_frames)
+    rng = np.random.default_rng(seed)
+    top = int(rng.integers(0, photo.shape[0] - height))
+    return np.stack([photo[top : top + height, 3 * t : 3 * t + width] for t in range(num_frames)])
+
+
+@pytest.fixture(scope="session")
+def clip() -> np.ndarray:
+    return moving_clip()

@@ -28,9 +28,10 @@ def test_help_lists_the_commands():
     result = run("--help")
     assert result.returncode == 0
     assert "corrupt " in result.stdout and "corruptions" in result.stdout
-    for command in ("corrupt", "corruptions"):
+    for command in ("corrupt", "corruptions", "make-ucf101c"):
+        assert command in result.stdout
         sub = run(command, "--help")
-        assert sub.returncode == 0 and "example:" in sub.stdout
+        assert sub.returncode == 0 and "example" in sub.stdout
 
 
 def test_corrupt_writes_the_same_image_as_the_library(photo_file, tmp_path):
@@ -112,3 +113,26 @@ def test_corruptions_gallery_renders_a_grid(tmp_path):
         width, height = image.size
     # 4 blur rows of 48 px tiles (+2 px gaps) under a header; 6 columns (clean + 5 severities).
     assert height == 48 // 5 + 4 * 50 and width > 6 * 50
+
+
+def test_corrupt_accepts_videos_and_checks_the_name_fits_the_input(tmp_path):
+    from conftest import moving_clip
+
+    from video_decorruptor.io import read_video, write_video
+
+    source = tmp_path / "clip.mp4"
+    write_video(source, moving_clip(6), 25, lossless=True)
+    out = tmp_path / "rainy.mp4"
+    result = run("corrupt", str(source), "-o", str(out), "--corruption", "rain", "--severity", "5")
+    assert result.returncode == 0, result.stderr
+    assert "6 frames at 25.00 fps" in result.stdout
+    assert read_video(out)[0].shape == (6, 64, 80, 3)
+    wrong = run("corrupt", str(source), "-o", str(tmp_path / "x.mp4"), "--corruption", "gaussian_noise")
+    assert wrong.returncode == 1 and "'gaussian_noise' is not a corruption for a video; allowed: gauss" in wrong.stderr
+    wrong = run("corrupt", str(tmp_path / "x.png"), "-o", str(tmp_path / "y.png"), "--corruption", "gauss")
+    assert wrong.returncode == 1 and "not a corruption for an image" in wrong.stderr
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(source.read_bytes()[:200])
+    result = run("corrupt", str(broken), "-o", str(tmp_path / "z.mp4"), "--corruption", "gauss")
+    assert result.returncode == 1 and "broken.mp4" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "z.mp4").exists() and not list(tmp_path.glob(".z*"))

@@ -23,18 +23,23 @@ class CommandError(Exception):
 
 
 def _add_corrupt(subparsers: argparse._SubParsersAction) -> None:
+    from video_decorruptor.corruptions import VIDEO_CORRUPTIONS
+
     parser = subparsers.add_parser(
         "corrupt",
-        help="apply one ImageNet-C corruption to an image",
-        description="Apply one ImageNet-C corruption at one severity to an image file. The same seed "
-        "gives the same output. Grayscale images stay grayscale.",
-        epilog=f"example: {PROG} corrupt photo.png -o noisy.png --corruption gaussian_noise --severity 3 --seed 0",
+        help="apply one corruption to an image (ImageNet-C) or a video (UCF-101C and others)",
+        description="Apply one corruption at one severity. Images take the ImageNet-C names "
+        "(gaussian_noise, fog, ...); videos take the video names (gauss, rain, h265_abr, ...). The same "
+        "seed gives the same output. Grayscale images stay grayscale.",
+        epilog=f"examples:\n  {PROG} corrupt photo.png -o noisy.png --corruption gaussian_noise --severity 3 --seed 0\n"
+        f"  {PROG} corrupt clip.avi -o rainy.mp4 --corruption rain --severity 5",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("image", type=Path, help="input image (PNG, JPEG, BMP, TIFF, ...), at least 32x32")
-    parser.add_argument("-o", "--output", type=Path, required=True, help="output image; format from its extension")
+    parser.add_argument("image", type=Path, metavar="INPUT", help="image (PNG, JPEG, ...) or video (MP4, AVI, MKV, ...)")
+    parser.add_argument("-o", "--output", type=Path, required=True, help="output file; format from its extension")
     parser.add_argument(
-        "--corruption", required=True, choices=list(CORRUPTIONS), metavar="NAME",
-        help=f"corruption name, one of those `{PROG} corruptions` lists",
+        "--corruption", required=True, choices=list(CORRUPTIONS) + [n for n in VIDEO_CORRUPTIONS if n not in CORRUPTIONS],
+        metavar="NAME", help=f"corruption name, one of those `{PROG} corruptions` lists",
     )  # fmt: skip
     parser.add_argument("--severity", type=int, default=3, choices=SEVERITIES, help="1 (mild) to 5 (strong); default 3")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -44,10 +49,21 @@ def _add_corrupt(subparsers: argparse._SubParsersAction) -> None:
 def _run_corrupt(args: argparse.Namespace) -> None:
     from image_core.corruptions import corrupt
     from image_core.io import read_image, write_image
+    from video_decorruptor.corruptions import VIDEO_CORRUPTIONS, corrupt_video
+    from video_decorruptor.io import IMAGE_EXTENSIONS
 
-    image = read_image(args.image)
-    write_image(args.output, corrupt(image, args.corruption, args.severity, rng=args.seed))
-    print(f"wrote {args.output} ({args.corruption}, severity {args.severity}, seed {args.seed})")
+    is_image = args.image.suffix.lower() in IMAGE_EXTENSIONS
+    names = CORRUPTIONS if is_image else VIDEO_CORRUPTIONS
+    if args.corruption not in names:
+        kind = "an image" if is_image else "a video"
+        raise CommandError(f"{args.corruption!r} is not a corruption for {kind}; allowed: {', '.join(names)}")
+    if is_image:
+        write_image(args.output, corrupt(read_image(args.image), args.corruption, args.severity, rng=args.seed))
+        detail = ""
+    else:
+        summary = corrupt_video(args.image, args.output, args.corruption, args.severity, seed=args.seed)
+        detail = f", {summary['frames_out']} frames at {summary['fps']:.2f} fps"
+    print(f"wrote {args.output} ({args.corruption}, severity {args.severity}, seed {args.seed}{detail})")
 
 
 def _add_corruptions(subparsers: argparse._SubParsersAction) -> None:
@@ -58,7 +74,8 @@ def _add_corruptions(subparsers: argparse._SubParsersAction) -> None:
         "corruption (rows) at every severity (columns) on a photo, to see what they look like.",
         epilog=f"example: {PROG} corruptions --gallery gallery.png",
     )
-    parser.add_argument("--family", choices=FAMILIES, help="only this family")
+    parser.add_argument("--family", choices=FAMILIES, help="only this family of image corruptions")
+    parser.add_argument("--video", action="store_true", help="also list the video corruptions")
     parser.add_argument("--gallery", type=Path, metavar="OUT.png", help="render the gallery image here")
     parser.add_argument(
         "--image", type=Path, help="photo for the gallery (default: the bundled held-out photo 'china', 224 px)"
@@ -74,6 +91,12 @@ def _run_corruptions(args: argparse.Namespace) -> None:
     print(f"{'name':<{width}}  family")
     for name in names:
         print(f"{name:<{width}}  {CORRUPTIONS[name].family}")
+    if args.video:
+        from video_decorruptor.corruptions import UCF101C_CORRUPTIONS, VIDEO_CORRUPTIONS, video_corruption_names
+
+        print(f"\n{'video name':<22}  kind      in UCF-101C")
+        for name in video_corruption_names():
+            print(f"{name:<22}  {VIDEO_CORRUPTIONS[name].kind:<8}  {'yes' if name in UCF101C_CORRUPTIONS else ''}")
     if args.gallery is None:
         return
     from image_core.gallery import corruption_gallery
@@ -88,7 +111,48 @@ def _run_corruptions(args: argparse.Namespace) -> None:
     print(f"wrote {args.gallery} ({len(names)} corruptions x {len(SEVERITIES)} severities, {grid.shape[1]}x{grid.shape[0]} px)")
 
 
-COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (_add_corrupt, _add_corruptions)
+def _add_make_ucf101c(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "make-ucf101c",
+        help="build UCF-101C from a UCF-101 folder",
+        description="Corrupt every video of a UCF-101 split into <out>/<corruption>/<severity>/<Class>/<video>.mp4. "
+        "Deterministic per video, resumable (a rerun skips finished videos and redoes partial ones), with a "
+        "manifest.jsonl of parameters, frame counts and checksums. Unreadable inputs are recorded as failures; "
+        "the run goes on and exits with code 1 and a summary.",
+        epilog=f"example: {PROG} make-ucf101c --root UCF-101/ --splits ucfTrainTestlist/ --out UCF-101C/ "
+        "--corruptions all --severity 5 --workers 2",
+    )
+    parser.add_argument("--root", type=Path, required=True, help="UCF-101 folder (class folders of videos)")
+    parser.add_argument("--splits", type=Path, required=True, help="folder with classInd.txt and the split lists")
+    parser.add_argument("--split", default="test1", help="train1..train3 or test1..test3 (default test1)")
+    parser.add_argument("--out", type=Path, required=True, help="output folder")
+    parser.add_argument(
+        "--corruptions", default="all",
+        help="all (the 12 UCF-101C ones), all-video (all 22) or a comma-separated list (default all)",
+    )  # fmt: skip
+    parser.add_argument("--severity", default="5", help="5, 1-5 or 3,5 (default 5)")
+    parser.add_argument("--workers", type=int, default=1, help="parallel processes (default 1)")
+    parser.set_defaults(run=_run_make_ucf101c)
+
+
+def _run_make_ucf101c(args: argparse.Namespace) -> None:
+    from video_decorruptor.ucf101c import MANIFEST, build_ucf101c, parse_corruptions, parse_severities
+
+    corruptions, severities = parse_corruptions(args.corruptions), parse_severities(args.severity)
+    summary = build_ucf101c(
+        args.root, args.splits, args.out, corruptions, severities, split=args.split, workers=args.workers
+    )  # fmt: skip
+    print(
+        f"UCF-101C in {args.out}: {summary.done} written, {summary.skipped} already there, "
+        f"{len(summary.failed)} failed, {summary.cleaned} partial files removed; manifest {args.out / MANIFEST}"
+    )
+    if summary.failed:
+        for record in summary.failed[:10]:
+            print(f"  failed: {record['source']} ({record['corruption']} {record['severity']}): {record['error']}", file=sys.stderr)
+        raise CommandError(f"{len(summary.failed)} video(s) failed; see the manifest for all of them")
+
+
+COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (_add_corrupt, _add_corruptions, _add_make_ucf101c)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,108 @@
+import numpy as np
+import pytest
+from conftest import moving_clip
+
+from video_decorruptor.corruptions import (
+    UCF101C_CORRUPTIONS,
+    VIDEO_CORRUPTIONS,
+    corrupt_frames,
+    corrupt_video,
+    video_corruption_names,
+)
+from video_decorruptor.io import read_video, write_video
+
+ALL = video_corruption_names()
+# saturate desaturates at 1-2 and oversaturates at 3-5 (the image benchmark's table); bit errors and
+# lost packets on a 12-frame clip may hit nothing at all, so the codec test checks them on longer,
+# larger streams.
+NON_MONOTONIC = {"saturate", "bit_error", "packet_loss"}
+
+
+def damage(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.abs(a.astype(np.float64) - b).mean())
+
+
+def test_registry_has_the_12_ucf101c_and_10_other_corruptions():
+    assert len(UCF101C_CORRUPTIONS) == 12 and len(ALL) == 22 and set(ALL) == set(VIDEO_CORRUPTIONS)
+    assert ALL[:12] == list(UCF101C_CORRUPTIONS)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_shape_frame_count_determinism_and_damage(name, clip):
+    results = {}
+    for severity in (2, 5):
+        out = corrupt_frames(clip, name, severity, rng=3, fps=25)
+        assert out.shape == clip.shape and out.dtype == np.uint8  # every corruption keeps the frame count
+        np.testing.assert_array_equal(out, corrupt_frames(clip, name, severity, rng=np.random.default_rng(3), fps=25))
+        results[severity] = damage(clip, out)
+    if name not in NON_MONOTONIC:
+        assert results[5] > results[2] > 0, results
+
+
+@pytest.mark.parametrize("name", ["gauss", "shot", "impulse", "salt", "pepper", "rain"])
+def test_per_frame_noise_is_redrawn_every_frame(name):
+    static = np.repeat(moving_clip(1), 4, axis=0)  # four identical frames
+    out = corrupt_frames(static, name, 3, rng=0)
+    assert not np.array_equal(out[0], out[1]) and not np.array_equal(out[1], out[2])
+
+
+def test_fog_uses_one_layer_per_clip():
+    static = np.repeat(moving_clip(1), 3, axis=0)
+    out = corrupt_frames(static, "fog", 4, rng=0)
+    np.testing.assert_array_equal(out[0], out[2])
+    assert not np.array_equal(out, corrupt_frames(static, "fog", 4, rng=1))
+
+
+def test_temporal_motion_blur_averages_neighbouring_frames():
+    frames = np.zeros((10, 32, 32, 3), np.uint8)
+    frames[5] = 210  # one bright frame
+    out = corrupt_frames(frames, "temporal_motion_blur", 1, rng=0)  # c = 3: window [t-3, t+3)
+    assert out[:, 0, 0, 0].tolist() == [0, 0, 0, 35, 35, 35, 35, 35, 42, 0]  # 210/6; 210/5 where the end clips
+
+
+def test_frame_rate_keeps_duration_and_holds_frames():
+    frames = np.stack([np.full((32, 32, 3), i, np.uint8) for i in range(25)])
+    out = corrupt_frames(frames, "frame_rate", 5, rng=0, fps=25)  # 6 fps
+    shown = out[:, 0, 0, 0].tolist()
+    assert len(shown) == 25 and shown[0] == 0
+    assert len(set(shown)) == 6  # the frames of one second at 6 fps, each held ~4 source frames
+    unchanged = corrupt_frames(frames, "frame_rate", 1, rng=0, fps=12)  # source already below 20 fps
+    np.testing.assert_array_equal(unchanged, frames)
+
+
+def test_codec_corruptions_really_lower_bitrate_and_add_errors():
+    # Noise does not compress, so every lost byte shows: a clean test of the codec paths.
+    noisy = np.random.default_rng(0).integers(0, 256, (12, 64, 96, 3), dtype=np.uint8)
+    base = damage(noisy, corrupt_frames(noisy, "h264_crf", 1, rng=0))
+    assert damage(noisy, corrupt_frames(noisy, "h264_abr", 5, rng=0, source_bit_rate=8_000_000)) > base
+    assert damage(noisy, corrupt_frames(noisy, "h265_abr", 5, rng=0, source_bit_rate=8_000_000)) > base
+    # bit errors and lost packets damage the decode beyond the plain CRF-23 encode they start from
+    assert damage(noisy, corrupt_frames(noisy, "bit_error", 5, rng=0)) > base + 1
+    smooth = moving_clip(24, 64, 96)
+    plain = corrupt_frames(smooth, "h264_crf", 1, rng=0)  # CRF 23, the packet-loss encode
+    lost = corrupt_frames(smooth, "packet_loss", 5, rng=2)
+    assert damage(smooth, lost) > damage(smooth, plain)
+
+
+def test_bad_arguments_name_the_value():
+    with pytest.raises(ValueError, match="unknown video corruption 'gaussian_noise'; allowed: gauss, pepper"):
+        corrupt_frames(moving_clip(2), "gaussian_noise", 3)
+    with pytest.raises(ValueError, match="severity must be an integer 1 to 5, got 7"):
+        corrupt_frames(moving_clip(2), "gauss", 7)
+    with pytest.raises(ValueError, match=r"uint8 array \(T, H, W, 3\), got ndarray \(64, 80, 3\)"):
+        corrupt_frames(moving_clip(1)[0], "gauss", 3)
+    with pytest.raises(ValueError, match="at least 32x32"):
+        corrupt_frames(np.zeros((2, 16, 16, 3), np.uint8), "gauss", 3)
+
+
+def test_corrupt_video_writes_a_file_with_the_source_frame_count_and_fps(tmp_path):
+    source = tmp_path / "source.mp4"
+    write_video(source, moving_clip(10), 30, lossless=True)
+    summary = corrupt_video(source, tmp_path / "out" / "shot.mp4", "shot", 4, seed=1)
+    frames, info = read_video(tmp_path / "out" / "shot.mp4")
+    assert summary["frames_out"] == info.num_frames == 10 and info.fps == 30
+    clean = read_video(source)[0]
+    expected = corrupt_frames(clean, "shot", 4, rng=1, fps=30)
+    # The high-quality store keeps the corruption: most of its damage survives, little error is added.
+    assert damage(clean, frames) > 0.95 * damage(clean, expected)
+    assert damage(expected, frames) < 5

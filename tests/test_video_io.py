@@ -1,0 +1,92 @@
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from conftest import moving_clip
+from PIL import Image
+
+from video_decorruptor.io import VideoError, VideoWriter, open_video, read_video, write_video
+
+
+@pytest.fixture(scope="module")
+def lossless(tmp_path_factory):
+    path = tmp_path_factory.mktemp("video") / "clip.mp4"
+    frames = moving_clip(10, 48, 64)
+    write_video(path, frames, Fraction(30000, 1001), lossless=True)
+    return path, frames
+
+
+@pytest.mark.parametrize("backend", ["pyav", "decord"])
+def test_both_readers_give_back_the_exact_lossless_frames(lossless, backend):
+    path, frames = lossless
+    decoded, info = read_video(path, backend)
+    np.testing.assert_array_equal(decoded, frames)
+    assert (info.num_frames, info.width, info.height) == (10, 64, 48)
+    assert info.fps == pytest.approx(29.97, abs=0.01)
+
+
+@pytest.mark.parametrize("backend", ["pyav", "decord"])
+def test_chunks_and_random_access(lossless, backend):
+    path, frames = lossless
+    reader = open_video(path, backend)
+    chunks = list(reader.chunks(4))
+    assert [len(c) for c in chunks] == [4, 4, 2]
+    np.testing.assert_array_equal(np.concatenate(chunks), frames)
+    np.testing.assert_array_equal(reader.frames_at([9, 0, 3, 3]), frames[[9, 0, 3, 3]])
+    with pytest.raises(IndexError, match=r"\[0, 10\)"):
+        reader.frames_at([10])
+    reader.close()
+
+
+def test_lossy_writer_keeps_fps_odd_sizes_and_is_close(tmp_path):
+    frames = moving_clip(8, 47, 63)
+    write_video(tmp_path / "odd.mp4", frames, 25, crf=12)
+    decoded, info = read_video(tmp_path / "odd.mp4")
+    assert decoded.shape == frames.shape and info.fps == 25
+    assert np.abs(decoded.astype(int) - frames).mean() < 3
+
+
+def test_writer_leaves_nothing_on_error_and_renames_only_when_complete(tmp_path):
+    target = tmp_path / "out.mp4"
+    with pytest.raises(RuntimeError):
+        with VideoWriter(target, 25) as writer:
+            writer.write(moving_clip(3))
+            assert not target.exists()  # still a temporary
+            raise RuntimeError("crash mid-way")
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(ValueError, match="frame size 32x32 differs"):
+        with VideoWriter(target, 25) as writer:
+            writer.write(moving_clip(2))
+            writer.write(np.zeros((1, 32, 32, 3), np.uint8))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_image_folders_and_single_images_read_as_videos(tmp_path):
+    frames = moving_clip(4)
+    for index, frame in enumerate(frames):
+        Image.fromarray(frame).save(tmp_path / f"frame_{index:03d}.png")
+    decoded, info = read_video(tmp_path)
+    np.testing.assert_array_equal(decoded, frames)
+    assert info.num_frames == 4
+    single, info = read_video(tmp_path / "frame_002.png")
+    np.testing.assert_array_equal(single[0], frames[2])
+
+
+@pytest.mark.parametrize("backend", ["pyav", "decord"])
+def test_bad_files_raise_video_errors(tmp_path, lossless, backend):
+    with pytest.raises(VideoError, match="no such file"):
+        open_video(tmp_path / "missing.mp4", backend)
+    empty = tmp_path / "empty.mp4"
+    empty.touch()
+    with pytest.raises(VideoError, match="empty"):
+        open_video(empty, backend)
+    text = tmp_path / "notes.mp4"
+    text.write_text("this is not a video\n" * 20)
+    with pytest.raises(VideoError):
+        open_video(text, backend)
+    truncated = tmp_path / "truncated.mp4"
+    truncated.write_bytes(lossless[0].read_bytes()[:300])
+    with pytest.raises(VideoError):
+        read_video(truncated, backend)
+    with pytest.raises(ValueError, match="unknown video backend 'opencv'"):
+        open_video(lossless[0], "opencv")

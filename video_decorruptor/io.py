@@ -1,0 +1,358 @@
+"""Video reading and writing.
+
+Readers share one interface and are chosen by name (``pyav``, the default, or ``decord``), imported
+lazily. They report fps, frame count and size, stream frames in chunks (memory does not grow with
+the video's length) and fetch given frame indices. Folders of frames (PNG/JPEG) and single image
+files read as videos too. The writer encodes with PyAV into a temporary file beside the target and
+renames it into place only when complete.
+
+Frames are always uint8 RGB arrays: one frame (H, W, 3), a chunk (T, H, W, 3).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Callable, Iterator, Protocol, Sequence
+
+import numpy as np
+
+from image_core.io import atomic_path, read_image
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "READERS",
+    "VideoInfo",
+    "VideoReader",
+    "VideoWriter",
+    "open_video",
+    "read_video",
+    "write_video",
+]
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+DEFAULT_IMAGE_FPS = 25.0
+
+
+class VideoError(ValueError):
+    """A file that cannot be read as a video (missing, empty, truncated, not a video)."""
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What a reader knows about its source before decoding it."""
+
+    path: Path
+    fps: float
+    num_frames: int
+    width: int
+    height: int
+    bit_rate: int | None = None
+    has_audio: bool = False
+
+    @property
+    def duration(self) -> float:
+        return self.num_frames / self.fps
+
+
+class VideoReader(Protocol):
+    info: VideoInfo
+
+    def chunks(self, chunk_size: int) -> Iterator[np.ndarray]:
+        """Consecutive frames in chunks of (<= chunk_size, H, W, 3)."""
+
+    def frames_at(self, indices: Sequence[int]) -> np.ndarray:
+        """The frames at ``indices`` (any order, repeats allowed), (len(indices), H, W, 3)."""
+
+    def close(self) -> None: ...
+
+
+def _check_indices(indices: Sequence[int], num_frames: int) -> np.ndarray:
+    wanted = np.asarray(indices, dtype=np.int64)
+    if wanted.size and (wanted.min() < 0 or wanted.max() >= num_frames):
+        raise IndexError(f"frame indices must lie in [0, {num_frames}), got {wanted.min()}..{wanted.max()}")
+    return wanted
+
+
+class PyAVReader:
+    """Decode with PyAV (FFmpeg). Streams; ``frames_at`` decodes up to the last wanted frame once
+    and converts only the wanted ones to arrays."""
+
+    def __init__(self, path: str | Path):
+        import av
+
+        self.path = Path(path)
+        try:
+            self._container = av.open(str(self.path))
+        except (av.error.FFmpegError, OSError) as error:
+            raise VideoError(f"cannot open {self.path} as a video: {error}") from error
+        if not self._container.streams.video:
+            self._container.close()
+            raise VideoError(f"{self.path} has no video stream")
+        stream = self._container.streams.video[0]
+        stream.thread_type = "AUTO"
+        rate = stream.average_rate or stream.guessed_rate or Fraction(DEFAULT_IMAGE_FPS)
+        num_frames = stream.frames or self._count_frames()
+        if num_frames <= 0:
+            self._container.close()
+            raise VideoError(f"{self.path} has no decodable video frames")
+        self.info = VideoInfo(
+            path=self.path, fps=float(rate), num_frames=num_frames,
+            width=stream.codec_context.width, height=stream.codec_context.height,
+            bit_rate=stream.bit_rate or self._container.bit_rate or None,
+            has_audio=bool(self._container.streams.audio),
+        )  # fmt: skip
+        self.rate = rate
+
+    def _count_frames(self) -> int:
+        """Count video packets when the container does not say (e.g. raw or some AVI files)."""
+        stream = self._container.streams.video[0]
+        count = sum(1 for packet in self._container.demux(stream) if packet.size)
+        self._container.seek(0)
+        return count
+
+    def _decoded(self) -> Iterator:
+        import av
+
+        self._container.seek(0)
+        stream = self._container.streams.video[0]
+        try:
+            yield from self._container.decode(stream)
+        except av.error.FFmpegError as error:
+            raise VideoError(f"{self.path} is damaged or truncated: {error}") from error
+
+    def chunks(self, chunk_size: int) -> Iterator[np.ndarray]:
+        buffer: list[np.ndarray] = []
+        for frame in self._decoded():
+            buffer.append(frame.to_ndarray(format="rgb24"))
+            if len(buffer) == chunk_size:
+                yield np.stack(buffer)
+                buffer = []
+        if buffer:
+            yield np.stack(buffer)
+
+    def frames_at(self, indices: Sequence[int]) -> np.ndarray:
+        wanted = _check_indices(indices, self.info.num_frames)
+        needed = set(wanted.tolist())
+        found: dict[int, np.ndarray] = {}
+        last = int(wanted.max()) if wanted.size else -1
+        for index, frame in enumerate(self._decoded()):
+            if index in needed:
+                found[index] = frame.to_ndarray(format="rgb24")
+            if index >= last:
+                break
+        missing = needed - set(found)
+        if missing:
+            raise VideoError(f"{self.path} ended before frame {min(missing)} (it reports {self.info.num_frames})")
+        return np.stack([found[i] for i in wanted.tolist()]) if wanted.size else self._empty()
+
+    def _empty(self) -> np.ndarray:
+        return np.zeros((0, self.info.height, self.info.width, 3), np.uint8)
+
+    def close(self) -> None:
+        self._container.close()
+
+
+class DecordReader:
+    """Decode with decord: fast random access. Resets its cursor after each batch (decord's memory
+    grows on long videos otherwise)."""
+
+    def __init__(self, path: str | Path):
+        import decord
+
+        self.path = Path(path)
+        if not self.path.is_file() or self.path.stat().st_size == 0:
+            raise VideoError(f"cannot open {self.path} as a video: missing or empty file")
+        try:
+            self._reader = decord.VideoReader(str(self.path), num_threads=1)
+        except (decord.DECORDError, RuntimeError) as error:
+            raise VideoError(f"cannot open {self.path} as a video: {error}") from error
+        first = self._reader[0].shape
+        fps = self._reader.get_avg_fps() or DEFAULT_IMAGE_FPS
+        self.info = VideoInfo(path=self.path, fps=float(fps), num_frames=len(self._reader), width=first[1], height=first[0])
+
+    def chunks(self, chunk_size: int) -> Iterator[np.ndarray]:
+        for start in range(0, self.info.num_frames, chunk_size):
+            yield self.frames_at(range(start, min(start + chunk_size, self.info.num_frames)))
+
+    def frames_at(self, indices: Sequence[int]) -> np.ndarray:
+        wanted = _check_indices(indices, self.info.num_frames)
+        if not wanted.size:
+            return np.zeros((0, self.info.height, self.info.width, 3), np.uint8)
+        frames = self._reader.get_batch(wanted.tolist()).asnumpy()
+        self._reader.seek(0)
+        return frames
+
+    def close(self) -> None:
+        del self._reader
+
+
+class ImageSequenceReader:
+    """A folder of image files (sorted by name) or one image file, read as a video."""
+
+    def __init__(self, path: str | Path, fps: float = DEFAULT_IMAGE_FPS):
+        self.path = Path(path)
+        if self.path.is_dir():
+            self.files = sorted(p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+            if not self.files:
+                raise VideoError(f"{self.path} holds no image files ({', '.join(IMAGE_EXTENSIONS)})")
+        else:
+            self.files = [self.path]
+        first = self._load(self.files[0])
+        self.info = VideoInfo(path=self.path, fps=fps, num_frames=len(self.files), width=first.shape[1], height=first.shape[0])
+
+    def _load(self, file: Path) -> np.ndarray:
+        image = read_image(file)
+        image = np.repeat(image[..., None], 3, axis=2) if image.ndim == 2 else image
+        if hasattr(self, "info") and image.shape[:2] != (self.info.height, self.info.width):
+            raise VideoError(f"{file} is {image.shape[1]}x{image.shape[0]}, the sequence is {self.info.width}x{self.info.height}")
+        return image
+
+    def chunks(self, chunk_size: int) -> Iterator[np.ndarray]:
+        for start in range(0, len(self.files), chunk_size):
+            yield np.stack([self._load(f) for f in self.files[start : start + chunk_size]])
+
+    def frames_at(self, indices: Sequence[int]) -> np.ndarray:
+        wanted = _check_indices(indices, len(self.files))
+        return np.stack([self._load(self.files[i]) for i in wanted.tolist()])
+
+    def close(self) -> None:
+        pass
+
+
+READERS: dict[str, Callable[[Path], VideoReader]] = {"pyav": PyAVReader, "decord": DecordReader}
+
+
+def open_video(path: str | Path, backend: str = "pyav") -> VideoReader:
+    """Open a video file, a folder of frames or an image file.
+
+    Raises:
+        VideoError: the path is missing, empty, truncated or not a video.
+        ValueError: unknown backend.
+    """
+    if backend not in READERS:
+        raise ValueError(f"unknown video backend {backend!r}; allowed: {', '.join(READERS)}")
+    path = Path(path)
+    if not path.exists():
+        raise VideoError(f"no such file or folder: {path}")
+    if path.is_dir() or path.suffix.lower() in IMAGE_EXTENSIONS:
+        return ImageSequenceReader(path)
+    if path.stat().st_size == 0:
+        raise VideoError(f"{path} is an empty file")
+    return READERS[backend](path)
+
+
+def read_video(path: str | Path, backend: str = "pyav") -> tuple[np.ndarray, VideoInfo]:
+    """All frames (T, H, W, 3) and the info; for short clips (tests, UCF-101 videos)."""
+    reader = open_video(path, backend)
+    try:
+        frames = np.concatenate(list(reader.chunks(256)))
+    finally:
+        reader.close()
+    return frames, reader.info
+
+
+class VideoWriter:
+    """Encode frames with PyAV into a temporary file; rename onto ``path`` on a clean ``close``.
+
+    Args:
+        path: output file; the container follows the extension (.mp4, .mkv, .avi, .mov).
+        fps: frame rate (a Fraction keeps NTSC rates exact).
+        codec: ``libx264`` (default), ``libx265``, ... ignored when ``lossless``.
+        crf: constant rate factor for x264/x265 (lower = better).
+        pixel_format: default yuv420p (what players expect); odd sizes switch to yuv444p, which
+            keeps the exact size where 4:2:0 would need even sides.
+        lossless: exact RGB (libx264rgb, qp 0): decoders give back the very pixels written.
+        options: extra encoder options (``preset``, ``x265-params``, ...).
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        fps: float | Fraction,
+        codec: str = "libx264",
+        crf: int | None = 18,
+        pixel_format: str = "yuv420p",
+        lossless: bool = False,
+        options: dict[str, str] | None = None,
+    ):
+        self.path = Path(path)
+        self.fps = Fraction(fps).limit_denominator(1001) if not isinstance(fps, Fraction) else fps
+        self.codec, self.crf, self.pixel_format, self.lossless = codec, crf, pixel_format, lossless
+        self.options = dict(options or {})
+        self._atomic = atomic_path(self.path)
+        self._temporary = self._atomic.__enter__()
+        self._container = None
+        self._stream = None
+        self.frames_written = 0
+
+    def _open(self, height: int, width: int) -> None:
+        import av
+
+        self._container = av.open(str(self._temporary), mode="w")
+        codec, options, pixel_format = self.codec, dict(self.options), self.pixel_format
+        if self.lossless:
+            codec, pixel_format = "libx264rgb", "rgb24"
+            options.update({"qp": "0", "preset": options.get("preset", "veryfast")})
+        else:
+            if pixel_format == "yuv420p" and (height % 2 or width % 2):
+                pixel_format = "yuv444p"
+            if self.crf is not None:
+                options.setdefault("crf", str(self.crf))
+        self._stream = self._container.add_stream(codec, rate=self.fps, options=options)
+        self._stream.width, self._stream.height, self._stream.pix_fmt = width, height, pixel_format
+        if codec == "libx265":
+            self._stream.codec_context.options.setdefault("x265-params", "log-level=error")
+
+    def write(self, frames: np.ndarray) -> None:
+        """Append frames: (H, W, 3) or (T, H, W, 3) uint8 RGB."""
+        import av
+
+        frames = frames[None] if frames.ndim == 3 else frames
+        if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
+            raise ValueError(f"frames must be uint8 (T, H, W, 3), got {frames.dtype} {frames.shape}")
+        if self._container is None:
+            self._open(frames.shape[1], frames.shape[2])
+        elif (frames.shape[1], frames.shape[2]) != (self._stream.height, self._stream.width):
+            raise ValueError(
+                f"frame size {frames.shape[2]}x{frames.shape[1]} differs from the video's {self._stream.width}x{self._stream.height}"
+            )
+        for frame in frames:
+            video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+            self._container.mux(self._stream.encode(video_frame))
+            self.frames_written += 1
+
+    def close(self) -> None:
+        """Flush the encoder and move the file into place."""
+        if self._container is None:
+            self._atomic.__exit__(ValueError, ValueError("no frames were written"), None)
+            raise ValueError(f"no frames were written to {self.path}")
+        self._container.mux(self._stream.encode(None))
+        self._container.close()
+        self._atomic.__exit__(None, None, None)
+
+    def abort(self) -> None:
+        """Drop everything written so far; nothing appears at ``path``."""
+        if self._container is not None:
+            self._container.close()
+        try:
+            self._atomic.__exit__(RuntimeError, RuntimeError("aborted"), None)
+        except RuntimeError:
+            pass
+
+    def __enter__(self) -> "VideoWriter":
+        return self
+
+    def __exit__(self, error_type, error, traceback) -> None:
+        if error_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def write_video(path: str | Path, frames: np.ndarray, fps: float | Fraction, **writer_options) -> None:
+    """Write all ``frames`` (T, H, W, 3) at once; see :class:`VideoWriter` for the options."""
+    with VideoWriter(path, fps, **writer_options) as writer:
+        writer.write(frames)
