@@ -6,6 +6,9 @@ Per sample one case is drawn (weights configurable, defaults from the paper):
 - ``pixmix`` (3/5): one AugMix op on the clean image, then 1-4 rounds of add / multiply mixing with
   an augmented copy (p=0.25) or a mixing picture (fractal or feature-visualisation-like, 50/50);
 - ``simsiam`` (1/5): colour jitter (p=0.8), grayscale (p=0.2), Gaussian blur (p=0.5);
+- ``degradation`` (0 by default, the project's training recipe turns it on): the generic
+  second-order degradation model of :mod:`image_core.degradations` (blur, resize, noise, JPEG,
+  video codec), the second data source;
 - ``imagenet_c`` (0 by default): a random ImageNet-C corruption, for ablations only: ImageNet-C is
   the test set, so the default training recipe never sees it.
 
@@ -27,6 +30,7 @@ from PIL import Image, ImageEnhance, ImageOps
 from torch.utils.data import Dataset
 
 from image_core.corruptions import corrupt, corruption_names
+from image_core.degradations import DegradationModel
 from image_core.procedural import feature_pattern, ifs_fractal
 from image_core.sources import CleanImageDataset, random_crop, to_tensor
 
@@ -42,7 +46,7 @@ __all__ = [
     "default_cache_dir",
 ]
 
-CASES = ("identity", "pixmix", "simsiam", "imagenet_c")
+CASES = ("identity", "pixmix", "simsiam", "degradation", "imagenet_c")
 
 
 def default_cache_dir() -> Path:
@@ -280,17 +284,19 @@ class PairSampler:
         case_weights: relative weight of each case in ``CASES``; missing cases weigh 0.
         max_mix_rounds, mix_beta, self_partner_probability, fractal_probability: PixMix settings.
         imagenet_c_names: corruptions the ablation-only ``imagenet_c`` case draws from.
+        degradation: the generic degradation model of the ``degradation`` case.
     """
 
     mixing_bank: MixingBank
     case_weights: Mapping[str, float] = field(
-        default_factory=lambda: {"identity": 1.0, "pixmix": 3.0, "simsiam": 1.0, "imagenet_c": 0.0}
+        default_factory=lambda: {"identity": 1.0, "pixmix": 3.0, "simsiam": 1.0, "degradation": 0.0, "imagenet_c": 0.0}
     )
     max_mix_rounds: int = 4
     mix_beta: float = 4.0
     self_partner_probability: float = 0.25
     fractal_probability: float = 0.5
     imagenet_c_names: Sequence[str] = field(default_factory=corruption_names)
+    degradation: DegradationModel = field(default_factory=DegradationModel)
 
     def __post_init__(self) -> None:
         unknown = set(self.case_weights) - set(CASES)
@@ -322,6 +328,8 @@ class PairSampler:
             )
         elif case == "simsiam":
             corrupted = simsiam_view(clean, rng)
+        elif case == "degradation":
+            corrupted = self.degradation(clean, rng)
         else:
             name = self.imagenet_c_names[int(rng.integers(len(self.imagenet_c_names)))]
             corrupted = corrupt(clean, name, int(rng.integers(1, 6)), rng).astype(np.float32) / 255.0

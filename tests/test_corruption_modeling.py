@@ -118,6 +118,7 @@ def test_pair_sampler_case_ratios_follow_the_weights(bank):
     assert freq["pixmix"] == pytest.approx(0.6, abs=0.015)
     assert freq["simsiam"] == pytest.approx(0.2, abs=0.015)
     assert freq["imagenet_c"] == 0  # the test set never reaches training by default
+    assert freq["degradation"] == 0  # the published recipe; the project's training configs add it
 
     ablation = PairSampler(bank, case_weights={"identity": 1, "imagenet_c": 1})
     draws = [ablation.sample_case(rng) for _ in range(4000)]
@@ -134,6 +135,20 @@ def test_pair_sampler_builds_each_case(bank, photo):
         assert pair.corrupted.shape == pair.clean.shape and pair.corrupted.dtype == np.float32
         if case == "identity":
             np.testing.assert_array_equal(pair.corrupted, pair.clean)
+
+
+def test_degradation_model_damages_and_varies(photo):
+    from image_core.degradations import DegradationModel, random_blur_kernel
+
+    model = DegradationModel()
+    outs = [model(photo, np.random.default_rng(seed)) for seed in range(12)]
+    for out in outs:
+        assert out.shape == photo.shape and out.dtype == np.float32 and 0 <= out.min() and out.max() <= 1
+    errors = [np.abs(out - photo / 255.0).mean() for out in outs]
+    assert min(errors) > 0.005 and max(errors) > 2 * min(errors)
+    np.testing.assert_array_equal(outs[3], model(photo, np.random.default_rng(3)))
+    kernel = random_blur_kernel(np.random.default_rng(0), 3.0)
+    assert kernel.shape[0] % 2 == 1 and abs(kernel.sum() - 1) < 1e-5
 
 
 @pytest.mark.parametrize(

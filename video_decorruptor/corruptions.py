@@ -18,7 +18,6 @@ saturate); salt and pepper use the impulse-noise amounts with one kind of grain 
 
 from __future__ import annotations
 
-import io
 import math
 from dataclasses import dataclass
 from fractions import Fraction
@@ -28,6 +27,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
+from image_core.codec import decode_stream, encode_frames
 from image_core.corruptions import SEVERITIES, as_generator, corrupt
 
 __all__ = [
@@ -186,82 +186,11 @@ def frame_rate(frames: np.ndarray, severity: int, rng: np.random.Generator, cont
 # ---------------------------------------------------------------------------------------------
 
 
-def _encode(frames: np.ndarray, fps: float, codec: str, options: dict[str, str], bit_rate: int | None = None) -> io.BytesIO:
-    """Encode to an in-memory MP4 (4:2:0, as real streams are)."""
-    import av
-
-    buffer = io.BytesIO()
-    with av.open(buffer, mode="w", format="mp4") as container:
-        stream = container.add_stream(codec, rate=Fraction(fps).limit_denominator(1001), options=options)
-        stream.height, stream.width = frames.shape[1] // 2 * 2, frames.shape[2] // 2 * 2
-        stream.pix_fmt = "yuv420p"
-        if bit_rate:
-            stream.bit_rate = bit_rate
-        for frame in frames:
-            even = np.ascontiguousarray(frame[: stream.height, : stream.width])
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(even, format="rgb24")))
-        container.mux(stream.encode(None))
-    buffer.seek(0)
-    return buffer
-
-
-def _decode(
-    buffer: io.BytesIO,
-    reference: np.ndarray,
-    fps: float,
-    keep_packet: Callable[[int], bool] = lambda index: True,
-    bitstream_filter: str | None = None,
-) -> np.ndarray:
-    """Decode the stream back to the reference's shape: lost or undecodable frames repeat the last
-    good one (the first good one for a damaged start); odd sizes get their last row/column back."""
-    import av
-
-    count, height, width = reference.shape[:3]
-    decoded: dict[int, np.ndarray] = {}
-    with av.open(buffer, mode="r", format="mp4") as container:
-        stream = container.streams.video[0]
-        decoder = av.CodecContext.create(stream.codec_context.name, "r")
-        decoder.extradata = stream.codec_context.extradata
-        noise = av.bitstream.BitStreamFilterContext(bitstream_filter, stream) if bitstream_filter else None
-        packets = [packet for packet in container.demux(stream) if packet.size]
-        for index, packet in enumerate(packets):
-            if not keep_packet(index):
-                continue
-            for filtered in noise.filter(packet) if noise else [packet]:
-                _decode_packet(decoder, filtered, stream.time_base, fps, decoded)
-        _decode_packet(decoder, None, stream.time_base, fps, decoded)
-    out = np.empty_like(reference)
-    good = sorted(i for i in decoded if 0 <= i < count)
-    if not good:  # nothing survived: a receiver would show a black screen
-        out[:] = 0
-        return out
-    last = decoded[good[0]]
-    for index in range(count):
-        last = decoded.get(index, last)
-        out[index, : last.shape[0], : last.shape[1]] = last
-        out[index, last.shape[0] :, : last.shape[1]] = last[-1:]
-        out[index, :, last.shape[1] :] = out[index, :, last.shape[1] - 1 : last.shape[1]]
-    return out
-
-
-def _decode_packet(decoder, packet, time_base, fps: float, decoded: dict[int, np.ndarray]) -> None:
-    import av
-
-    try:
-        frames = decoder.decode(packet)
-    except av.error.FFmpegError:  # damaged data: the decoder skips it, as players do
-        return
-    for frame in frames:
-        if frame.pts is None:
-            continue
-        decoded[int(round(float(frame.pts * time_base) * fps))] = frame.to_ndarray(format="rgb24")
-
-
 def _source_bit_rate(frames: np.ndarray, context: ClipContext) -> int:
     """The source's bitrate, or that of a typical-quality H.264 encode (CRF 23) when unknown."""
     if context.source_bit_rate:
         return int(context.source_bit_rate)
-    size = len(_encode(frames, context.fps, "libx264", {"crf": "23", "preset": "veryfast"}).getvalue())
+    size = len(encode_frames(frames, context.fps, "libx264", {"crf": "23", "preset": "veryfast"}).getvalue())
     return int(size * 8 * context.fps / len(frames))
 
 
@@ -271,7 +200,7 @@ _X265_QUIET = {"x265-params": "log-level=error"}
 def _crf(codec: str, table: list[int]) -> ClipFn:
     def apply(frames: np.ndarray, severity: int, rng: np.random.Generator, context: ClipContext) -> np.ndarray:
         options = {"crf": str(table[severity - 1]), **(_X265_QUIET if codec == "libx265" else {})}
-        return _decode(_encode(frames, context.fps, codec, options), frames, context.fps)
+        return decode_stream(encode_frames(frames, context.fps, codec, options), frames, context.fps)
 
     return apply
 
@@ -280,7 +209,7 @@ def _abr(codec: str) -> ClipFn:
     def apply(frames: np.ndarray, severity: int, rng: np.random.Generator, context: ClipContext) -> np.ndarray:
         bit_rate = max(1000, _source_bit_rate(frames, context) // [2, 4, 8, 16, 32][severity - 1])
         options = {"maxrate": str(bit_rate), "bufsize": str(bit_rate), **(_X265_QUIET if codec == "libx265" else {})}
-        return _decode(_encode(frames, context.fps, codec, options, bit_rate=bit_rate), frames, context.fps)
+        return decode_stream(encode_frames(frames, context.fps, codec, options, bit_rate=bit_rate), frames, context.fps)
 
     return apply
 
@@ -298,8 +227,8 @@ def bit_error(frames: np.ndarray, severity: int, rng: np.random.Generator, conte
     The filter draws from its own fixed pseudo-random sequence, so this corruption is
     deterministic but does not depend on the seed."""
     amount = [100000, 50000, 30000, 20000, 10000][severity - 1]
-    buffer = _encode(frames, context.fps, "libx264", {"crf": "23"})
-    return _decode(buffer, frames, context.fps, bitstream_filter=f"noise=amount={amount}")
+    buffer = encode_frames(frames, context.fps, "libx264", {"crf": "23"})
+    return decode_stream(buffer, frames, context.fps, bitstream_filter=f"noise=amount={amount}")
 
 
 @_register("packet_loss", "codec")
@@ -308,9 +237,9 @@ def packet_loss(frames: np.ndarray, severity: int, rng: np.random.Generator, con
     (the keyframe that opens the stream) always arrives, later frames decode with errors from
     their lost references."""
     probability = [0.01, 0.02, 0.03, 0.04, 0.06][severity - 1]
-    buffer = _encode(frames, context.fps, "libx264", {"crf": "23"})
+    buffer = encode_frames(frames, context.fps, "libx264", {"crf": "23"})
     lost = rng.random(len(frames) + 16) < probability
-    return _decode(buffer, frames, context.fps, keep_packet=lambda index: index == 0 or not lost[index])
+    return decode_stream(buffer, frames, context.fps, keep_packet=lambda index: index == 0 or not lost[index])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,86 @@
+"""In-memory video codec round trips with PyAV: encode frames to an MP4 in a BytesIO, decode back.
+
+Shared by the codec video corruptions (CRF / ABR encodes, bit errors, packet loss) and the
+training degradation model (one intra-coded H.264 frame).
+"""
+
+from __future__ import annotations
+
+import io
+from fractions import Fraction
+from typing import Callable
+
+import numpy as np
+
+__all__ = ["decode_stream", "encode_frames"]
+
+
+def encode_frames(frames: np.ndarray, fps: float, codec: str, options: dict[str, str], bit_rate: int | None = None) -> io.BytesIO:
+    """Encode to an in-memory MP4 (4:2:0, as real streams are)."""
+    import av
+
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format="mp4") as container:
+        stream = container.add_stream(codec, rate=Fraction(fps).limit_denominator(1001), options=options)
+        stream.height, stream.width = frames.shape[1] // 2 * 2, frames.shape[2] // 2 * 2
+        stream.pix_fmt = "yuv420p"
+        if bit_rate:
+            stream.bit_rate = bit_rate
+        for frame in frames:
+            even = np.ascontiguousarray(frame[: stream.height, : stream.width])
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(even, format="rgb24")))
+        container.mux(stream.encode(None))
+    buffer.seek(0)
+    return buffer
+
+
+def decode_stream(
+    buffer: io.BytesIO,
+    reference: np.ndarray,
+    fps: float,
+    keep_packet: Callable[[int], bool] = lambda index: True,
+    bitstream_filter: str | None = None,
+) -> np.ndarray:
+    """Decode the stream back to the reference's shape: lost or undecodable frames repeat the last
+    good one (the first good one for a damaged start); odd sizes get their last row/column back."""
+    import av
+
+    count, height, width = reference.shape[:3]
+    decoded: dict[int, np.ndarray] = {}
+    with av.open(buffer, mode="r", format="mp4") as container:
+        stream = container.streams.video[0]
+        decoder = av.CodecContext.create(stream.codec_context.name, "r")
+        decoder.extradata = stream.codec_context.extradata
+        noise = av.bitstream.BitStreamFilterContext(bitstream_filter, stream) if bitstream_filter else None
+        packets = [packet for packet in container.demux(stream) if packet.size]
+        for index, packet in enumerate(packets):
+            if not keep_packet(index):
+                continue
+            for filtered in noise.filter(packet) if noise else [packet]:
+                _decode_packet(decoder, filtered, stream.time_base, fps, decoded)
+        _decode_packet(decoder, None, stream.time_base, fps, decoded)
+    out = np.empty_like(reference)
+    good = sorted(i for i in decoded if 0 <= i < count)
+    if not good:  # nothing survived: a receiver would show a black screen
+        out[:] = 0
+        return out
+    last = decoded[good[0]]
+    for index in range(count):
+        last = decoded.get(index, last)
+        out[index, : last.shape[0], : last.shape[1]] = last
+        out[index, last.shape[0] :, : last.shape[1]] = last[-1:]
+        out[index, :, last.shape[1] :] = out[index, :, last.shape[1] - 1 : last.shape[1]]
+    return out
+
+
+def _decode_packet(decoder, packet, time_base, fps: float, decoded: dict[int, np.ndarray]) -> None:
+    import av
+
+    try:
+        frames = decoder.decode(packet)
+    except av.error.FFmpegError:  # damaged data: the decoder skips it, as players do
+        return
+    for frame in frames:
+        if frame.pts is None:
+            continue
+        decoded[int(round(float(frame.pts * time_base) * fps))] = frame.to_ndarray(format="rgb24")

@@ -1,0 +1,105 @@
+"""A generic second-order degradation model: the kind of damage real cameras and codecs cause.
+
+Practical real-world restoration training degrades clean images twice in a row with random blur,
+resizing, noise and compression, then compresses once more. The editor's training uses this as a
+second data source next to Decorruptor's corruption modeling; none of it is an ImageNet-C or
+UCF-101C corruption function (those are the test sets), though both describe similar physics.
+
+Every draw comes from the ``numpy.random.Generator`` passed in.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from image_core.codec import decode_stream, encode_frames
+
+__all__ = ["DegradationModel", "random_blur_kernel"]
+
+_INTERPOLATIONS = (cv2.INTER_AREA, cv2.INTER_LINEAR, cv2.INTER_CUBIC)
+
+
+def random_blur_kernel(rng: np.random.Generator, max_sigma: float, size_range: tuple[int, int] = (7, 21)) -> np.ndarray:
+    """An isotropic or anisotropic (rotated) Gaussian kernel, odd size, normalised to sum 1."""
+    size = int(rng.integers(size_range[0] // 2, size_range[1] // 2 + 1)) * 2 + 1
+    sigma_x = rng.uniform(0.2, max_sigma)
+    sigma_y = sigma_x if rng.random() < 0.5 else rng.uniform(0.2, max_sigma)
+    theta = rng.uniform(0, math.pi)
+    half = size // 2
+    yy, xx = np.mgrid[-half : half + 1, -half : half + 1].astype(np.float64)
+    u = xx * math.cos(theta) + yy * math.sin(theta)
+    v = -xx * math.sin(theta) + yy * math.cos(theta)
+    kernel = np.exp(-0.5 * ((u / sigma_x) ** 2 + (v / sigma_y) ** 2))
+    return (kernel / kernel.sum()).astype(np.float32)
+
+
+@dataclass
+class DegradationModel:
+    """Two rounds of blur -> resize -> noise -> JPEG, back to the input size, then maybe a video codec.
+
+    Args:
+        blur_probability: per round.
+        max_blur_sigma: per round (the second round is milder).
+        scale_range: resize factor per round.
+        gaussian_sigma_range: noise sigma in grey levels (of 255).
+        poisson_peak_range: photons at white for shot noise (lower = noisier).
+        jpeg_quality_range: per round.
+        second_round_probability: chance of the second round.
+        video_codec_probability: chance of a final intra-frame H.264 encode.
+        video_crf_range: CRF of that encode.
+    """
+
+    blur_probability: tuple[float, float] = (0.8, 0.5)
+    max_blur_sigma: tuple[float, float] = (3.0, 1.5)
+    scale_range: tuple[float, float] = (0.4, 1.2)
+    gaussian_sigma_range: tuple[float, float] = (1.0, 30.0)
+    poisson_peak_range: tuple[float, float] = (3.0, 100.0)
+    jpeg_quality_range: tuple[int, int] = (30, 95)
+    second_round_probability: float = 0.7
+    video_codec_probability: float = 0.3
+    video_crf_range: tuple[int, int] = (18, 40)
+
+    def __call__(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """(H, W, 3) uint8 -> degraded (H, W, 3) float32 in [0, 1]."""
+        height, width = image.shape[:2]
+        x = image.astype(np.float32) / 255.0
+        for round_index in range(2):
+            if round_index == 1 and rng.random() >= self.second_round_probability:
+                break
+            x = self._round(x, round_index, rng)
+        x = cv2.resize(x, (width, height), interpolation=_INTERPOLATIONS[int(rng.integers(3))])
+        x = np.clip(x, 0, 1)
+        if rng.random() < self.video_codec_probability:
+            x = _h264_intra(x, int(rng.integers(self.video_crf_range[0], self.video_crf_range[1] + 1)))
+        return x.astype(np.float32)
+
+    def _round(self, x: np.ndarray, round_index: int, rng: np.random.Generator) -> np.ndarray:
+        if rng.random() < self.blur_probability[round_index]:
+            x = cv2.filter2D(x, -1, random_blur_kernel(rng, self.max_blur_sigma[round_index]), borderType=cv2.BORDER_REFLECT_101)
+        scale = rng.uniform(*self.scale_range)
+        height, width = x.shape[:2]
+        size = (max(8, round(width * scale)), max(8, round(height * scale)))
+        x = cv2.resize(x, size, interpolation=_INTERPOLATIONS[int(rng.integers(3))])
+        if rng.random() < 0.5:
+            sigma = rng.uniform(*self.gaussian_sigma_range) / 255.0
+            shape = x.shape if rng.random() < 0.6 else (*x.shape[:2], 1)  # colour or luminance noise
+            x = x + rng.normal(0, sigma, shape).astype(np.float32)
+        else:
+            peak = math.exp(rng.uniform(math.log(self.poisson_peak_range[0]), math.log(self.poisson_peak_range[1])))
+            x = rng.poisson(np.clip(x, 0, 1) * peak).astype(np.float32) / peak
+        x = np.clip(x, 0, 1)
+        quality = int(rng.integers(self.jpeg_quality_range[0], self.jpeg_quality_range[1] + 1))
+        encoded = cv2.imencode(".jpg", np.rint(x * 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, quality])[1]
+        return cv2.imdecode(encoded, cv2.IMREAD_UNCHANGED).astype(np.float32) / 255.0
+
+
+def _h264_intra(x: np.ndarray, crf: int) -> np.ndarray:
+    """One frame through libx264 (4:2:0) and back: blocking and chroma loss of video streams."""
+    frame = np.rint(x * 255).astype(np.uint8)[None]
+    stream = encode_frames(frame, 25.0, "libx264", {"crf": str(crf), "preset": "veryfast"})
+    decoded = decode_stream(stream, frame, 25.0)
+    return decoded[0].astype(np.float32) / 255.0
