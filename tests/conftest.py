@@ -10,11 +10,6 @@ def photo() -> np.ndarray:
     return sample_photo(96)
 
 
-@pytest.fixture()
-def cache_dir(tmp_path_factory) -> "Path":
-    return tmp_path_factory.mktemp("cache")
-
-
 def moving_clip(num_frames: int = 12, height: int = 64, width: int = 80, seed: int = 0) -> np.ndarray:
     """A camera pan over a real photo: (T, H, W, 3) uint8 with real motion and texture."""
     photo = sample_photo(max(height, width) + 3 * num_frames)

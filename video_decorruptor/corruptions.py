@@ -18,7 +18,6 @@ saturate); salt and pepper use the impulse-noise amounts with one kind of grain 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path

@@ -11,7 +11,6 @@ Frames are always uint8 RGB arrays: one frame (H, W, 3), a chunk (T, H, W, 3).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
