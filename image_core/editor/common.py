@@ -114,6 +114,37 @@ def guidance_embedding(scale: torch.Tensor, dim: int) -> torch.Tensor:
     return F.pad(embedding, (0, dim % 2))
 
 
+def _channel_stats(config, reference: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+    if getattr(config, "latents_std", None) is None:
+        return None
+    as_tensor = lambda values: torch.tensor(values, device=reference.device, dtype=reference.dtype).view(1, -1, 1, 1)  # noqa: E731
+    return as_tensor(config.latents_mean), as_tensor(config.latents_std)
+
+
+def normalize_latents(vae_config, latents: torch.Tensor) -> torch.Tensor:
+    """VAE latents -> diffusion latents: shift, per-channel standardisation, scaling factor.
+
+    Applied to the *target* latents only; the conditioning image latents stay raw (the published
+    asymmetry)."""
+    if getattr(vae_config, "shift_factor", None) is not None:
+        latents = latents - vae_config.shift_factor
+    stats = _channel_stats(vae_config, latents)
+    if stats is not None:
+        latents = (latents - stats[0]) / stats[1]
+    return latents * vae_config.scaling_factor
+
+
+def denormalize_latents(vae_config, latents: torch.Tensor) -> torch.Tensor:
+    """Inverse of :func:`normalize_latents`."""
+    latents = latents / vae_config.scaling_factor
+    stats = _channel_stats(vae_config, latents)
+    if stats is not None:
+        latents = latents * stats[1] + stats[0]
+    if getattr(vae_config, "shift_factor", None) is not None:
+        latents = latents + vae_config.shift_factor
+    return latents
+
+
 def shared_generators(generator: torch.Generator | list[torch.Generator] | None, batch: int) -> list[torch.Generator]:
     """``batch`` generators in the same state, so every image of a batch draws the same noise."""
     if isinstance(generator, list):
@@ -170,21 +201,9 @@ class DecorruptorMixin:
         vae_input = (images * 2 - 1).to(self._execution_device, self.vae.dtype)
         return self.vae.encode(vae_input).latent_dist.mode()
 
-    def latents_to_vae(self, latents: torch.Tensor) -> torch.Tensor:
-        """Undo the diffusion latent normalisation (per-channel mean/std, shift, scaling factor)."""
-        config = self.vae.config
-        latents = latents / config.scaling_factor
-        if getattr(config, "latents_std", None) is not None:
-            std = torch.tensor(config.latents_std, device=latents.device, dtype=latents.dtype).view(1, -1, 1, 1)
-            mean = torch.tensor(config.latents_mean, device=latents.device, dtype=latents.dtype).view(1, -1, 1, 1)
-            latents = latents * std + mean
-        if getattr(config, "shift_factor", None) is not None:
-            latents = latents + config.shift_factor
-        return latents
-
     def decode_latents(self, latents: torch.Tensor) -> torch.Tensor:
         """Diffusion latents -> float32 images (B, 3, H, W) in [0, 1]."""
-        decoded = self.vae.decode(self.latents_to_vae(latents).to(self.vae.dtype)).sample
+        decoded = self.vae.decode(denormalize_latents(self.vae.config, latents).to(self.vae.dtype)).sample
         return ((decoded.float() + 1) / 2).clamp(0, 1)
 
     def save_pretrained(self, save_directory: str | Path, *args, **kwargs) -> None:

@@ -1,0 +1,198 @@
+"""Fine-tune (or train from scratch) the Decorruptor-DPM editor with the InstructPix2Pix recipe.
+
+Pairs are encoded once into a latent bank (clean: posterior mean and std, sampled per step;
+corrupted: posterior mode, unscaled, as the published training does), so a step never re-runs the
+encoder. Conditioning dropout (text 5%, image 5%, both 5%) teaches the three-way guidance; EMA,
+warm-up and gradient clipping come from the shared loop. ``init_from`` starts from a real
+InstructPix2Pix folder or a Stable Diffusion 1.5 folder (whose 4-channel UNet input is widened to
+8, the new channels zero-initialised, as the published training did).
+
+    python -m image_core.training.editor --config image_core/training/configs/tiny_editor.yaml
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from diffusers import AutoencoderKL, DDIMScheduler, DDPMScheduler, UNet2DConditionModel
+from safetensors.torch import load_file, save_file
+from torch.utils.data import Dataset
+
+from image_core.editor.architectures import ARCHITECTURES, SD_SCHEDULE
+from image_core.editor.common import INSTRUCTION, normalize_latents
+from image_core.editor.pipeline_dpm import DecorruptorDPMPipeline
+from image_core.training.autoencoder import pair_dataset
+from image_core.training.common import LoopConfig, load_config, run_loop, step_generator
+
+__all__ = ["EditorConfig", "LatentBank", "build_latent_bank", "train_editor", "widen_unet_input", "main"]
+
+
+@dataclasses.dataclass
+class EditorConfig(LoopConfig):
+    vae_path: str = "runs/tiny/autoencoder/vae"
+    architecture: str = "tiny"
+    init_from: str | None = None  # an InstructPix2Pix or Stable Diffusion 1.5 diffusers folder
+    image_size: int = 64
+    bank_size: int = 20_000
+    bank_batch_size: int = 64
+    case_weights: dict = dataclasses.field(
+        default_factory=lambda: {"identity": 1.0, "pixmix": 3.0, "simsiam": 1.0, "degradation": 2.0}
+    )
+    dataset_length: int = 10_000_000
+    mixing_bank_count: int = 256
+    prediction_type: str = "v_prediction"
+    timestep_spacing: str = "trailing"
+    text_dropout: float = 0.05
+    image_dropout: float = 0.05
+    both_dropout: float = 0.05
+
+
+class LatentBank(Dataset):
+    """Pre-encoded pairs: ``(target_mean, target_std, condition)`` latents; indices wrap around."""
+
+    def __init__(self, tensors: dict[str, torch.Tensor]):
+        self.target_mean, self.target_std = tensors["target_mean"], tensors["target_std"]
+        self.condition = tensors["condition"]
+
+    def __len__(self) -> int:
+        return len(self.condition)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        i = index % len(self.condition)
+        return self.target_mean[i].float(), self.target_std[i].float(), self.condition[i].float()
+
+
+@torch.no_grad()
+def build_latent_bank(vae: AutoencoderKL, config: EditorConfig, path: Path) -> LatentBank:
+    """Encode ``config.bank_size`` pairs once (float16, cached at ``path``)."""
+    from tqdm.auto import tqdm
+
+    if path.is_file():
+        tensors = load_file(str(path))
+        if len(tensors["condition"]) == config.bank_size:
+            return LatentBank(tensors)
+    pairs = pair_dataset(config)
+    chunks: dict[str, list[torch.Tensor]] = {"target_mean": [], "target_std": [], "condition": []}
+    for start in tqdm(range(0, config.bank_size, config.bank_batch_size), desc="latent bank", unit="batch"):
+        items = [pairs[i] for i in range(start, min(start + config.bank_batch_size, config.bank_size))]
+        clean = torch.stack([c for c, _ in items]).to(vae.device) * 2 - 1
+        corrupted = torch.stack([x for _, x in items]).to(vae.device) * 2 - 1
+        target = vae.encode(clean).latent_dist
+        chunks["target_mean"].append(target.mean.half().cpu())
+        chunks["target_std"].append(target.std.half().cpu())
+        chunks["condition"].append(vae.encode(corrupted).latent_dist.mode().half().cpu())
+    tensors = {name: torch.cat(values).contiguous() for name, values in chunks.items()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".partial")
+    save_file(tensors, str(temporary))
+    temporary.replace(path)
+    return LatentBank(tensors)
+
+
+def widen_unet_input(unet: UNet2DConditionModel, in_channels: int) -> UNet2DConditionModel:
+    """Give a text-to-image UNet extra input channels for the image latents, zero-initialised, so it
+    starts out computing exactly what it did before."""
+    old = unet.conv_in
+    if old.in_channels == in_channels:
+        return unet
+    new = torch.nn.Conv2d(in_channels, old.out_channels, old.kernel_size, old.stride, old.padding)
+    with torch.no_grad():
+        new.weight.zero_()
+        new.weight[:, : old.in_channels] = old.weight
+        new.bias.copy_(old.bias)
+    unet.conv_in = new
+    unet.register_to_config(in_channels=in_channels)
+    return unet
+
+
+def _initial_model(config: EditorConfig, latent_channels: int) -> tuple[UNet2DConditionModel, torch.Tensor, torch.Tensor]:
+    """The UNet and the (instruction, null) embeddings to train with."""
+    if config.init_from:
+        folder = Path(config.init_from)
+        unet = widen_unet_input(UNet2DConditionModel.from_pretrained(folder / "unet"), 2 * latent_channels)
+        from transformers import CLIPTextModel, CLIPTokenizer
+
+        tokenizer = CLIPTokenizer.from_pretrained(folder / "tokenizer")
+        text_encoder = CLIPTextModel.from_pretrained(folder / "text_encoder").eval()
+
+        def encode(text: str) -> torch.Tensor:
+            ids = tokenizer(text, padding="max_length", max_length=tokenizer.model_max_length, truncation=True, return_tensors="pt").input_ids
+            with torch.no_grad():
+                return text_encoder(ids)[0].float()
+
+        return unet, encode(INSTRUCTION), encode("")
+    architecture = ARCHITECTURES[config.architecture]
+    torch.manual_seed(config.seed)
+    unet = UNet2DConditionModel(**{**architecture.unet, "in_channels": 2 * latent_channels, "out_channels": latent_channels})
+    # No text encoder at this size: the instruction and the null prompt are two fixed random token sequences.
+    embeddings = torch.randn(2, 1, architecture.prompt_tokens, architecture.unet["cross_attention_dim"],
+                             generator=torch.Generator().manual_seed(config.seed + 1))  # fmt: skip
+    return unet, embeddings[0], embeddings[1]
+
+
+class EditorObjective(torch.nn.Module):
+    """Denoising loss on [noisy target | corrupted condition] with conditioning dropout."""
+
+    def __init__(self, unet: UNet2DConditionModel, vae_config, prompt: torch.Tensor, null: torch.Tensor, config: EditorConfig):
+        super().__init__()
+        self.unet, self.vae_config, self.config = unet, vae_config, config
+        self.register_buffer("prompt", prompt)
+        self.register_buffer("null", null)
+        self.noise_scheduler = DDPMScheduler(**SD_SCHEDULE, prediction_type=config.prediction_type)
+
+    def forward(self, batch: tuple[torch.Tensor, ...], step: int) -> torch.Tensor:
+        mean, std, condition = batch
+        generator = step_generator(self.config.seed, step, mean.device)
+        batch_size = mean.shape[0]
+        target = normalize_latents(self.vae_config, mean + std * torch.randn(mean.shape, generator=generator, device=mean.device))
+        noise = torch.randn(target.shape, generator=generator, device=target.device)
+        timesteps = torch.randint(0, self.noise_scheduler.config.num_train_timesteps, (batch_size,), generator=generator, device=target.device)
+        noisy = self.noise_scheduler.add_noise(target, noise, timesteps)
+        # Conditioning dropout: [0, t) text only, [t, t + i) image only, [t + i, t + i + b) both.
+        r = torch.rand(batch_size, generator=generator, device=target.device)
+        c = self.config
+        drop_text = (r < c.text_dropout) | ((r >= c.text_dropout + c.image_dropout) & (r < c.text_dropout + c.image_dropout + c.both_dropout))
+        drop_image = (r >= c.text_dropout) & (r < c.text_dropout + c.image_dropout + c.both_dropout)
+        text = torch.where(drop_text[:, None, None], self.null, self.prompt)
+        condition = condition * (~drop_image).float()[:, None, None, None]
+        prediction = self.unet(torch.cat([noisy, condition], dim=1), timesteps, encoder_hidden_states=text).sample
+        if self.config.prediction_type == "v_prediction":
+            wanted = self.noise_scheduler.get_velocity(target, noise, timesteps)
+        else:
+            wanted = noise
+        return F.mse_loss(prediction.float(), wanted.float())
+
+
+def teacher_scheduler(config: EditorConfig) -> DDIMScheduler:
+    return DDIMScheduler(**SD_SCHEDULE, prediction_type=config.prediction_type, timestep_spacing=config.timestep_spacing,
+                         clip_sample=False, set_alpha_to_one=False)  # fmt: skip
+
+
+def train_editor(config: EditorConfig) -> Path:
+    """Build the latent bank, train, export the DPM pipeline to ``<output_dir>/dpm``."""
+    vae = AutoencoderKL.from_pretrained(config.vae_path).eval().requires_grad_(False)
+    bank = build_latent_bank(vae, config, Path(config.output_dir) / "latent_bank.safetensors")
+    unet, prompt, null = _initial_model(config, vae.config.latent_channels)
+    run_loop(config, EditorObjective(unet, vae.config, prompt, null, config), bank)
+    pipe = DecorruptorDPMPipeline(vae=vae, unet=unet, scheduler=teacher_scheduler(config))
+    pipe.prompt_embeds, pipe.negative_prompt_embeds = prompt, null
+    export = Path(config.output_dir) / "dpm"
+    pipe.save_pretrained(export)
+    return export
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path, help="YAML file of EditorConfig fields")
+    parser.add_argument("overrides", nargs="*", help="key=value overrides, e.g. max_steps=100")
+    args = parser.parse_args(argv)
+    print(f"editor (DPM) exported to {train_editor(load_config(EditorConfig, args.config, args.overrides))}")
+
+
+if __name__ == "__main__":
+    main()
