@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from diffusers import AutoencoderKL, DDIMScheduler, DDPMScheduler, UNet2DConditionModel
 from safetensors.torch import load_file, save_file
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset, Subset
 
 from image_core.editor.architectures import ARCHITECTURES, SD_SCHEDULE
 from image_core.editor.common import INSTRUCTION, normalize_latents
@@ -40,6 +40,7 @@ class EditorConfig(LoopConfig):
     image_size: int = 64
     bank_size: int = 20_000
     bank_batch_size: int = 64
+    bank_workers: int = 0  # DataLoader workers drawing the pairs to encode
     case_weights: dict = dataclasses.field(
         default_factory=lambda: {"identity": 1.0, "pixmix": 3.0, "simsiam": 1.0, "degradation": 2.0}
     )
@@ -76,12 +77,11 @@ def build_latent_bank(vae: AutoencoderKL, config: EditorConfig, path: Path) -> L
         tensors = load_file(str(path))
         if len(tensors["condition"]) == config.bank_size:
             return LatentBank(tensors)
-    pairs = pair_dataset(config)
+    pairs = Subset(pair_dataset(config), range(config.bank_size))
+    loader = DataLoader(pairs, batch_size=config.bank_batch_size, num_workers=config.bank_workers)
     chunks: dict[str, list[torch.Tensor]] = {"target_mean": [], "target_std": [], "condition": []}
-    for start in tqdm(range(0, config.bank_size, config.bank_batch_size), desc="latent bank", unit="batch"):
-        items = [pairs[i] for i in range(start, min(start + config.bank_batch_size, config.bank_size))]
-        clean = torch.stack([c for c, _ in items]).to(vae.device) * 2 - 1
-        corrupted = torch.stack([x for _, x in items]).to(vae.device) * 2 - 1
+    for clean, corrupted in tqdm(loader, desc="latent bank", unit="batch"):
+        clean, corrupted = clean.to(vae.device, vae.dtype) * 2 - 1, corrupted.to(vae.device, vae.dtype) * 2 - 1
         target = vae.encode(clean).latent_dist
         chunks["target_mean"].append(target.mean.half().cpu())
         chunks["target_std"].append(target.std.half().cpu())

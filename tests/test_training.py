@@ -1,0 +1,116 @@
+"""The three training stages on tiny settings: learnability, exact resume, exports that load."""
+
+import numpy as np
+import pytest
+import torch
+from diffusers import UNet2DConditionModel
+
+from image_core.editor import DecorruptorCMPipeline, DecorruptorDPMPipeline, load_editor
+from image_core.editor.common import guidance_embedding
+from image_core.training.autoencoder import AutoencoderConfig, AutoencoderObjective, PairImages, pair_dataset, train_autoencoder
+from image_core.training.common import LoopConfig, load_config, run_loop
+from image_core.training.distill import DistillConfig, DistillationObjective, distill
+from image_core.training.editor import EditorConfig, train_editor, widen_unet_input
+
+FAST = ["image_size=32", "num_workers=0", "mixing_bank_count=8", "log_every=2", "warmup_steps=2"]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """One tiny autoencoder -> editor -> distillation chain shared by the tests below."""
+    base = tmp_path_factory.mktemp("runs")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("VIDEO_DECORRUPTOR_CACHE", str(base / "cache"))
+    ae = load_config(AutoencoderConfig, None, FAST + [f"output_dir={base}/ae", "max_steps=4", "batch_size=2", "stats_batches=2"])
+    vae = train_autoencoder(ae)
+    editor = load_config(EditorConfig, None, FAST + [f"output_dir={base}/editor", f"vae_path={vae}", "max_steps=4",
+                                                     "batch_size=4", "bank_size=8", "bank_batch_size=4", "ema_decay=0.9"])  # fmt: skip
+    dpm = train_editor(editor)
+    student = load_config(DistillConfig, None, [f"output_dir={base}/distill", f"teacher_path={dpm}", "max_steps=3",
+                                                "batch_size=4", "num_workers=0", "guidance_embedding_dim=16"])  # fmt: skip
+    cm = distill(student)
+    yield {"base": base, "vae": vae, "dpm": dpm, "cm": cm, "ae_config": ae}
+    mp.undo()
+
+
+def test_load_config_parses_numbers_and_rejects_unknown_keys(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("learning_rate: 1e-4\nmax_steps: 10\n")
+    config = load_config(LoopConfig, path, ["batch_size=3"])
+    assert config.learning_rate == 1e-4 and config.max_steps == 10 and config.batch_size == 3
+    with pytest.raises(ValueError, match="unknown config key\\(s\\) bach_size; allowed: batch_size"):
+        load_config(LoopConfig, None, ["bach_size=3"])
+
+
+def test_exports_load_as_the_right_pipelines_and_run(runs):
+    image = np.random.default_rng(0).integers(0, 256, (1, 40, 36, 3), dtype=np.uint8)
+    for name, kind in (("dpm", DecorruptorDPMPipeline), ("cm", DecorruptorCMPipeline)):
+        pipe = load_editor(runs[name], device="cpu")
+        pipe.set_progress_bar_config(disable=True)
+        assert isinstance(pipe, kind) and pipe.text_encoder is None  # instruction embeddings are stored
+        assert pipe(image=image, num_inference_steps=2).images.shape == (1, 40, 36, 3)
+    vae = load_editor(runs["cm"], device="cpu").vae
+    assert len(vae.config.latents_mean) == vae.config.latent_channels and vae.config.scaling_factor == 1.0
+    assert (runs["base"] / "editor" / "log.csv").read_text().startswith("step,loss,learning_rate,seconds")
+
+
+def test_autoencoder_objective_learns_a_fixed_batch(runs):
+    torch.manual_seed(0)
+    vae = load_editor(runs["dpm"], device="cpu").vae.train().requires_grad_(True)
+    objective = AutoencoderObjective(vae, kl_weight=1e-6, seed=0)
+    batch = torch.stack([PairImages(pair_dataset(runs["ae_config"]))[i] for i in range(2)])
+    optimizer = torch.optim.Adam(vae.parameters(), lr=1e-3)
+    losses = []
+    for step in range(12):
+        loss = objective(batch, step=0)  # the same sample noise each step: a fixed problem
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert all(np.isfinite(losses)) and losses[-1] < 0.7 * losses[0]
+
+
+def test_resume_from_a_checkpoint_continues_exactly(runs, tmp_path):
+    config = load_config(AutoencoderConfig, None, FAST + ["max_steps=4", "batch_size=1", "checkpoint_every=2", "ema_decay=0.5"])
+    images = PairImages(pair_dataset(config))
+
+    def train(output_dir, max_steps):
+        torch.manual_seed(0)
+        vae = load_editor(runs["dpm"], device="cpu").vae.train().requires_grad_(True)
+        config.output_dir, config.max_steps = str(output_dir), max_steps
+        return run_loop(config, AutoencoderObjective(vae, 1e-6, 0), images)
+
+    straight = train(tmp_path / "straight", 4)
+    train(tmp_path / "split", 2)
+    resumed = train(tmp_path / "split", 4)
+    assert resumed["resumed_from"] == 2
+    assert [loss for _, loss in resumed["losses"]] == [loss for _, loss in straight["losses"][2:]]
+    for a, b in zip(straight["model"].state_dict().values(), resumed["model"].state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_widened_unet_computes_what_the_text_to_image_unet_did():
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(block_out_channels=(32, 64), layers_per_block=1, in_channels=4, out_channels=4,
+                                down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+                                up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=32)  # fmt: skip
+    sample, text = torch.randn(1, 4, 16, 16), torch.randn(1, 5, 32)
+    with torch.no_grad():
+        before = unet(sample, 10, encoder_hidden_states=text).sample
+        widened = widen_unet_input(unet, 8)
+        after = widened(torch.cat([sample, torch.randn(1, 4, 16, 16)], 1), 10, encoder_hidden_states=text).sample
+    assert widened.config.in_channels == 8 and widened.conv_in.in_channels == 8
+    torch.testing.assert_close(before, after)
+
+
+def test_student_starts_as_the_teacher(runs):
+    teacher = load_editor(runs["dpm"], device="cpu")
+    prompt, null = teacher.instruction_embeddings()
+    config = DistillConfig(guidance_embedding_dim=16)
+    objective = DistillationObjective(teacher.unet, teacher.vae.config, prompt, null, "v_prediction", config)
+    sample = torch.randn(2, 2 * teacher.vae.config.latent_channels, 8, 8)
+    guidance = guidance_embedding(torch.tensor([7.5, 12.0]), 16) * guidance_embedding(torch.tensor([1.2, 1.0]), 16)
+    with torch.no_grad():
+        expected = teacher.unet(sample, 500, encoder_hidden_states=prompt.expand(2, -1, -1)).sample
+        student = objective.student(sample, 500, encoder_hidden_states=prompt.expand(2, -1, -1), timestep_cond=guidance).sample
+    torch.testing.assert_close(student, expected)
