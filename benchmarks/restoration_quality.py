@@ -1,0 +1,150 @@
+"""Restoration quality of the editor on held-out photos: PSNR / SSIM per ImageNet-C corruption.
+
+Crops (128x128 and 224x224) of scikit-learn's two bundled photos, which training never sees, under
+the 15 ImageNet-C corruptions at severities 3 and 5. Reported: the corrupted input, DPM-20 and CM-4
+restorations, the autoencoder round trip of the clean crop (the ceiling) and a clean crop passed
+through the editor (it should come out unchanged). Plus CM-4 ms per 128x128 image at batch 1 and 8.
+
+Targets at severity 3: autoencoder >= 32 dB; clean through CM >= 30 dB; CM mean gain >= +2.0 dB,
+>= +4 dB on gaussian, shot and impulse noise and on contrast, never below -0.5 dB; CM mean within
+0.5 dB of DPM-20.
+
+    python benchmarks/restoration_quality.py                       # the embedded Decorruptor-Tiny
+    python benchmarks/restoration_quality.py --dpm PATH --cm PATH --crops 2 --skip-dpm
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _report import markdown_table, save_json  # noqa: E402
+
+from image_core.corruptions import corrupt, corruption_names  # noqa: E402
+from image_core.editor import load_editor  # noqa: E402
+from image_core.editor.loading import EMBEDDED_DIR  # noqa: E402
+from image_core.sources import heldout_photos, random_crop  # noqa: E402
+
+BENCHMARK_CORRUPTIONS = [n for n in corruption_names() if n not in corruption_names("extra")]
+NOISE_AND_CONTRAST = ("gaussian_noise", "shot_noise", "impulse_noise", "contrast")
+
+
+def psnr(reference: np.ndarray, images: np.ndarray) -> float:
+    return float(np.mean([peak_signal_noise_ratio(r, i, data_range=255) for r, i in zip(reference, images)]))
+
+
+def ssim(reference: np.ndarray, images: np.ndarray) -> float:
+    return float(np.mean([structural_similarity(r, i, channel_axis=2, data_range=255) for r, i in zip(reference, images)]))
+
+
+def held_out_crops(size: int, per_photo: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng([seed, size])
+    return np.stack([random_crop(photo, size, rng, flip=False) for photo in heldout_photos().values() for _ in range(per_photo)])
+
+
+def restore(pipe, images: np.ndarray, steps: int) -> np.ndarray:
+    generators = [torch.Generator().manual_seed(i) for i in range(len(images))]
+    return pipe(image=images, num_inference_steps=steps, generator=generators).images
+
+
+@torch.no_grad()
+def autoencoder_round_trip(pipe, images: np.ndarray) -> np.ndarray:
+    tensor = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
+    latents = pipe.vae.encode(tensor * 2 - 1).latent_dist.mode()
+    decoded = ((pipe.vae.decode(latents).sample + 1) / 2).clamp(0, 1)
+    return (decoded.permute(0, 2, 3, 1) * 255).round().to(torch.uint8).numpy()
+
+
+def ms_per_image(pipe, batch: int, size: int = 128, repeats: int = 3) -> float:
+    images = held_out_crops(size, 4)[:1].repeat(batch, axis=0)
+    restore(pipe, images, 4)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        restore(pipe, images, 4)
+    return (time.perf_counter() - start) / repeats / batch * 1000
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dpm", default=str(EMBEDDED_DIR / "decorruptor-tiny-dpm"))
+    parser.add_argument("--cm", default=str(EMBEDDED_DIR / "decorruptor-tiny-cm"))
+    parser.add_argument("--crops", type=int, default=2, help="crops per photo and size")
+    parser.add_argument("--sizes", default="128,224")
+    parser.add_argument("--severities", default="3,5")
+    parser.add_argument("--skip-dpm", action="store_true", help="CM only (DPM-20 is 15x the work)")
+    parser.add_argument("--output", type=Path, help="JSON file (default benchmarks/results/restoration_quality.json)")
+    args = parser.parse_args()
+    torch.set_grad_enabled(False)
+
+    cm = load_editor(args.cm, device="cpu")
+    dpm = None if args.skip_dpm else load_editor(args.dpm, device="cpu")
+    for pipe in filter(None, (cm, dpm)):
+        pipe.set_progress_bar_config(disable=True)
+    severities = [int(s) for s in args.severities.split(",")]
+    clean = {size: held_out_crops(size, args.crops) for size in map(int, args.sizes.split(","))}
+
+    def score(make) -> dict[str, float]:
+        """PSNR / SSIM over all sizes of ``make(clean_batch) -> images``."""
+        values = {"psnr": [], "ssim": []}
+        for batch in clean.values():
+            out = make(batch)
+            values["psnr"].append(psnr(batch, out))
+            values["ssim"].append(ssim(batch, out))
+        return {key: float(np.mean(v)) for key, v in values.items()}
+
+    reference = {"autoencoder": score(lambda b: autoencoder_round_trip(cm, b)), "clean -> CM-4": score(lambda b: restore(cm, b, 4))}
+    if dpm is not None:
+        reference["clean -> DPM-20"] = score(lambda b: restore(dpm, b, 20))
+    results: dict[str, dict] = {}
+    for severity in severities:
+        for name in BENCHMARK_CORRUPTIONS:
+            corrupted = {size: np.stack([corrupt(img, name, severity, rng=i) for i, img in enumerate(batch)]) for size, batch in clean.items()}
+            row = {"input": score(lambda b: corrupted[b.shape[1]])}
+            row["cm"] = score(lambda b: restore(cm, corrupted[b.shape[1]], 4))
+            if dpm is not None:
+                row["dpm"] = score(lambda b: restore(dpm, corrupted[b.shape[1]], 20))
+            results[f"{name}/{severity}"] = row
+            print(f"{name} s{severity}: input {row['input']['psnr']:.2f} dB, CM {row['cm']['psnr']:.2f} dB", flush=True)
+
+    print(f"\nheld-out crops: {args.crops} per photo x 2 photos x sizes {args.sizes}\n")
+    print(markdown_table(["reference", "PSNR dB", "SSIM"], [[k, v["psnr"], f"{v['ssim']:.3f}"] for k, v in reference.items()]))
+    targets_met = reference["autoencoder"]["psnr"] >= 32 and reference["clean -> CM-4"]["psnr"] >= 30
+    for severity in severities:
+        rows, gains, gaps = [], {}, []
+        for name in BENCHMARK_CORRUPTIONS:
+            row = results[f"{name}/{severity}"]
+            gains[name] = row["cm"]["psnr"] - row["input"]["psnr"]
+            cells = [name, row["input"]["psnr"], row["cm"]["psnr"], f"{gains[name]:+.2f}"]
+            if dpm is not None:
+                cells += [row["dpm"]["psnr"], f"{row['dpm']['psnr'] - row['input']['psnr']:+.2f}"]
+                gaps.append(row["cm"]["psnr"] - row["dpm"]["psnr"])
+            cells += [f"{row['input']['ssim']:.3f}", f"{row['cm']['ssim']:.3f}"]
+            rows.append(cells)
+        header = ["corruption", "input dB", "CM-4 dB", "CM gain"] + (["DPM-20 dB", "DPM gain"] if dpm else []) + ["input SSIM", "CM SSIM"]
+        print(f"\nseverity {severity}\n")
+        print(markdown_table(header, rows))
+        mean_gain = statistics.mean(gains.values())
+        print(f"mean CM-4 gain {mean_gain:+.2f} dB" + (f"; CM-4 minus DPM-20 {statistics.mean(gaps):+.2f} dB" if gaps else ""))
+        if severity == 3:
+            targets_met &= mean_gain >= 2.0 and min(gains.values()) >= -0.5
+            targets_met &= all(gains[name] >= 4.0 for name in NOISE_AND_CONTRAST)
+            targets_met &= not gaps or abs(statistics.mean(gaps)) <= 0.5
+    speed = {f"batch {b}": ms_per_image(cm, b) for b in (1, 8)}
+    print(f"\nCM-4 at 128x128: {speed['batch 1']:.0f} ms/image at batch 1, {speed['batch 8']:.0f} ms/image at batch 8")
+    print(f"targets at severity 3: {'PASS' if targets_met else 'FAIL'}")
+    path = save_json("restoration_quality", {"cm": args.cm, "dpm": None if dpm is None else args.dpm, "reference": reference,
+                                             "results": results, "ms_per_image_cm4_128": speed, "pass": targets_met}, args.output)  # fmt: skip
+    print(f"saved {path}")
+    return 0 if targets_met else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
