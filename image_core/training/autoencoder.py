@@ -17,6 +17,7 @@ from typing import Sequence
 
 import torch
 import torch.nn.functional as F
+from accelerate import PartialState
 from diffusers import AutoencoderKL
 from torch.utils.data import Dataset
 
@@ -100,7 +101,8 @@ def train_autoencoder(config: AutoencoderConfig) -> Path:
     mean, std = latent_statistics(vae, held_out, config.stats_batches, config.batch_size)
     vae.register_to_config(latents_mean=mean, latents_std=std, scaling_factor=1.0)
     export = Path(config.output_dir) / "vae"
-    vae.save_pretrained(export)
+    if PartialState().is_main_process:
+        vae.save_pretrained(export)
     return export
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Sequence
 
 import torch
+from accelerate import PartialState
 from diffusers import LCMScheduler, UNet2DConditionModel
 from safetensors.torch import load_file
 
@@ -143,7 +144,8 @@ def distill(config: DistillConfig) -> Path:
     pipe = DecorruptorCMPipeline(vae=teacher_pipe.vae, unet=objective.target, scheduler=scheduler)
     pipe.prompt_embeds, pipe.negative_prompt_embeds = prompt, null
     export = Path(config.output_dir) / "cm"
-    pipe.save_pretrained(export)
+    if PartialState().is_main_process:
+        pipe.save_pretrained(export)
     return export
 
 

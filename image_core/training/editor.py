@@ -175,14 +175,18 @@ def teacher_scheduler(config: EditorConfig) -> DDIMScheduler:
 
 def train_editor(config: EditorConfig) -> Path:
     """Build the latent bank, train, export the DPM pipeline to ``<output_dir>/dpm``."""
+    from accelerate import PartialState
+
     vae = AutoencoderKL.from_pretrained(config.vae_path).eval().requires_grad_(False)
-    bank = build_latent_bank(vae, config, Path(config.output_dir) / "latent_bank.safetensors")
+    with PartialState().main_process_first():  # several GPUs: one process encodes, the others load
+        bank = build_latent_bank(vae, config, Path(config.output_dir) / "latent_bank.safetensors")
     unet, prompt, null = _initial_model(config, vae.config.latent_channels)
     run_loop(config, EditorObjective(unet, vae.config, prompt, null, config), bank)
     pipe = DecorruptorDPMPipeline(vae=vae, unet=unet, scheduler=teacher_scheduler(config))
     pipe.prompt_embeds, pipe.negative_prompt_embeds = prompt, null
     export = Path(config.output_dir) / "dpm"
-    pipe.save_pretrained(export)
+    if PartialState().is_main_process:
+        pipe.save_pretrained(export)
     return export
 
 
