@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence, Union
+from typing import Callable, Sequence, Union
 
 import numpy as np
 import PIL.Image
@@ -143,6 +143,32 @@ def denormalize_latents(vae_config, latents: torch.Tensor) -> torch.Tensor:
     if getattr(vae_config, "shift_factor", None) is not None:
         latents = latents + vae_config.shift_factor
     return latents
+
+
+DenoisedTransform = Callable[[torch.Tensor, int], torch.Tensor]
+
+
+def apply_denoised_transform(
+    transform: DenoisedTransform, latents: torch.Tensor, denoised: torch.Tensor, alpha_previous: float, step_index: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Edit the denoised estimate x0 of a step and move the next latents with it.
+
+    Deterministic DDIM and LCM steps both form the next latents as sqrt(a_prev) * x0 + (noise part);
+    keeping the noise part, a changed x0 moves the latents by sqrt(a_prev) * (x0' - x0).
+    """
+    edited = transform(denoised, step_index)
+    return latents + alpha_previous**0.5 * (edited - denoised), edited
+
+
+def previous_alpha(scheduler, step_index: int, timestep: torch.Tensor) -> float:
+    """alpha_cumprod of the timestep a scheduler step lands on (1 where LCM returns x0 itself)."""
+    timesteps = scheduler.timesteps
+    if scheduler.__class__.__name__ == "LCMScheduler":
+        if step_index + 1 >= len(timesteps):
+            return 1.0
+        return float(scheduler.alphas_cumprod[int(timesteps[step_index + 1])])
+    previous = int(timestep) - scheduler.config.num_train_timesteps // scheduler.num_inference_steps
+    return float(scheduler.alphas_cumprod[previous]) if previous >= 0 else float(scheduler.final_alpha_cumprod)
 
 
 def shared_generators(generator: torch.Generator | list[torch.Generator] | None, batch: int) -> list[torch.Generator]:

@@ -10,10 +10,13 @@ from diffusers.utils.torch_utils import randn_tensor
 
 from image_core.editor.common import (
     DecorruptorMixin,
+    DenoisedTransform,
     ImageInput,
+    apply_denoised_transform,
     guidance_embedding,
     images_to_tensor,
     pad_to_multiple,
+    previous_alpha,
     shared_generators,
 )
 
@@ -68,6 +71,7 @@ class DecorruptorCMPipeline(DecorruptorMixin, DiffusionPipeline):
         generator: Union[torch.Generator, list[torch.Generator], None] = None,
         shared_noise: bool = False,
         original_inference_steps: Optional[int] = None,
+        denoised_transform: Optional[DenoisedTransform] = None,
         return_dict: bool = True,
     ):
         """Restore a batch of images.
@@ -80,6 +84,8 @@ class DecorruptorCMPipeline(DecorruptorMixin, DiffusionPipeline):
             generator: one generator, or one per image for batch-independent seeding.
             shared_noise: every image of the batch gets the same initial and per-step noise.
             original_inference_steps: the distillation skeleton's step count (scheduler default if None).
+            denoised_transform: ``(x0 (B, C, h, w), step) -> x0`` applied to each step's denoised estimate
+                (the video layer's temporal smoothing); the next latents follow the edited estimate.
             return_dict: return an ``EditorOutput`` instead of a tuple.
 
         Returns:
@@ -119,12 +125,16 @@ class DecorruptorCMPipeline(DecorruptorMixin, DiffusionPipeline):
 
         # 7. Consistency sampling: one UNet call per step, keep the denoised estimate
         denoised = latents
-        for t in self.progress_bar(timesteps):
+        for i, t in enumerate(self.progress_bar(timesteps)):
             model_input = torch.cat([latents, image_latents], dim=1)
             output = self.unet(
                 model_input, t, encoder_hidden_states=text, timestep_cond=timestep_cond, return_dict=False
             )[0]  # fmt: skip
             latents, denoised = self.scheduler.step(output, t, latents, generator=noise_generator, return_dict=False)
+            if denoised_transform is not None:
+                latents, denoised = apply_denoised_transform(
+                    denoised_transform, latents, denoised, previous_alpha(self.scheduler, i, t), i
+                )  # fmt: skip
 
         # 8. Decode the denoised estimate, crop back, convert to the input kind
         return self._output(self.decode_latents(denoised), size, kind, return_dict)

@@ -12,10 +12,13 @@ from diffusers.utils.torch_utils import randn_tensor
 
 from image_core.editor.common import (
     DecorruptorMixin,
+    DenoisedTransform,
     ImageInput,
+    apply_denoised_transform,
     image_guidance_schedule,
     images_to_tensor,
     pad_to_multiple,
+    previous_alpha,
     shared_generators,
 )
 
@@ -57,6 +60,7 @@ class DecorruptorDPMPipeline(DecorruptorMixin, DiffusionPipeline):
         image_guidance_scale: Union[float, Sequence[float], torch.Tensor, None] = None,
         generator: Union[torch.Generator, list[torch.Generator], None] = None,
         shared_noise: bool = False,
+        denoised_transform: Optional[DenoisedTransform] = None,
         return_dict: bool = True,
     ):
         """Restore a batch of images.
@@ -68,6 +72,8 @@ class DecorruptorDPMPipeline(DecorruptorMixin, DiffusionPipeline):
             image_guidance_scale: s_I as a float, or one value per step; None = sqrt decay 1.8 -> 0.
             generator: one generator, or one per image for batch-independent seeding.
             shared_noise: draw one noise for the whole batch (every image starts from the same noise).
+            denoised_transform: ``(x0 (B, C, h, w), step) -> x0`` applied to each step's denoised estimate
+                (the video layer's temporal smoothing); the next latents follow the edited estimate.
             return_dict: return an ``EditorOutput`` instead of a tuple.
 
         Returns:
@@ -123,7 +129,14 @@ class DecorruptorDPMPipeline(DecorruptorMixin, DiffusionPipeline):
                 + guidance_scale * (text_image - null_image)
                 + float(image_scales[i]) * (null_image - null_null)
             )
-            latents = self.scheduler.step(guided, t, latents, **extra_step_kwargs, return_dict=False)[0]
+            step = self.scheduler.step(guided, t, latents, **extra_step_kwargs)
+            latents = step.prev_sample
+            if denoised_transform is not None:
+                if getattr(step, "pred_original_sample", None) is None:
+                    raise ValueError(f"{type(self.scheduler).__name__} gives no denoised estimate to transform; use DDIM")
+                latents, _ = apply_denoised_transform(
+                    denoised_transform, latents, step.pred_original_sample, previous_alpha(self.scheduler, i, t), i
+                )  # fmt: skip
 
         # 7. Decode, crop back to the input size, convert to the input kind
         return self._output(self.decode_latents(latents), size, kind, return_dict)
