@@ -1,0 +1,191 @@
+"""The video layer with tiny random editors: batching, consistency mechanisms, streaming, metrics, CLI."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from conftest import moving_clip
+from tiny_editor import tiny_pipeline
+
+from video_decorruptor.consistency import temporal_smooth
+from video_decorruptor.io import read_video, write_video
+from video_decorruptor.metrics import flicker, psnr, ssim, warping_error
+from video_decorruptor.restore import ConsistencySettings, VideoDecorruptor, working_size
+
+
+@pytest.fixture(scope="module")
+def cm():
+    return tiny_pipeline(cm=True)
+
+
+def restorer(pipe, **kwargs) -> VideoDecorruptor:
+    return VideoDecorruptor(pipe, batch_size=kwargs.pop("batch_size", 4), progress=False, **kwargs)
+
+
+def test_restore_frames_keeps_shape_for_cm_dpm_odd_sizes_and_one_frame(cm):
+    clip = moving_clip(9, 37, 45)
+    assert restorer(cm).restore_frames(clip).shape == clip.shape
+    assert restorer(tiny_pipeline(cm=False), num_inference_steps=2).restore_frames(clip[:3]).shape == (3, 37, 45, 3)
+    assert restorer(cm, size=24).restore_frames(clip).shape == clip.shape  # edited at 24 px, resized back
+    assert restorer(cm).restore_frames(clip[:1]).shape == (1, 37, 45, 3)
+    with pytest.raises(ValueError, match="frames is empty"):
+        restorer(cm).restore_frames(clip[:0])
+    with pytest.raises(ValueError, match="batch_size must be >= 2"):
+        restorer(cm, batch_size=1)
+
+
+def test_working_size_rounds_the_long_side_to_the_vae_factor():
+    assert working_size(240, 320, None, 8) == (240, 320)
+    assert working_size(720, 1280, None, 8) == (288, 512)  # native capped at 512
+    assert working_size(240, 320, 128, 4) == (96, 128)
+
+
+def test_anchor_attention_makes_frames_depend_on_the_anchor(cm):
+    clip = moving_clip(4, 32, 32)
+    other_anchor = clip.copy()
+    other_anchor[0] = 255 - other_anchor[0]
+    for anchor_on, should_change in ((True, True), (False, False)):
+        settings = ConsistencySettings(shared_noise=True, anchor_attention=anchor_on, smoothing=0.0)
+        a = restorer(cm, consistency=settings).restore_frames(clip)
+        b = restorer(cm, consistency=settings).restore_frames(other_anchor)
+        assert (np.abs(a[1:].astype(int) - b[1:]).max() > 0) == should_change
+
+
+def test_shared_noise_gives_equal_frames_equal_results_across_chunks(cm):
+    static = np.repeat(moving_clip(1, 32, 32), 7, axis=0)  # 7 identical frames -> chunks of 3 (+ anchor)
+    shared = restorer(cm, consistency=ConsistencySettings(True, True, 0.5)).restore_frames(static)
+    assert np.abs(shared.astype(int) - shared[0]).max() <= 1
+    independent = restorer(cm, consistency=ConsistencySettings.none()).restore_frames(static)
+    assert np.abs(independent.astype(int) - independent[0]).max() > 5
+
+
+def test_temporal_smooth_spares_motion_and_keeps_static_content():
+    torch.manual_seed(0)
+    static = torch.randn(1, 4, 8, 8).repeat(5, 1, 1, 1)
+    torch.testing.assert_close(temporal_smooth(static, 0.5), static)  # nothing to smooth
+    noisy = static + 0.05 * torch.randn_like(static)
+    assert (temporal_smooth(noisy, 0.5) - static).abs().mean() < (noisy - static).abs().mean()
+    moving = noisy.clone()
+    moving[2, :, :4] += 5.0  # a large change in one region of one frame: real motion
+    smoothed = temporal_smooth(moving, 0.5)
+    assert (smoothed[2, :, :4] - moving[2, :, :4]).abs().mean() < 0.05  # barely touched
+    assert torch.equal(temporal_smooth(moving, 0.0), moving)
+
+
+def test_denoised_transform_moves_the_result(cm):
+    image = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+    plain = cm(image=image, generator=torch.Generator().manual_seed(0)).images
+    same = cm(image=image, generator=torch.Generator().manual_seed(0), denoised_transform=lambda x, i: x).images
+    assert np.abs(plain.astype(int) - same).max() <= 1
+    zeros = cm(image=image, generator=torch.Generator().manual_seed(0), denoised_transform=lambda x, i: torch.zeros_like(x)).images
+    expected = cm.decode_latents(torch.zeros(1, 4, 16, 16))
+    expected = (expected.permute(0, 2, 3, 1) * 255).round().to(torch.uint8).numpy()[0]
+    assert np.abs(zeros.astype(int) - expected).max() <= 1  # the last step's x0 is what gets decoded
+
+
+def test_restore_video_streams_to_a_file_with_side_by_side(cm, tmp_path):
+    clip = moving_clip(10, 32, 40)
+    write_video(tmp_path / "in.mp4", clip, 30, lossless=True)
+    summary = restorer(cm).restore_video(tmp_path / "in.mp4", tmp_path / "out.mp4", side_by_side=True)
+    frames, info = read_video(tmp_path / "out.mp4")
+    assert summary["frames"] == 10 and info.num_frames == 10 and info.fps == 30
+    assert frames.shape == (10, 32, 80, 3)
+    # The left half is the input, frame for frame (up to the H.264 encode).
+    left = frames[:, :, :40].astype(int)
+    for t in range(10):
+        errors = [np.abs(left[t] - clip[s]).mean() for s in range(10)]
+        assert int(np.argmin(errors)) == t
+
+
+def test_a_failure_mid_video_leaves_no_output(cm, tmp_path):
+    write_video(tmp_path / "in.mp4", moving_clip(12, 32, 32), 25, lossless=True)
+    video = restorer(cm)
+    calls = []
+    original = video._edit
+
+    def failing(frames, index):
+        calls.append(index)
+        if index == 2:
+            raise RuntimeError("editor crashed")
+        return original(frames, index)
+
+    video._edit = failing
+    with pytest.raises(RuntimeError, match="editor crashed"):
+        video.restore_video(tmp_path / "in.mp4", tmp_path / "out.mp4")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
+
+
+def test_metrics_on_consistent_and_flickering_outputs():
+    clean = moving_clip(6, 48, 64)
+    assert psnr(clean, clean) == 100.0 and ssim(clean, clean) == pytest.approx(1.0)
+    assert flicker(clean, clean) == pytest.approx(1.0)
+    noisy = np.clip(clean + np.random.default_rng(0).normal(0, 12, clean.shape), 0, 255).astype(np.uint8)
+    assert warping_error(clean, noisy) > 3 * warping_error(clean, clean)
+    assert flicker(clean, noisy) > 1.5
+    assert 20 < psnr(clean, noisy) < 35
+    with pytest.raises(ValueError, match="must both be"):
+        psnr(clean, clean[:3])
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "video_decorruptor", *args], capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def model_dir(cm, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("model")
+    cm.save_pretrained(folder)
+    return folder
+
+
+def test_restore_cli_end_to_end_and_overwrite(model_dir, tmp_path):
+    write_video(tmp_path / "in.mp4", moving_clip(5, 32, 32), 25, lossless=True)
+    out = tmp_path / "out.mp4"
+    result = run_cli("restore", str(tmp_path / "in.mp4"), "-o", str(out), "--model", str(model_dir), "--batch-size", "3")
+    assert result.returncode == 0, result.stderr
+    assert "restored 5 frames" in result.stdout and str(out) in result.stdout
+    again = run_cli("restore", str(tmp_path / "in.mp4"), "-o", str(out), "--model", str(model_dir))
+    assert again.returncode == 1 and "exists; pass --overwrite" in again.stderr
+    assert run_cli("restore", str(tmp_path / "in.mp4"), "-o", str(out), "--model", str(model_dir), "--overwrite").returncode == 0
+
+
+def test_restore_cli_handles_grayscale_and_one_frame_videos(model_dir, tmp_path):
+    import av
+
+    gray = tmp_path / "gray.mp4"
+    with av.open(str(gray), "w") as container:
+        stream = container.add_stream("libx264", rate=25, options={"crf": "18"})
+        stream.width, stream.height, stream.pix_fmt = 32, 32, "gray"
+        for t in range(3):
+            frame = av.VideoFrame.from_ndarray(np.full((32, 32), 60 * t, np.uint8), format="gray")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    write_video(tmp_path / "one.mp4", moving_clip(1, 32, 32), 25)
+    for source, frames in ((gray, 3), (tmp_path / "one.mp4", 1)):
+        result = run_cli("restore", str(source), "-o", str(tmp_path / f"r_{source.name}"), "--model", str(model_dir))
+        assert result.returncode == 0, result.stderr
+        assert read_video(tmp_path / f"r_{source.name}")[0].shape == (frames, 32, 32, 3)
+
+
+@pytest.mark.parametrize("case", ["missing", "empty", "truncated", "text", "no-model", "bad-model"])
+def test_restore_cli_bad_inputs_are_one_clear_line_and_leave_nothing(case, model_dir, tmp_path):
+    good = tmp_path / "good.mp4"
+    write_video(good, moving_clip(4, 32, 32), 25)
+    source, model = tmp_path / "in.mp4", str(model_dir)
+    if case == "empty":
+        source.touch()
+    elif case == "truncated":
+        source.write_bytes(good.read_bytes()[:600])
+    elif case == "text":
+        source.write_text("not a video\n" * 50)
+    elif case in ("no-model", "bad-model"):
+        source = good
+        model = str(tmp_path / "nowhere") if case == "no-model" else str(tmp_path)
+    before = set(tmp_path.iterdir())
+    result = run_cli("restore", str(source), "-o", str(tmp_path / "out.mp4"), "--model", model)
+    assert result.returncode == 1, result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("video-decorruptor: error:") and "Traceback" not in result.stderr
+    assert set(tmp_path.iterdir()) == before
