@@ -53,6 +53,16 @@ def test_anchor_attention_makes_frames_depend_on_the_anchor(cm):
         assert (np.abs(a[1:].astype(int) - b[1:]).max() > 0) == should_change
 
 
+def test_the_pipeline_stays_usable_on_its_own_and_restorers_share_it(cm):
+    clip = moving_clip(3, 32, 32)
+    first = restorer(cm)
+    expected = first.restore_frames(clip)
+    assert cm(image=clip[0], generator=torch.Generator().manual_seed(0)).images.shape == (1, 32, 32, 3)
+    second = restorer(cm)
+    assert second._anchor_state is first._anchor_state
+    np.testing.assert_array_equal(first.restore_frames(clip), expected)
+
+
 def test_shared_noise_gives_equal_frames_equal_results_across_chunks(cm):
     static = np.repeat(moving_clip(1, 32, 32), 7, axis=0)  # 7 identical frames -> chunks of 3 (+ anchor)
     shared = restorer(cm, consistency=ConsistencySettings(True, True, 0.5)).restore_frames(static)

@@ -26,7 +26,7 @@ class AnchorState:
     group (DPM's guidance batch has three groups, CM's one)."""
 
     group_size: int = 1
-    enabled: bool = True
+    enabled: bool = False  # switched on only while a VideoDecorruptor batch runs
 
 
 class AnchorAttentionProcessor:
@@ -48,7 +48,14 @@ class AnchorAttentionProcessor:
 
 
 def install_anchor_attention(unet) -> AnchorState:
-    """Put anchor processors on the UNet's self-attention layers (``attn1``); returns their state."""
+    """Put anchor processors on the UNet's self-attention layers (``attn1``); returns their state.
+
+    Installing twice on one UNet returns the state already there, so several restorers can share
+    a pipeline. While the state is disabled the processors compute ordinary self-attention.
+    """
+    for processor in unet.attn_processors.values():
+        if isinstance(processor, AnchorAttentionProcessor):
+            return processor.state
     state = AnchorState()
     processors = {
         name: AnchorAttentionProcessor(state) if ".attn1." in name else processor

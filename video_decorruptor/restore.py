@@ -99,8 +99,6 @@ class VideoDecorruptor:
     def _edit(self, frames: np.ndarray, chunk_index: int) -> np.ndarray:
         """Edit one batch whose first frame is the anchor; returns all of it, (B, h, w, 3) uint8."""
         settings = self.consistency
-        self._anchor_state.enabled = settings.anchor_attention
-        self._anchor_state.group_size = len(frames)
         seed = self.seed if settings.shared_noise else self.seed + 1_000_003 * chunk_index
         if settings.shared_noise:
             generator = torch.Generator().manual_seed(seed)
@@ -124,9 +122,13 @@ class VideoDecorruptor:
                     smoothed[g, first:] = temporal_smooth(groups[g, first:], smoothing)
                 return smoothed.view_as(denoised)
 
-        return self.pipe(
-            image=frames, generator=generator, shared_noise=settings.shared_noise, denoised_transform=transform, **kwargs
-        ).images
+        self._anchor_state.enabled, self._anchor_state.group_size = settings.anchor_attention, len(frames)
+        try:
+            return self.pipe(
+                image=frames, generator=generator, shared_noise=settings.shared_noise, denoised_transform=transform, **kwargs
+            ).images
+        finally:
+            self._anchor_state.enabled = False  # the pipeline stays usable on its own
 
     def _batches(self, chunks: Iterator[np.ndarray], anchor: np.ndarray) -> Iterator[tuple[np.ndarray, bool]]:
         """Regroup decoded chunks into editor batches of ``batch_size - 1`` new frames (plus anchor)."""

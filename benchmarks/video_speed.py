@@ -1,0 +1,97 @@
+"""Video restoration speed and memory: batched VideoDecorruptor vs one editor call per frame, and
+peak memory of a long video against a short one (streaming keeps it flat).
+
+Targets: batched >= 2x the per-frame frames/s on this CPU; peak RSS restoring 2,000 frames <= 1.5x
+that of 200 frames.
+
+    python benchmarks/video_speed.py [--model PATH] [--frames 64] [--sizes 128,224] [--rss-frames 200,2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _report import markdown_table, save_json  # noqa: E402
+
+from image_core.editor import load_editor  # noqa: E402
+from image_core.sources import sample_photo  # noqa: E402
+from video_decorruptor.restore import VideoDecorruptor  # noqa: E402
+
+
+def pan(frames: int, width: int) -> np.ndarray:
+    height = width * 3 // 4
+    photo = sample_photo(width + frames)
+    return np.stack([photo[:height, t : t + width] for t in range(frames)])
+
+
+def peak_rss_mb(model: str | None, frames: int, width: int) -> float:
+    """Peak resident memory of a fresh process restoring a ``frames``-long video from disk."""
+    with tempfile.TemporaryDirectory() as folder:
+        script = f"""
+import sys; sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})
+from video_speed import pan
+from video_decorruptor.io import VideoWriter
+from video_decorruptor.restore import VideoDecorruptor
+with VideoWriter({folder!r} + '/in.mp4', 25) as writer:
+    for start in range(0, {frames}, 100):
+        writer.write(pan(min(100, {frames} - start), {width}))
+VideoDecorruptor.from_pretrained({model!r}, progress=False).restore_video({folder!r} + '/in.mp4', {folder!r} + '/out.mp4')
+import resource; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+        output = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+        return int(output.strip().splitlines()[-1]) / 1024
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", help="checkpoint (default: the embedded Decorruptor-Tiny CM)")
+    parser.add_argument("--frames", type=int, default=64)
+    parser.add_argument("--sizes", default="128,224", help="long sides (widths) in pixels")
+    parser.add_argument("--rss-frames", default="200,2000")
+    parser.add_argument("--rss-width", type=int, default=64)
+    parser.add_argument("--output", type=Path, help="JSON file (default benchmarks/results/video_speed.json)")
+    args = parser.parse_args()
+    torch.set_grad_enabled(False)
+
+    pipe = load_editor(args.model)
+    pipe.set_progress_bar_config(disable=True)
+    rows, speeds = [], {}
+    for width in map(int, args.sizes.split(",")):
+        clip = pan(args.frames, width)
+        restorer = VideoDecorruptor(pipe, progress=False)
+        restorer.restore_frames(clip[:2])  # warm-up
+        start = time.perf_counter()
+        restorer.restore_frames(clip)
+        batched = args.frames / (time.perf_counter() - start)
+        start = time.perf_counter()
+        for frame in clip:
+            pipe(image=frame, generator=torch.Generator().manual_seed(0))
+        single = args.frames / (time.perf_counter() - start)
+        speeds[width] = {"batched": batched, "per_frame": single, "ratio": batched / single}
+        rows.append([f"{width}x{width * 3 // 4}", batched, single, f"{batched / single:.2f}x"])
+    short, long = map(int, args.rss_frames.split(","))
+    rss = {n: peak_rss_mb(args.model, n, args.rss_width) for n in (short, long)}
+
+    print(f"restoring a {args.frames}-frame clip ({torch.get_num_threads()} threads)\n")
+    print(markdown_table(["size", "batched frames/s", "per-frame frames/s", "speed-up"], rows))
+    print(f"\npeak RSS at width {args.rss_width}: {rss[short]:.0f} MB for {short} frames, {rss[long]:.0f} MB for {long} frames "
+          f"({rss[long] / rss[short]:.2f}x)")  # fmt: skip
+    passed = all(s["ratio"] >= 2 for s in speeds.values()) and rss[long] <= 1.5 * rss[short]
+    print(f"targets: batched >= 2x per-frame, long/short RSS <= 1.5: {'PASS' if passed else 'FAIL'}")
+    path = save_json("video_speed", {"frames": args.frames, "speeds": speeds, "peak_rss_mb": rss, "pass": passed}, args.output)
+    print(f"saved {path}")
+    return 0 if passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
