@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from conftest import moving_clip
+from conftest import moving_clip, write_clip_with_audio
 from tiny_editor import tiny_pipeline
 
 from video_decorruptor.consistency import temporal_smooth
@@ -107,6 +107,15 @@ def test_restore_video_streams_to_a_file_with_side_by_side(cm, tmp_path):
     for t in range(10):
         errors = [np.abs(left[t] - clip[s]).mean() for s in range(10)]
         assert int(np.argmin(errors)) == t
+
+
+def test_restore_video_keeps_the_audio(cm, tmp_path):
+    import av
+
+    source = write_clip_with_audio(tmp_path / "talk.mp4", frames=6)
+    restorer(cm).restore_video(source, tmp_path / "out.mp4")
+    with av.open(str(tmp_path / "out.mp4")) as container:
+        assert container.streams.audio and container.streams.video[0].frames == 6
 
 
 def test_a_failure_mid_video_leaves_no_output(cm, tmp_path):

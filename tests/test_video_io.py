@@ -2,7 +2,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from conftest import moving_clip
+from conftest import moving_clip, write_clip_with_audio
 from PIL import Image
 
 from video_decorruptor.io import VideoError, VideoWriter, open_video, read_video, write_video
@@ -90,3 +90,16 @@ def test_bad_files_raise_video_errors(tmp_path, lossless, backend):
         read_video(truncated, backend)
     with pytest.raises(ValueError, match="unknown video backend 'opencv'"):
         open_video(lossless[0], "opencv")
+
+
+def test_writer_copies_the_audio_track_through(tmp_path):
+    import av
+
+    source = write_clip_with_audio(tmp_path / "with_audio.mp4")
+    frames, info = read_video(source)
+    assert info.has_audio
+    write_video(tmp_path / "copy.mp4", frames, info.fps, audio_from=source)
+    with av.open(str(tmp_path / "copy.mp4")) as copied, av.open(str(source)) as original:
+        assert copied.streams.audio and copied.streams.audio[0].codec_context.name == "aac"
+        sizes = lambda c: [p.size for p in c.demux(c.streams.audio[0]) if p.size]  # noqa: E731
+        assert sizes(copied) == sizes(original)  # the same packets, not re-encoded

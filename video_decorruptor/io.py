@@ -265,6 +265,8 @@ class VideoWriter:
             keeps the exact size where 4:2:0 would need even sides.
         lossless: exact RGB (libx264rgb, qp 0): decoders give back the very pixels written.
         options: extra encoder options (``preset``, ``x265-params``, ...).
+        audio_from: a media file whose first audio stream is copied into the output unchanged
+            (no re-encoding), e.g. the source of a restored video.
     """
 
     def __init__(
@@ -276,8 +278,12 @@ class VideoWriter:
         pixel_format: str = "yuv420p",
         lossless: bool = False,
         options: dict[str, str] | None = None,
+        audio_from: str | Path | None = None,
     ):
         self.path = Path(path)
+        self.audio_from = Path(audio_from) if audio_from is not None else None
+        self._audio_source = None
+        self._audio_stream = None
         self.fps = Fraction(fps).limit_denominator(1001) if not isinstance(fps, Fraction) else fps
         self.codec, self.crf, self.pixel_format, self.lossless = codec, crf, pixel_format, lossless
         self.options = dict(options or {})
@@ -304,6 +310,25 @@ class VideoWriter:
         self._stream.width, self._stream.height, self._stream.pix_fmt = width, height, pixel_format
         if codec == "libx265":
             self._stream.codec_context.options.setdefault("x265-params", "log-level=error")
+        if self.audio_from is not None:
+            source = av.open(str(self.audio_from))
+            if source.streams.audio:
+                self._audio_source = source
+                self._audio_stream = self._container.add_stream_from_template(source.streams.audio[0])
+            else:
+                source.close()
+
+    def _copy_audio(self) -> None:
+        """Remux the source's audio packets as they are (after the video: the muxer interleaves)."""
+        if self._audio_source is None:
+            return
+        audio = self._audio_source.streams.audio[0]
+        for packet in self._audio_source.demux(audio):
+            if packet.dts is None:
+                continue
+            packet.stream = self._audio_stream
+            self._container.mux(packet)
+        self._audio_source.close()
 
     def write(self, frames: np.ndarray) -> None:
         """Append frames: (H, W, 3) or (T, H, W, 3) uint8 RGB."""
@@ -329,6 +354,7 @@ class VideoWriter:
             self._atomic.__exit__(ValueError, ValueError("no frames were written"), None)
             raise ValueError(f"no frames were written to {self.path}")
         self._container.mux(self._stream.encode(None))
+        self._copy_audio()
         self._container.close()
         self._atomic.__exit__(None, None, None)
 
@@ -336,6 +362,8 @@ class VideoWriter:
         """Drop everything written so far; nothing appears at ``path``."""
         if self._container is not None:
             self._container.close()
+        if self._audio_source is not None:
+            self._audio_source.close()
         try:
             self._atomic.__exit__(RuntimeError, RuntimeError("aborted"), None)
         except RuntimeError:

@@ -178,7 +178,7 @@ class VideoDecorruptor:
         Decoding runs ahead in one thread and encoding behind in another, each through a queue of
         two batches, so the editor stays busy and memory stays bounded. The output keeps the
         source's fps and size (``side_by_side`` puts input | restored next to each other) and
-        appears only when complete.
+        appears only when complete. An audio track is copied through unchanged.
 
         Returns:
             ``{"frames", "fps", "seconds", "frames_per_second", "output"}``.
@@ -210,7 +210,7 @@ class VideoDecorruptor:
             if failure:
                 raise failure[0]
 
-        writer = VideoWriter(dst, info.fps, crf=crf)
+        writer = VideoWriter(dst, info.fps, crf=crf, audio_from=src if info.has_audio else None)
 
         def encode() -> None:
             try:
