@@ -23,9 +23,12 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# The benchmarks that need no trained weights (each prints a table and writes benchmarks/results/*.json).
 bench: $(STAMP)
 	$(BIN)/python benchmarks/corruptions.py
 	$(BIN)/python benchmarks/pair_sampler.py
+	$(BIN)/python benchmarks/video_corruptions.py
+	$(BIN)/python benchmarks/editor_speed.py
 
 # Reproduce the embedded Decorruptor-Tiny from scratch (resumable; about 8 hours on 2 CPU cores).
 weights: $(STAMP)

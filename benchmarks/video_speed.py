@@ -10,7 +10,6 @@ that of 200 frames.
 from __future__ import annotations
 
 import argparse
-import resource
 import subprocess
 import sys
 import tempfile

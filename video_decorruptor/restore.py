@@ -14,7 +14,7 @@ import itertools
 import queue
 import threading
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
@@ -51,6 +51,14 @@ def working_size(height: int, width: int, long_side: int | None, multiple: int) 
     scale = target / max(height, width)
     round_to = lambda v: max(multiple, int(round(v * scale / multiple)) * multiple)  # noqa: E731
     return round_to(height), round_to(width)
+
+
+def _resize(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """To (h, w): area averaging down, bicubic up, untouched when already there."""
+    if frame.shape[:2] == size:
+        return frame
+    shrinking = size[0] * size[1] < frame.shape[0] * frame.shape[1]
+    return cv2.resize(frame, (size[1], size[0]), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC)
 
 
 @dataclass
@@ -130,28 +138,25 @@ class VideoDecorruptor:
         finally:
             self._anchor_state.enabled = False  # the pipeline stays usable on its own
 
-    def _batches(self, chunks: Iterator[np.ndarray], anchor: np.ndarray) -> Iterator[tuple[np.ndarray, bool]]:
+    def _batches(self, chunks: Iterator[np.ndarray], frame_shape: tuple[int, ...]) -> Iterator[np.ndarray]:
         """Regroup decoded chunks into editor batches of ``batch_size - 1`` new frames (plus anchor)."""
-        pending = np.zeros((0, *anchor.shape), np.uint8)
+        pending = np.zeros((0, *frame_shape), np.uint8)
         for chunk in chunks:
             pending = np.concatenate([pending, chunk])
             while len(pending) >= self.batch_size - 1:
-                yield pending[: self.batch_size - 1], False
+                yield pending[: self.batch_size - 1]
                 pending = pending[self.batch_size - 1 :]
         if len(pending):
-            yield pending, True
+            yield pending
 
     def _restore_stream(self, chunks: Iterator[np.ndarray], first_frame: np.ndarray) -> Iterator[np.ndarray]:
         """Restored frames at the source size, batch by batch, in order."""
-        height, width = first_frame.shape[:2]
-        work_h, work_w = working_size(height, width, self.size, self.pipe.vae_scale_factor)
-        to_work = lambda f: cv2.resize(f, (work_w, work_h), interpolation=cv2.INTER_AREA) if (work_h, work_w) != (height, width) else f  # noqa: E731
-        to_source = lambda f: cv2.resize(f, (width, height), interpolation=cv2.INTER_CUBIC) if (work_h, work_w) != (height, width) else f  # noqa: E731
-        anchor = to_work(first_frame)
-        for index, (frames, _) in enumerate(self._batches(chunks, first_frame)):
-            batch = np.stack([anchor] + [to_work(f) for f in frames])
-            edited = self._edit(batch, index)
-            yield np.stack([to_source(f) for f in edited[1:]])
+        source_size = first_frame.shape[:2]
+        work_size = working_size(*source_size, self.size, self.pipe.vae_scale_factor)
+        anchor = _resize(first_frame, work_size)
+        for index, frames in enumerate(self._batches(chunks, first_frame.shape)):
+            edited = self._edit(np.stack([anchor] + [_resize(f, work_size) for f in frames]), index)
+            yield np.stack([_resize(f, source_size) for f in edited[1:]])
 
     def restore_frames(self, frames: np.ndarray) -> np.ndarray:
         """Restore a clip held in memory: (T, H, W, 3) uint8 -> (T, H, W, 3) uint8."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from typing import Sequence, Union
+from typing import Optional, Sequence, Union
 
 import torch
 from diffusers import AutoencoderKL, DiffusionPipeline, UNet2DConditionModel
