@@ -5,7 +5,7 @@ synthetic action dataset (:mod:`video_decorruptor.synthetic_actions`) because no
 weights can be downloaded here. It takes clips (N, 3, T, H, W) as floats in [0, 1] and normalises
 them itself; its BatchNorm layers are what TENT adapts.
 
-    python -m video_decorruptor.recognition --ship        # about 15 minutes on 2 CPU cores
+    python -m video_decorruptor.recognition --ship        # about 25 minutes on 2 CPU cores
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ class ActionModelConfig(LoopConfig):
     """The shared loop's settings with this model's defaults, plus the clip shape and the test set."""
 
     output_dir: str = "runs/tiny-action-net"
-    max_steps: int = 1500
+    max_steps: int = 1200
     batch_size: int = 32
     learning_rate: float = 2e-3
     weight_decay: float = 1e-4
