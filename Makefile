@@ -29,6 +29,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/pair_sampler.py
 	$(BIN)/python benchmarks/video_corruptions.py
 	$(BIN)/python benchmarks/editor_speed.py
+	$(BIN)/python benchmarks/action_robustness.py
 
 # Reproduce the embedded Decorruptor-Tiny from scratch (resumable; about 8 hours on 2 CPU cores).
 weights: $(STAMP)
