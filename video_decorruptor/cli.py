@@ -39,7 +39,7 @@ def _add_corrupt(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("-o", "--output", type=Path, required=True, help="output file; format from its extension")
     parser.add_argument(
         "--corruption", required=True, choices=list(CORRUPTIONS) + [n for n in VIDEO_CORRUPTIONS if n not in CORRUPTIONS],
-        metavar="NAME", help=f"corruption name, one of those `{PROG} corruptions` lists",
+        metavar="NAME", help=f"corruption name; `{PROG} corruptions --video` lists them all",
     )  # fmt: skip
     parser.add_argument("--severity", type=int, default=3, choices=SEVERITIES, help="1 (mild) to 5 (strong); default 3")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
