@@ -57,10 +57,10 @@ def restore(pipe, images: np.ndarray, steps: int) -> np.ndarray:
 
 @torch.no_grad()
 def autoencoder_round_trip(pipe, images: np.ndarray) -> np.ndarray:
-    tensor = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
+    tensor = torch.from_numpy(images).permute(0, 3, 1, 2).to(pipe.vae.device, pipe.vae.dtype) / 255
     latents = pipe.vae.encode(tensor * 2 - 1).latent_dist.mode()
-    decoded = ((pipe.vae.decode(latents).sample + 1) / 2).clamp(0, 1)
-    return (decoded.permute(0, 2, 3, 1) * 255).round().to(torch.uint8).numpy()
+    decoded = ((pipe.vae.decode(latents).sample.float() + 1) / 2).clamp(0, 1)
+    return (decoded.permute(0, 2, 3, 1) * 255).round().to(torch.uint8).cpu().numpy()
 
 
 def ms_per_image(pipe, batch: int, size: int = 128, repeats: int = 3) -> float:
@@ -84,8 +84,8 @@ def main() -> int:
     args = parser.parse_args()
     torch.set_grad_enabled(False)
 
-    cm = load_editor(args.cm, device="cpu")
-    dpm = None if args.skip_dpm else load_editor(args.dpm, device="cpu")
+    cm = load_editor(args.cm)  # CUDA (float16) when there is one
+    dpm = None if args.skip_dpm else load_editor(args.dpm)
     for pipe in filter(None, (cm, dpm)):
         pipe.set_progress_bar_config(disable=True)
     severities = [int(s) for s in args.severities.split(",")]

@@ -114,3 +114,13 @@ def test_student_starts_as_the_teacher(runs):
         expected = teacher.unet(sample, 500, encoder_hidden_states=prompt.expand(2, -1, -1)).sample
         student = objective.student(sample, 500, encoder_hidden_states=prompt.expand(2, -1, -1), timestep_cond=guidance).sample
     torch.testing.assert_close(student, expected)
+
+
+def test_a_time_budget_stops_early_with_a_checkpoint(runs, tmp_path):
+    from image_core.training.common import latest_checkpoint
+
+    config = load_config(AutoencoderConfig, None, FAST + [f"output_dir={tmp_path}", "max_steps=50", "batch_size=1",
+                                                          "time_budget_minutes=0.00001", "checkpoint_every=100"])  # fmt: skip
+    vae = load_editor(runs["dpm"], device="cpu").vae.train().requires_grad_(True)
+    result = run_loop(config, AutoencoderObjective(vae, 1e-6, 0), PairImages(pair_dataset(config)))
+    assert len(result["losses"]) == 1 and latest_checkpoint(tmp_path).name == "step_00000001.pt"

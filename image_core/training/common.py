@@ -45,6 +45,7 @@ class LoopConfig:
     mixed_precision: str = "no"  # "no", "fp16" or "bf16" (accelerate)
     num_workers: int = 2
     threads: int = 0  # torch CPU threads; 0 keeps torch's default
+    time_budget_minutes: float = 0.0  # stop early (checkpointed, then exported) after this long; 0 = no limit; one process only
 
 
 def load_config(config_class: type[ConfigT], path: str | Path | None = None, overrides: Sequence[str] = ()) -> ConfigT:
@@ -183,6 +184,7 @@ def run_loop(
                     disable=not accelerator.is_main_process)  # fmt: skip
     step = start_step
     model.train()
+    deadline = started + 60 * config.time_budget_minutes if config.time_budget_minutes > 0 else float("inf")
     for batch in loader:
         loss = model(batch, step)
         if not math.isfinite(loss.item()):
@@ -207,13 +209,17 @@ def run_loop(
             log_file.flush()
             progress.set_postfix(loss=f"{mean:.4f}")
             window = []
-        if accelerator.is_main_process and (step % config.checkpoint_every == 0 or step == config.max_steps):
+        out_of_time = time.perf_counter() > deadline
+        if accelerator.is_main_process and (step % config.checkpoint_every == 0 or step == config.max_steps or out_of_time):
             state = {
                 "step": step, "model": accelerator.unwrap_model(model).state_dict(),
                 "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                 **({"ema": ema.state_dict()} if ema is not None else {}),
             }  # fmt: skip
             _save_checkpoint(output_dir, step, state, config.keep_checkpoints)
+        if out_of_time:
+            accelerator.print(f"time budget of {config.time_budget_minutes} min reached at step {step}; stopping")
+            break
     progress.close()
     log_file.close()
     model = accelerator.unwrap_model(model)

@@ -64,10 +64,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", choices=("cpu", "gpu"), default="cpu", help="config set under image_core/training/configs")
     parser.add_argument("--ship", action="store_true", help="copy the results into image_core/weights")
+    parser.add_argument(
+        "--minutes", help="time budgets per stage, e.g. 2.5,3.5,2.5: a stage stops there (checkpointed) and exports"
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    budgets = [float(m) for m in args.minutes.split(",")] if args.minutes else [0.0] * len(STAGES)
+    if len(budgets) != len(STAGES):
+        parser.error(f"--minutes needs {len(STAGES)} values (autoencoder, editor, distill), got {args.minutes!r}")
     exports: dict[str, Path] = {}
-    for stage, config_class, train, export_name in STAGES:
-        config = load_config(config_class, CONFIGS / args.profile / f"{stage}.yaml")
+    for (stage, config_class, train, export_name), minutes in zip(STAGES, budgets):
+        config = load_config(config_class, CONFIGS / args.profile / f"{stage}.yaml", [f"time_budget_minutes={minutes}"])
         export = Path(config.output_dir) / export_name
         if (export / "config.json").is_file() or (export / "model_index.json").is_file():
             print(f"{stage}: {export} exists, skipped")
