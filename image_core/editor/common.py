@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from diffusers import DiffusionPipeline
 from diffusers.utils import BaseOutput
+from diffusers.utils.torch_utils import randn_tensor
 from safetensors.torch import load_file, save_file
 
 INSTRUCTION = "Clean the image"
@@ -200,6 +201,24 @@ class DecorruptorMixin:
     @property
     def vae_scale_factor(self) -> int:
         return 2 ** (len(self.vae.config.block_out_channels) - 1)
+
+    def prepare_images(self, image: ImageInput, num_inference_steps: int, generator, shared_noise: bool):
+        """Check a call's inputs; return the images padded to the VAE factor (B, 3, H', W'), their
+        kind and their size before padding."""
+        if num_inference_steps < 1:
+            raise ValueError(f"num_inference_steps must be >= 1, got {num_inference_steps}")
+        images, kind = images_to_tensor(image)
+        batch = images.shape[0]
+        if isinstance(generator, list) and len(generator) != batch and not shared_noise:
+            raise ValueError(f"got {len(generator)} generators for a batch of {batch} images")
+        return pad_to_multiple(images, self.vae_scale_factor), kind, tuple(images.shape[-2:])
+
+    def prepare_noise(self, shape: tuple[int, ...], generator, shared_noise: bool):
+        """Initial latents (scaled by the scheduler) and the generator(s) for the per-step noise;
+        with ``shared_noise`` every image of the batch draws the same noise throughout."""
+        noise_generator = shared_generators(generator, shape[0]) if shared_noise else generator
+        latents = randn_tensor(shape, generator=noise_generator, device=self._execution_device, dtype=self.unet.dtype)
+        return latents * self.scheduler.init_noise_sigma, noise_generator
 
     def instruction_embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(prompt, null prompt) embeddings (1, L, D), encoded once and cached."""

@@ -6,7 +6,6 @@ from typing import Optional, Union
 
 import torch
 from diffusers import AutoencoderKL, DiffusionPipeline, LCMScheduler, UNet2DConditionModel
-from diffusers.utils.torch_utils import randn_tensor
 
 from image_core.editor.common import (
     DecorruptorMixin,
@@ -14,10 +13,7 @@ from image_core.editor.common import (
     ImageInput,
     apply_denoised_transform,
     guidance_embedding,
-    images_to_tensor,
-    pad_to_multiple,
     previous_alpha,
-    shared_generators,
 )
 
 
@@ -92,14 +88,8 @@ class DecorruptorCMPipeline(DecorruptorMixin, DiffusionPipeline):
             ``EditorOutput`` whose ``images`` are of the input's kind and size.
         """
         # 1. Check inputs, convert, pad to the VAE factor
-        if num_inference_steps < 1:
-            raise ValueError(f"num_inference_steps must be >= 1, got {num_inference_steps}")
-        images, kind = images_to_tensor(image)
-        batch, size = images.shape[0], tuple(images.shape[-2:])
-        images = pad_to_multiple(images, self.vae_scale_factor)
-        device = self._execution_device
-        if isinstance(generator, list) and len(generator) != batch and not shared_noise:
-            raise ValueError(f"got {len(generator)} generators for a batch of {batch} images")
+        images, kind, size = self.prepare_images(image, num_inference_steps, generator, shared_noise)
+        batch, device = images.shape[0], self._execution_device
 
         # 2. Instruction embedding (no CFG batch: the guidance is in timestep_cond)
         prompt, _ = self.instruction_embeddings()
@@ -118,10 +108,7 @@ class DecorruptorCMPipeline(DecorruptorMixin, DiffusionPipeline):
         timestep_cond = self.guidance_condition(guidance_scale, image_guidance_scale, batch)
 
         # 6. Initial noise; with shared noise every image also gets the same per-step noise
-        noise_generator = shared_generators(generator, batch) if shared_noise else generator
-        latents = randn_tensor(
-            image_latents.shape, generator=noise_generator, device=device, dtype=self.unet.dtype
-        ) * self.scheduler.init_noise_sigma  # fmt: skip
+        latents, noise_generator = self.prepare_noise(image_latents.shape, generator, shared_noise)
 
         # 7. Consistency sampling: one UNet call per step, keep the denoised estimate
         denoised = latents

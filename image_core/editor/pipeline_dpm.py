@@ -8,7 +8,6 @@ from typing import Optional, Sequence, Union
 import torch
 from diffusers import AutoencoderKL, DiffusionPipeline, UNet2DConditionModel
 from diffusers.schedulers import KarrasDiffusionSchedulers
-from diffusers.utils.torch_utils import randn_tensor
 
 from image_core.editor.common import (
     DecorruptorMixin,
@@ -16,10 +15,7 @@ from image_core.editor.common import (
     ImageInput,
     apply_denoised_transform,
     image_guidance_schedule,
-    images_to_tensor,
-    pad_to_multiple,
     previous_alpha,
-    shared_generators,
 )
 
 
@@ -80,14 +76,8 @@ class DecorruptorDPMPipeline(DecorruptorMixin, DiffusionPipeline):
             ``EditorOutput`` whose ``images`` are of the input's kind and size.
         """
         # 1. Check inputs, convert, pad to the VAE factor
-        if num_inference_steps < 1:
-            raise ValueError(f"num_inference_steps must be >= 1, got {num_inference_steps}")
-        images, kind = images_to_tensor(image)
-        batch, size = images.shape[0], tuple(images.shape[-2:])
-        images = pad_to_multiple(images, self.vae_scale_factor)
-        device = self._execution_device
-        if isinstance(generator, list) and len(generator) != batch and not shared_noise:
-            raise ValueError(f"got {len(generator)} generators for a batch of {batch} images")
+        images, kind, size = self.prepare_images(image, num_inference_steps, generator, shared_noise)
+        batch, device = images.shape[0], self._execution_device
 
         # 2. Instruction embeddings: [text, null, null]
         prompt, negative = self.instruction_embeddings()
@@ -112,10 +102,7 @@ class DecorruptorDPMPipeline(DecorruptorMixin, DiffusionPipeline):
                 )
 
         # 5. Initial noise (shared across the batch if asked)
-        noise_generator = shared_generators(generator, batch) if shared_noise else generator
-        latents = randn_tensor(
-            image_latents.shape, generator=noise_generator, device=device, dtype=self.unet.dtype
-        ) * self.scheduler.init_noise_sigma  # fmt: skip
+        latents, noise_generator = self.prepare_noise(image_latents.shape, generator, shared_noise)
         extra_step_kwargs = {"generator": noise_generator} if "generator" in self._step_parameters() else {}
 
         # 6. Denoising loop: one UNet batch of 3 per step
