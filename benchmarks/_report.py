@@ -21,9 +21,10 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 
 def save_json(name: str, payload: dict[str, Any], output: Path | None = None) -> Path:
-    """Write ``payload`` plus a description of the machine to ``output`` (default results/NAME.json)."""
+    """Write ``payload`` plus a description of the machine to ``output`` (default results/NAME.json), and say where."""
     path = output or RESULTS_DIR / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     machine = {"cpu": platform.processor() or platform.machine(), "torch_threads": torch.get_num_threads()}
     path.write_text(json.dumps({"benchmark": name, "machine": machine, **payload}, indent=2) + "\n")
+    print(f"saved {path}")
     return path

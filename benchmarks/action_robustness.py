@@ -50,8 +50,7 @@ def main() -> int:
     print(f"TinyActionNet top-1 on {args.clips} held-out clips, severity {args.severity}\n")
     print(markdown_table(["input", "accuracy %"], [[k, 100 * v] for k, v in results.items()]))
     print(f"\nmean over the 12 UCF-101C corruptions: {100 * sum(corrupted) / len(corrupted):.1f}%")
-    path = save_json("action_robustness", {"clips": args.clips, "severity": args.severity, "accuracy": results}, args.output)
-    print(f"saved {path}")
+    save_json("action_robustness", {"clips": args.clips, "severity": args.severity, "accuracy": results}, args.output)
     return 0
 
 

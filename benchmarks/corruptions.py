@@ -59,13 +59,12 @@ def main() -> int:
         f"(target <= {MEDIAN_TARGET_MS:.0f})\nslowest cell: {slowest_name} {slowest:.1f} ms "
         f"(target <= {MAX_TARGET_MS:.0f})\n{'PASS' if passed else 'FAIL'}"
     )
-    path = save_json(
+    save_json(
         "corruptions",
         {"size": args.size, "repeats": args.repeats, "ms": table, "median_ms": median,
          "slowest": {"name": slowest_name, "ms": slowest}, "pass": passed},
         args.output,
     )  # fmt: skip
-    print(f"saved {path}")
     return 0 if passed else 1
 
 

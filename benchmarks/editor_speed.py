@@ -156,12 +156,11 @@ def main() -> int:
         f"\ntargets: wall ratio >= {WALL_OF_FLOP_TARGET:.0%} of the FLOP ratio; UNet >= {PEAK_FRACTION_TARGET:.0%} "
         f"of the matmul peak\n{'PASS' if passed else 'FAIL'}"
     )
-    path = save_json(
+    save_json(
         "editor_speed",
         {"device": label, "dtype": args.dtype, "matmul_peak_gflops": peak, "results": results, "pass": passed},
         args.output,
     )
-    print(f"saved {path}")
     return 0 if passed else 1
 
 

@@ -64,13 +64,12 @@ def main() -> int:
     print(f"\n{'workers':>8} | pairs/s\n{0:>8} | {serial:.0f}\n{args.workers:>8} | {parallel:.0f}")
     passed = parallel >= TARGET_PAIRS_PER_S
     print(f"\n{args.workers} workers: {parallel:.0f} pairs/s (target >= {TARGET_PAIRS_PER_S:.0f}) {'PASS' if passed else 'FAIL'}")
-    path = save_json(
+    save_json(
         "pair_sampler",
         {"size": args.size, "pairs": args.pairs, "pairs_per_s": {"0": serial, str(args.workers): parallel},
          "ms_per_case": {row[0]: row[2] for row in case_rows}, "pass": passed},
         args.output,
     )  # fmt: skip
-    print(f"saved {path}")
     return 0 if passed else 1
 
 

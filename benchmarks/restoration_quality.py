@@ -140,9 +140,8 @@ def main() -> int:
     speed = {f"batch {b}": ms_per_image(cm, b) for b in (1, 8)}
     print(f"\nCM-4 at 128x128: {speed['batch 1']:.0f} ms/image at batch 1, {speed['batch 8']:.0f} ms/image at batch 8")
     print(f"targets at severity 3: {'PASS' if targets_met else 'FAIL'}")
-    path = save_json("restoration_quality", {"cm": args.cm, "dpm": None if dpm is None else args.dpm, "reference": reference,
+    save_json("restoration_quality", {"cm": args.cm, "dpm": None if dpm is None else args.dpm, "reference": reference,
                                              "results": results, "ms_per_image_cm4_128": speed, "pass": targets_met}, args.output)  # fmt: skip
-    print(f"saved {path}")
     return 0 if targets_met else 1
 
 

@@ -92,9 +92,8 @@ def main() -> int:
     passed = cut >= 0.30 and psnr_drop <= 0.3
     print(f"\nall vs none: warping error {-100 * cut:+.1f}% (target <= -30%), PSNR {-psnr_drop:+.2f} dB (target >= -0.3) "
           f"{'PASS' if passed else 'FAIL'}")  # fmt: skip
-    path = save_json("temporal", {"frames": args.frames, "size": args.size, "input": {k: float(np.mean(v)) for k, v in inputs.items()},
+    save_json("temporal", {"frames": args.frames, "size": args.size, "input": {k: float(np.mean(v)) for k, v in inputs.items()},
                                   "settings": mean, "warping_cut": cut, "psnr_drop": psnr_drop, "pass": passed}, args.output)  # fmt: skip
-    print(f"saved {path}")
     return 0 if passed else 1
 
 

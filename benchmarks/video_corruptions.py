@@ -50,12 +50,11 @@ def main() -> int:
     median = statistics.median(fps_by_name[name] for name in UCF101C_CORRUPTIONS)
     passed = median >= TARGET_FPS
     print(f"\nmedian over the 12 UCF-101C corruptions: {median:.0f} frames/s (target >= {TARGET_FPS:.0f}) {'PASS' if passed else 'FAIL'}")
-    path = save_json(
+    save_json(
         "video_corruptions",
         {"frames": args.frames, "severity": args.severity, "fps": fps_by_name, "ucf101c_median_fps": median, "pass": passed},
         args.output,
     )
-    print(f"saved {path}")
     return 0 if passed else 1
 
 

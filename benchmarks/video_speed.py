@@ -87,8 +87,7 @@ def main() -> int:
           f"({rss[long] / rss[short]:.2f}x)")  # fmt: skip
     passed = all(s["ratio"] >= 2 for s in speeds.values()) and rss[long] <= 1.5 * rss[short]
     print(f"targets: batched >= 2x per-frame, long/short RSS <= 1.5: {'PASS' if passed else 'FAIL'}")
-    path = save_json("video_speed", {"frames": args.frames, "speeds": speeds, "peak_rss_mb": rss, "pass": passed}, args.output)
-    print(f"saved {path}")
+    save_json("video_speed", {"frames": args.frames, "speeds": speeds, "peak_rss_mb": rss, "pass": passed}, args.output)
     return 0 if passed else 1
 
 

@@ -195,8 +195,14 @@ class DecorruptorMixin:
     """Instruction embedding (text encoder or stored embeddings), VAE helpers, save/load of the
     stored embeddings. Mixed into ``DiffusionPipeline`` subclasses."""
 
+    model_cpu_offload_seq = "text_encoder->unet->vae"
+    _optional_components = ["text_encoder", "tokenizer"]
     prompt_embeds: torch.Tensor | None = None
     negative_prompt_embeds: torch.Tensor | None = None
+
+    def __init__(self, vae, unet, scheduler, text_encoder=None, tokenizer=None):
+        super().__init__()
+        self.register_modules(vae=vae, unet=unet, scheduler=scheduler, text_encoder=text_encoder, tokenizer=tokenizer)
 
     @property
     def vae_scale_factor(self) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Optional, Union
 
 import torch
-from diffusers import AutoencoderKL, DiffusionPipeline, LCMScheduler, UNet2DConditionModel
+from diffusers import DiffusionPipeline
 
 from image_core.editor.common import (
     DecorruptorMixin,
@@ -31,24 +31,13 @@ class DecorruptorCMPipeline(DecorruptorMixin, DiffusionPipeline):
         >>> restored = pipe(image=corrupted_pil, generator=torch.Generator().manual_seed(0)).images[0]  # doctest: +SKIP
     """
 
-    model_cpu_offload_seq = "text_encoder->unet->vae"
-    _optional_components = ["text_encoder", "tokenizer"]
-
-    def __init__(
-        self,
-        vae: AutoencoderKL,
-        unet: UNet2DConditionModel,
-        scheduler: LCMScheduler,
-        text_encoder=None,
-        tokenizer=None,
-    ):
-        super().__init__()
+    def __init__(self, vae, unet, scheduler, text_encoder=None, tokenizer=None):
         if unet.config.time_cond_proj_dim is None:
             raise ValueError(
                 "this UNet has no guidance embedding (unet.config.time_cond_proj_dim is None): it is a DPM "
                 "teacher, load it with DecorruptorDPMPipeline"
             )
-        self.register_modules(vae=vae, unet=unet, scheduler=scheduler, text_encoder=text_encoder, tokenizer=tokenizer)
+        super().__init__(vae, unet, scheduler, text_encoder, tokenizer)
 
     def guidance_condition(self, guidance_scale: float, image_guidance_scale: float, batch: int) -> torch.Tensor:
         """``timestep_cond`` (B, time_cond_proj_dim): emb(w_T) * emb(w_I)."""

@@ -6,8 +6,7 @@ import inspect
 from typing import Optional, Sequence, Union
 
 import torch
-from diffusers import AutoencoderKL, DiffusionPipeline, UNet2DConditionModel
-from diffusers.schedulers import KarrasDiffusionSchedulers
+from diffusers import DiffusionPipeline
 
 from image_core.editor.common import (
     DecorruptorMixin,
@@ -32,20 +31,6 @@ class DecorruptorDPMPipeline(DecorruptorMixin, DiffusionPipeline):
         >>> pipe = DecorruptorDPMPipeline.from_pretrained("path/to/DeCorruptor-DPM")  # doctest: +SKIP
         >>> restored = pipe(image=corrupted_pil, generator=torch.Generator().manual_seed(0)).images[0]  # doctest: +SKIP
     """
-
-    model_cpu_offload_seq = "text_encoder->unet->vae"
-    _optional_components = ["text_encoder", "tokenizer"]
-
-    def __init__(
-        self,
-        vae: AutoencoderKL,
-        unet: UNet2DConditionModel,
-        scheduler: KarrasDiffusionSchedulers,
-        text_encoder=None,
-        tokenizer=None,
-    ):
-        super().__init__()
-        self.register_modules(vae=vae, unet=unet, scheduler=scheduler, text_encoder=text_encoder, tokenizer=tokenizer)
 
     @torch.no_grad()
     def __call__(

@@ -5,12 +5,11 @@ reads the input), so each batch holds both halves of corruption-modeling pairs. 
 per-channel latent statistics are measured and written into the VAE config (``latents_mean``,
 ``latents_std``) so diffusion runs on normalised latents.
 
-    python -m image_core.training.autoencoder --config image_core/training/configs/tiny_autoencoder.yaml
+    python -m image_core.training.autoencoder --config image_core/training/configs/cpu/autoencoder.yaml
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 from pathlib import Path
 from typing import Sequence
@@ -24,7 +23,7 @@ from torch.utils.data import Dataset
 from image_core.corruption_modeling import CorruptionPairDataset, MixingBank, PairSampler
 from image_core.editor.architectures import ARCHITECTURES
 from image_core.sources import CleanImageDataset
-from image_core.training.common import LoopConfig, load_config, run_loop, step_generator
+from image_core.training.common import LoopConfig, config_main, run_loop, step_generator
 
 __all__ = ["AutoencoderConfig", "train_autoencoder", "main"]
 
@@ -107,12 +106,7 @@ def train_autoencoder(config: AutoencoderConfig) -> Path:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", type=Path, help="YAML file of AutoencoderConfig fields")
-    parser.add_argument("overrides", nargs="*", help="key=value overrides, e.g. max_steps=100")
-    args = parser.parse_args(argv)
-    export = train_autoencoder(load_config(AutoencoderConfig, args.config, args.overrides))
-    print(f"autoencoder exported to {export}")
+    print(f"autoencoder exported to {config_main(AutoencoderConfig, train_autoencoder, __doc__.splitlines()[0], argv)}")
 
 
 if __name__ == "__main__":

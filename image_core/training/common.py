@@ -21,7 +21,7 @@ import torch
 import yaml
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-__all__ = ["LoopConfig", "StepSampler", "load_config", "run_loop", "step_generator", "latest_checkpoint"]
+__all__ = ["LoopConfig", "StepSampler", "config_main", "load_config", "run_loop", "step_generator", "latest_checkpoint"]
 
 ConfigT = TypeVar("ConfigT")
 
@@ -75,6 +75,18 @@ def load_config(config_class: type[ConfigT], path: str | Path | None = None, ove
             except ValueError as error:
                 raise ValueError(f"config key {key} must be {kind.__name__}, got {value!r}") from error
     return config_class(**values)
+
+
+def config_main(config_class: type[ConfigT], train: Callable[[ConfigT], Any], description: str,
+                argv: Sequence[str] | None = None) -> Any:  # fmt: skip
+    """The command line every training module shares: ``--config FILE`` plus ``key=value`` overrides."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--config", type=Path, help=f"YAML file of {config_class.__name__} fields")
+    parser.add_argument("overrides", nargs="*", help="key=value overrides, e.g. max_steps=100")
+    args = parser.parse_args(argv)
+    return train(load_config(config_class, args.config, args.overrides))
 
 
 def step_generator(seed: int, step: int, device: torch.device | str = "cpu", stream: int = 0) -> torch.Generator:

@@ -8,12 +8,11 @@ The teacher's target uses the three-way guidance with w_T ~ U[5, 15] and w_I ~ U
 student is told both through ``timestep_cond`` = emb(w_T) * emb(w_I) of the UNet's
 ``time_cond_proj_dim``.
 
-    python -m image_core.training.distill --config image_core/training/configs/tiny_distill.yaml
+    python -m image_core.training.distill --config image_core/training/configs/cpu/distill.yaml
 """
 
 from __future__ import annotations
 
-import argparse
 import copy
 import dataclasses
 from pathlib import Path
@@ -28,7 +27,7 @@ from image_core.editor.architectures import SD_SCHEDULE
 from image_core.editor.common import guidance_embedding, normalize_latents
 from image_core.editor.pipeline_cm import DecorruptorCMPipeline
 from image_core.editor.pipeline_dpm import DecorruptorDPMPipeline
-from image_core.training.common import LoopConfig, load_config, run_loop, step_generator
+from image_core.training.common import LoopConfig, config_main, run_loop, step_generator
 from image_core.training.editor import LatentBank
 
 __all__ = ["DistillConfig", "distill", "main"]
@@ -150,11 +149,7 @@ def distill(config: DistillConfig) -> Path:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", type=Path, help="YAML file of DistillConfig fields")
-    parser.add_argument("overrides", nargs="*", help="key=value overrides, e.g. max_steps=100")
-    args = parser.parse_args(argv)
-    print(f"consistency model (CM) exported to {distill(load_config(DistillConfig, args.config, args.overrides))}")
+    print(f"consistency model (CM) exported to {config_main(DistillConfig, distill, __doc__.splitlines()[0], argv)}")
 
 
 if __name__ == "__main__":

@@ -7,12 +7,11 @@ warm-up and gradient clipping come from the shared loop. ``init_from`` starts fr
 InstructPix2Pix folder or a Stable Diffusion 1.5 folder (whose 4-channel UNet input is widened to
 8, the new channels zero-initialised, as the published training did).
 
-    python -m image_core.training.editor --config image_core/training/configs/tiny_editor.yaml
+    python -m image_core.training.editor --config image_core/training/configs/cpu/editor.yaml
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 from pathlib import Path
 from typing import Sequence
@@ -27,7 +26,7 @@ from image_core.editor.architectures import ARCHITECTURES, SD_SCHEDULE
 from image_core.editor.common import INSTRUCTION, normalize_latents
 from image_core.editor.pipeline_dpm import DecorruptorDPMPipeline
 from image_core.training.autoencoder import pair_dataset
-from image_core.training.common import LoopConfig, load_config, run_loop, step_generator
+from image_core.training.common import LoopConfig, config_main, run_loop, step_generator
 
 __all__ = ["EditorConfig", "LatentBank", "build_latent_bank", "train_editor", "widen_unet_input", "main"]
 
@@ -191,11 +190,7 @@ def train_editor(config: EditorConfig) -> Path:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", type=Path, help="YAML file of EditorConfig fields")
-    parser.add_argument("overrides", nargs="*", help="key=value overrides, e.g. max_steps=100")
-    args = parser.parse_args(argv)
-    print(f"editor (DPM) exported to {train_editor(load_config(EditorConfig, args.config, args.overrides))}")
+    print(f"editor (DPM) exported to {config_main(EditorConfig, train_editor, __doc__.splitlines()[0], argv)}")
 
 
 if __name__ == "__main__":
