@@ -7,12 +7,12 @@ from diffusers import UNet2DConditionModel
 
 from image_core.editor import DecorruptorCMPipeline, DecorruptorDPMPipeline, load_editor
 from image_core.editor.common import guidance_embedding
-from image_core.training.autoencoder import AutoencoderConfig, AutoencoderObjective, PairImages, pair_dataset, train_autoencoder
+from image_core.training.autoencoder import AutoencoderConfig, AutoencoderObjective, clean_images, train_autoencoder
 from image_core.training.common import LoopConfig, load_config, run_loop
 from image_core.training.distill import DistillConfig, DistillationObjective, distill
 from image_core.training.editor import EditorConfig, train_editor, widen_unet_input
 
-FAST = ["image_size=32", "num_workers=0", "mixing_bank_count=8", "log_every=2", "warmup_steps=2"]
+FAST = ["image_size=32", "num_workers=0", "log_every=2", "warmup_steps=2"]
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +23,7 @@ def runs(tmp_path_factory):
     mp.setenv("VIDEO_DECORRUPTOR_CACHE", str(base / "cache"))
     ae = load_config(AutoencoderConfig, None, FAST + [f"output_dir={base}/ae", "max_steps=4", "batch_size=2", "stats_batches=2"])
     vae = train_autoencoder(ae)
-    editor = load_config(EditorConfig, None, FAST + [f"output_dir={base}/editor", f"vae_path={vae}", "max_steps=4",
+    editor = load_config(EditorConfig, None, FAST + ["mixing_bank_count=8", f"output_dir={base}/editor", f"vae_path={vae}", "max_steps=4",
                                                      "batch_size=4", "bank_size=8", "bank_batch_size=4", "ema_decay=0.9"])  # fmt: skip
     dpm = train_editor(editor)
     student = load_config(DistillConfig, None, [f"output_dir={base}/distill", f"teacher_path={dpm}", "max_steps=3",
@@ -58,7 +58,7 @@ def test_autoencoder_objective_learns_a_fixed_batch(runs):
     torch.manual_seed(0)
     vae = load_editor(runs["dpm"], device="cpu").vae.train().requires_grad_(True)
     objective = AutoencoderObjective(vae, kl_weight=1e-6, seed=0)
-    batch = torch.stack([PairImages(pair_dataset(runs["ae_config"]))[i] for i in range(2)])
+    batch = torch.stack([clean_images(runs["ae_config"])[i] for i in range(2)])
     optimizer = torch.optim.Adam(vae.parameters(), lr=1e-3)
     losses = []
     for step in range(12):
@@ -72,7 +72,7 @@ def test_autoencoder_objective_learns_a_fixed_batch(runs):
 
 def test_resume_from_a_checkpoint_continues_exactly(runs, tmp_path):
     config = load_config(AutoencoderConfig, None, FAST + ["max_steps=4", "batch_size=1", "checkpoint_every=2", "ema_decay=0.5"])
-    images = PairImages(pair_dataset(config))
+    images = clean_images(config)
 
     def train(output_dir, max_steps):
         torch.manual_seed(0)
@@ -122,5 +122,5 @@ def test_a_time_budget_stops_early_with_a_checkpoint(runs, tmp_path):
     config = load_config(AutoencoderConfig, None, FAST + [f"output_dir={tmp_path}", "max_steps=50", "batch_size=1",
                                                           "time_budget_minutes=0.00001", "checkpoint_every=100"])  # fmt: skip
     vae = load_editor(runs["dpm"], device="cpu").vae.train().requires_grad_(True)
-    result = run_loop(config, AutoencoderObjective(vae, 1e-6, 0), PairImages(pair_dataset(config)))
+    result = run_loop(config, AutoencoderObjective(vae, 1e-6, 0), clean_images(config))
     assert len(result["losses"]) == 1 and latest_checkpoint(tmp_path).name == "step_00000001.pt"

@@ -7,37 +7,12 @@ import sys
 import numpy as np
 import pytest
 import torch
-from conftest import moving_clip
+from conftest import CLASSES, make_mini_ucf101, moving_clip
 
 from video_decorruptor.data import UCF101, UCF101C, dense_indices, multi_clip_indices, parse_split, uniform_indices
 from video_decorruptor.io import read_video, write_video
 from video_decorruptor.ucf101c import build_ucf101c, derive_seed, parse_corruptions, parse_severities
 
-CLASSES = ("ApplyEyeMakeup", "Basketball", "YoYo")
-
-
-def make_mini_ucf101(base, frames=12, broken: bool = False):
-    """<base>/UCF-101/<Class>/v_<Class>_gXX_cYY.avi (MPEG-4 part 2 in AVI, like the originals) and
-    <base>/ucfTrainTestlist with classInd.txt, trainlist01.txt and testlist01.txt."""
-    root, splits = base / "UCF-101", base / "ucfTrainTestlist"
-    splits.mkdir(parents=True)
-    (splits / "classInd.txt").write_text("".join(f"{i + 1} {name}\n" for i, name in enumerate(CLASSES)))
-    train, test = [], []
-    for label, name in enumerate(CLASSES):
-        for group in (1, 8):
-            relative = f"{name}/v_{name}_g{group:02d}_c01.avi"
-            path = root / relative
-            write_video(path, moving_clip(frames + group, 48, 64, seed=label), 25, codec="mpeg4", crf=None,
-                        options={"qscale": "3"})  # fmt: skip
-            (test if group == 1 else train).append(relative)
-            if group == 8:
-                train[-1] += f" {label + 1}"
-    if broken:
-        (root / "YoYo" / "v_YoYo_g02_c01.avi").write_bytes(b"RIFF....AVI broken")
-        test.append("YoYo/v_YoYo_g02_c01.avi")
-    (splits / "trainlist01.txt").write_text("\n".join(train) + "\n")
-    (splits / "testlist01.txt").write_text("\r\n".join(test) + "\r\n")  # the originals use CRLF
-    return root, splits
 
 
 @pytest.fixture(scope="module")

@@ -36,6 +36,7 @@ class LoopConfig:
     learning_rate: float = 1e-4
     weight_decay: float = 0.0
     warmup_steps: int = 100
+    decay: str = "constant"  # after the warm-up: "constant" or "cosine" (down to 10% at max_steps)
     max_grad_norm: float = 1.0
     ema_decay: float = 0.0  # 0 turns the EMA off
     seed: int = 0
@@ -124,8 +125,20 @@ def _save_checkpoint(output_dir: Path, step: int, state: dict[str, Any], keep: i
     return path
 
 
-def _warmup(warmup_steps: int) -> Callable[[int], float]:
-    return lambda step: min(1.0, (step + 1) / warmup_steps) if warmup_steps > 0 else 1.0
+def _lr_factor(config: LoopConfig) -> Callable[[int], float]:
+    """Linear warm-up, then constant or a cosine down to 10% at ``max_steps``."""
+    if config.decay not in ("constant", "cosine"):
+        raise ValueError(f"decay must be 'constant' or 'cosine', got {config.decay!r}")
+
+    def factor(step: int) -> float:
+        if step < config.warmup_steps:
+            return (step + 1) / config.warmup_steps
+        if config.decay == "constant":
+            return 1.0
+        progress = min(1.0, (step - config.warmup_steps) / max(1, config.max_steps - config.warmup_steps))
+        return 0.1 + 0.45 * (1 + math.cos(math.pi * progress))
+
+    return factor
 
 
 def run_loop(
@@ -161,7 +174,7 @@ def run_loop(
     accelerator = Accelerator(mixed_precision=config.mixed_precision, cpu=not torch.cuda.is_available())
     parameters = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(parameters, lr=config.learning_rate, weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _warmup(config.warmup_steps))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(config))
     ema = EMAModel(parameters, decay=config.ema_decay, use_ema_warmup=False) if config.ema_decay > 0 else None
 
     start_step = 0

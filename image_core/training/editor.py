@@ -22,13 +22,14 @@ from diffusers import AutoencoderKL, DDIMScheduler, DDPMScheduler, UNet2DConditi
 from safetensors.torch import load_file, save_file
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from image_core.corruption_modeling import CorruptionPairDataset, MixingBank, PairSampler
 from image_core.editor.architectures import ARCHITECTURES, SD_SCHEDULE
 from image_core.editor.common import INSTRUCTION, normalize_latents
 from image_core.editor.pipeline_dpm import DecorruptorDPMPipeline
-from image_core.training.autoencoder import pair_dataset
+from image_core.sources import CleanImageDataset
 from image_core.training.common import LoopConfig, config_main, run_loop, step_generator
 
-__all__ = ["EditorConfig", "LatentBank", "build_latent_bank", "train_editor", "widen_unet_input", "main"]
+__all__ = ["EditorConfig", "LatentBank", "build_latent_bank", "pair_dataset", "train_editor", "widen_unet_input", "main"]
 
 
 @dataclasses.dataclass
@@ -50,6 +51,13 @@ class EditorConfig(LoopConfig):
     text_dropout: float = 0.05
     image_dropout: float = 0.05
     both_dropout: float = 0.05
+
+
+def pair_dataset(config: EditorConfig) -> CorruptionPairDataset:
+    """(clean, corrupted) training pairs: crops of the training photos through the pair sampler."""
+    sampler = PairSampler(MixingBank(count=config.mixing_bank_count), case_weights=dict(config.case_weights))
+    clean = CleanImageDataset(size=config.image_size, length=config.dataset_length, seed=config.seed)
+    return CorruptionPairDataset(clean, sampler)
 
 
 class LatentBank(Dataset):

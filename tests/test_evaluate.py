@@ -1,0 +1,116 @@
+"""`evaluate`: every mode end to end on a fake mini UCF-101C, caching, TENT resets, torchrun sharding."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import make_mini_ucf101
+from tiny_editor import tiny_pipeline
+
+from video_decorruptor.evaluate import MODES, EvaluationConfig, LogitCache, evaluate
+from video_decorruptor.ucf101c import build_ucf101c
+
+STREAMS = ("gauss", "contrast")
+
+
+@pytest.fixture(scope="module")
+def mini(tmp_path_factory):
+    """A three-video UCF-101C (two corruptions at severity 5) and a tiny random CM editor folder."""
+    base = tmp_path_factory.mktemp("mini")
+    root, splits = make_mini_ucf101(base, frames=16)
+    assert build_ucf101c(root, splits, base / "UCF-101C", STREAMS, [5]).ok
+    editor = base / "editor"
+    tiny_pipeline(cm=True).save_pretrained(editor)
+    return {"root": root, "splits": splits, "ucf101c": base / "UCF-101C", "editor": editor}
+
+
+def config(mini, output, **overrides) -> EvaluationConfig:
+    values = dict(data=mini["ucf101c"], splits_dir=mini["splits"], corruptions=STREAMS, severities=[5], editor=str(mini["editor"]),
+                  editor_batch_size=4, batch_size=2, output_dir=output, progress=False)  # fmt: skip
+    return EvaluationConfig(**{**values, **overrides})
+
+
+def test_all_modes_end_to_end_with_reports_and_ensemble_arithmetic(mini, tmp_path):
+    result = evaluate(config(mini, tmp_path / "out"))
+    assert set(result.accuracy) == set(MODES) and result.videos == 2 * 3
+    for mode in MODES:
+        assert set(result.accuracy[mode]) == {"gauss-5", "contrast-5"}
+        assert all(value in (0.0, 100 / 3, 200 / 3, 100.0) for value in result.accuracy[mode].values())
+        assert result.mean[mode] == pytest.approx(np.mean(list(result.accuracy[mode].values())))
+    # ensemble = argmax of the summed source and restored logits, recomputed from the cache
+    cache = LogitCache(next((tmp_path / "out" / "cache" / "logits").iterdir()))
+    labels = {"ApplyEyeMakeup": 0, "Basketball": 1, "YoYo": 2}
+    source, restored = cache.load("gauss-5", "source"), cache.load("gauss-5", "restored")
+    correct = [np.argmax(source[k] + restored[k]) == labels[k.split("|")[0]] for k in source]
+    assert result.accuracy["ensemble"]["gauss-5"] == pytest.approx(100 * np.mean(correct))
+    assert source.keys() == restored.keys() and len(source) == 3
+    header = (tmp_path / "out" / "results.csv").read_text().splitlines()[0]
+    assert header == "corruption,severity," + ",".join(MODES)
+    record = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert record["accuracy"] == result.accuracy and record["config"]["corruptions"] == list(STREAMS)
+    assert (tmp_path / "out" / "accuracy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    restored_clips = sorted((tmp_path / "out" / "cache" / "restored").rglob("*.npz"))
+    assert len(restored_clips) == 6 and np.load(restored_clips[0])["frames"].shape == (16, 48, 64, 3)
+
+
+def test_a_rerun_and_an_added_mode_reuse_the_cache(mini, tmp_path):
+    first = evaluate(config(mini, tmp_path, modes=["source", "restored"]))
+    assert first.seconds_per_clip["restore"] > 0
+    again = evaluate(config(mini, tmp_path, modes=["source", "restored", "ensemble", "restored+tent"]))
+    assert again.seconds_per_clip["restore"] == 0 and again.seconds_per_clip["classify_restored"] == 0
+    assert again.accuracy["restored"] == first.accuracy["restored"]
+    assert again.seconds_per_clip["tent_restored"] > 0 and again.seconds_per_clip["tent_source"] == 0
+    assert first.mode_seconds_per_clip["restored"] > first.mode_seconds_per_clip["source"] > 0
+
+
+def test_tent_resets_between_streams(mini, tmp_path):
+    both = evaluate(config(mini, tmp_path / "both", modes=["tent"]))
+    alone = evaluate(config(mini, tmp_path / "alone", modes=["tent"], corruptions=["contrast"]))
+    logits = [LogitCache(next((tmp_path / run / "cache" / "logits").iterdir())).load("contrast-5", "tent") for run in ("both", "alone")]
+    for key in logits[1]:
+        np.testing.assert_allclose(logits[0][key], logits[1][key], rtol=1e-5, atol=1e-5)
+    assert both.accuracy["tent"]["contrast-5"] == alone.accuracy["tent"]["contrast-5"]
+
+
+def test_on_the_fly_corruption_of_clean_ucf101(mini, tmp_path):
+    result = evaluate(config(mini, tmp_path, data=mini["root"], on_the_fly=True, modes=["source"], corruptions=["impulse"]))
+    assert list(result.accuracy["source"]) == ["impulse-5"]
+
+
+def test_bad_arguments_fail_clearly(mini, tmp_path):
+    with pytest.raises(ValueError, match="unknown mode\\(s\\) tnet; allowed: source, restored"):
+        evaluate(config(mini, tmp_path, modes=["tnet"]))
+    with pytest.raises(FileNotFoundError, match="shot/5 not found"):
+        evaluate(config(mini, tmp_path, corruptions=["shot"]))
+
+
+def run_cli(*args: str, launcher: tuple[str, ...] = ("-m", "video_decorruptor")) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *launcher, *args], capture_output=True, text=True, timeout=600)
+
+
+def test_torchrun_with_two_cpu_processes_equals_one_process(mini, tmp_path):
+    common = ["evaluate", "--data", str(mini["ucf101c"]), "--splits", str(mini["splits"]), "--corruptions", ",".join(STREAMS),
+              "--editor", str(mini["editor"]), "--batch-size", "2", "--device", "cpu"]  # fmt: skip
+    single = run_cli(*common, "--output-dir", str(tmp_path / "one"))
+    assert single.returncode == 0, single.stderr
+    assert "| **mean** |" in single.stdout and "results.csv" in single.stdout
+    launcher = ("-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517", "-m", "video_decorruptor.cli")
+    sharded = run_cli(*common, "--output-dir", str(tmp_path / "two"), launcher=launcher)
+    assert sharded.returncode == 0, sharded.stderr
+    one, two = (json.loads((tmp_path / run / "results.json").read_text()) for run in ("one", "two"))
+    assert two["world_size"] == 2 and one["world_size"] == 1
+    assert one["accuracy"] == two["accuracy"]
+    for mode in ("source", "restored", "tent"):
+        a, b = (LogitCache(next((tmp_path / run / "cache" / "logits").iterdir())).load("gauss-5", mode) for run in ("one", "two"))
+        assert a.keys() == b.keys()
+        for key in a:  # torchrun runs one thread per process: other summation orders, so not bit-equal
+            np.testing.assert_allclose(a[key], b[key], rtol=1e-3, atol=1e-3)
+
+
+def test_cli_reports_bad_usage_in_one_line(mini, tmp_path):
+    result = run_cli("evaluate", "--data", str(tmp_path / "missing"), "--splits", str(mini["splits"]), "--corruptions", "gauss")
+    assert result.returncode == 1 and result.stderr.count("\n") == 1 and "not found" in result.stderr
+    result = run_cli("evaluate", "--data", str(mini["ucf101c"]), "--splits", str(mini["splits"]), "--corruptions", "gaus")
+    assert result.returncode == 1 and "unknown corruption(s) gaus" in result.stderr

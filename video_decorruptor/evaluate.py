@@ -1,0 +1,524 @@
+"""Accuracy of a video classifier on corrupted video, as is and with test-time adaptation.
+
+Modes, reported side by side (REFERENCE sections 2-4):
+
+- ``source``: the corrupted clip as is;
+- ``restored``: the clip edited by a Decorruptor editor;
+- ``ensemble``: the sum of the two logits (the DDA protocol);
+- ``tent``: TENT over the test stream of each corruption and severity, reset for the next one;
+- ``restored+tent``: TENT over the stream of restored clips.
+
+Work is cached under ``cache_dir`` so a rerun, or a run that adds a mode, redoes nothing: restored
+clips (one compressed file per video, keyed by the editor's settings) and logits (one file per
+classifier, mode and stream). Under ``torchrun --nproc_per_node N`` videos are sharded across
+ranks for the stateless modes and whole streams for TENT (which adapts along its stream, so a
+stream must stay in one process); rank 0 gathers everything, and the result equals a single
+process's run. The ranks share ``cache_dir``, so run them on one machine or a shared filesystem.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from image_core.io import atomic_path
+from video_decorruptor.classifiers import VIDEO_MODELS, VideoClassifier, create_video_classifier
+from video_decorruptor.data import UCF101, UCF101C, uniform_indices
+from video_decorruptor.tent import Tent
+
+__all__ = ["MODES", "EvaluationConfig", "EvaluationResult", "evaluate"]
+
+MODES = ("source", "restored", "ensemble", "tent", "restored+tent")
+STREAM_ORDER_SEED = 20240927  # TENT sees each stream in one fixed shuffled order (split lists are sorted by class)
+STAGES = ("decode", "restore", "classify_source", "classify_restored", "tent_source", "tent_restored")
+MODE_STAGES = {
+    "source": ("decode", "classify_source"),
+    "restored": ("decode", "restore", "classify_restored"),
+    "ensemble": ("decode", "restore", "classify_source", "classify_restored"),
+    "tent": ("decode", "tent_source"),
+    "restored+tent": ("decode", "restore", "tent_restored"),
+}
+
+
+@dataclass
+class EvaluationConfig:
+    """What to evaluate.
+
+    Args:
+        data: a UCF-101C folder (``<corruption>/<severity>/<Class>/<video>.mp4``) or, with
+            ``on_the_fly``, a clean UCF-101 folder whose sampled clips are corrupted in memory.
+        splits_dir: folder with classInd.txt and the split lists.
+        corruptions, severities: the streams to evaluate (every pair).
+        modes: a subset of ``MODES``.
+        classifier: a key of ``VIDEO_MODELS``; ``weights`` its checkpoint (None: the embedded model
+            for ``tiny_action_net``).
+        editor: editor checkpoint folder (None: the embedded Decorruptor-Tiny CM).
+        editor_steps, editor_size, editor_batch_size: editor settings (see ``VideoDecorruptor``).
+        clip_length: frames per clip, sampled uniformly over the video (None: what the classifier needs, else 16).
+        batch_size: clips per classifier batch, and per TENT update.
+        tent_learning_rate: TENT's SGD step size.
+        limit: only the first ``limit`` videos of the split (quick looks).
+        output_dir: where results.csv, results.json and accuracy.png go.
+        cache_dir: restored clips and logits (None: ``output_dir/cache``).
+        on_the_fly: ``data`` is clean UCF-101; each sampled clip is corrupted with a seed derived
+            from (corruption, severity, file name). Temporal corruptions act on the sampled clip, not
+            the whole video, so this approximates UCF-101C; ``make-ucf101c`` builds the real thing.
+        device: for the classifier and the editor (None: cuda when available).
+        progress: show a progress bar over videos (rank 0).
+    """
+
+    data: Path
+    splits_dir: Path
+    corruptions: Sequence[str]
+    severities: Sequence[int] = (5,)
+    modes: Sequence[str] = MODES
+    split: str = "test1"
+    classifier: str = "tiny_action_net"
+    weights: str | None = None
+    editor: str | None = None
+    editor_steps: int | None = None
+    editor_size: int | None = None
+    editor_batch_size: int = 8
+    clip_length: int | None = None
+    batch_size: int = 8
+    tent_learning_rate: float = 1e-3
+    limit: int | None = None
+    output_dir: Path = Path("evaluation")
+    cache_dir: Path | None = None
+    on_the_fly: bool = False
+    backend: str = "pyav"
+    seed: int = 0
+    device: str | None = None
+    progress: bool = True
+
+
+@dataclass
+class EvaluationResult:
+    """Top-1 accuracy (%) per mode and stream ``"<corruption>-<severity>"`` and the mean per mode.
+
+    Timing, measured in this run (0 where the cache answered): ``seconds_per_clip`` per stage
+    (decode, restore, classify_source, classify_restored, tent_source, tent_restored) and
+    ``mode_seconds_per_clip``, what one clip costs in each mode (the sum of its stages).
+    """
+
+    accuracy: dict[str, dict[str, float]]
+    mean: dict[str, float]
+    videos: int
+    seconds_per_clip: dict[str, float] = field(default_factory=dict)
+    mode_seconds_per_clip: dict[str, float] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------------------------
+# Process group
+# ---------------------------------------------------------------------------------------------
+
+
+def _init_distributed(device: str) -> tuple[int, int]:
+    """(rank, world size); joins the torchrun process group when launched by torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return 0, 1
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+    return dist.get_rank(), dist.get_world_size()
+
+
+def _all_gather(value: object, world: int) -> list[object]:
+    if world == 1:
+        return [value]
+    import torch.distributed as dist
+
+    gathered: list[object] = [None] * world
+    dist.all_gather_object(gathered, value)
+    return gathered
+
+
+def _barrier(world: int) -> None:
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
+
+
+# ---------------------------------------------------------------------------------------------
+# Caches
+# ---------------------------------------------------------------------------------------------
+
+
+def _key(*parts: object) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def _file_identity(path: str | None) -> object:
+    """A checkpoint's path, size and modification time (a retrained file gets a new cache key)."""
+    if path is None or not Path(path).exists():
+        return path
+    files = sorted(p for p in Path(path).rglob("*") if p.is_file()) if Path(path).is_dir() else [Path(path)]
+    return [str(Path(path).resolve())] + [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files]
+
+
+class LogitCache:
+    """Logits per video for one classifier, mode and stream: ``<dir>/<stream>.<mode>.npz``."""
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+
+    def path(self, stream: str, mode: str) -> Path:
+        return self.directory / f"{stream}.{mode.replace('+', '_')}.npz"
+
+    def load(self, stream: str, mode: str) -> dict[str, np.ndarray]:
+        path = self.path(stream, mode)
+        if not path.is_file():
+            return {}
+        with np.load(path) as stored:
+            return {name: stored[name] for name in stored.files}
+
+    def save(self, stream: str, mode: str, logits: dict[str, np.ndarray]) -> None:
+        path = self.path(stream, mode)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as temporary:
+            with open(temporary, "wb") as handle:
+                np.savez(handle, **logits)
+
+
+def _video_key(relative_path: str) -> str:
+    """npz member names cannot hold '/'."""
+    return relative_path.replace("/", "|")
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluation
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Stream:
+    corruption: str
+    severity: int
+    dataset: UCF101
+
+    @property
+    def name(self) -> str:
+        return f"{self.corruption}-{self.severity}"
+
+
+class _Evaluator:
+    def __init__(self, config: EvaluationConfig, rank: int, world: int):
+        self.config, self.rank, self.world = config, rank, world
+        unknown = [mode for mode in config.modes if mode not in MODES]
+        if unknown or not config.modes:
+            raise ValueError(f"unknown mode(s) {', '.join(unknown) or '(none given)'}; allowed: {', '.join(MODES)}")
+        if config.classifier not in VIDEO_MODELS:
+            raise ValueError(f"unknown video model {config.classifier!r}; allowed: {', '.join(VIDEO_MODELS)}")
+        self.device = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        spec = VIDEO_MODELS[config.classifier]
+        self.clip_length = config.clip_length or spec.frames or max(16, spec.min_frames)
+        self.classifier: VideoClassifier = create_video_classifier(config.classifier, config.weights).to(self.device)
+        cache = Path(config.cache_dir or Path(config.output_dir) / "cache")
+        classifier_key = _key(config.classifier, _file_identity(config.weights), self.clip_length)
+        self.logits = LogitCache(cache / "logits" / f"{config.classifier}-{classifier_key}")
+        self.editor_key = _key(_file_identity(config.editor), config.editor_steps, config.editor_size,
+                               config.editor_batch_size, config.seed, self.clip_length)  # fmt: skip
+        self.restored_dir = cache / "restored" / self.editor_key
+        self._editor = None
+        self.seconds = {stage: 0.0 for stage in STAGES}
+        self.counts = {stage: 0 for stage in STAGES}
+        self.streams = [_Stream(c, s, self._dataset(c, s)) for c in config.corruptions for s in config.severities]
+
+    # -- data ---------------------------------------------------------------------------------
+
+    def _dataset(self, corruption: str, severity: int) -> UCF101:
+        config = self.config
+
+        def sampler(num_frames: int) -> np.ndarray:
+            return uniform_indices(num_frames, self.clip_length)
+
+        kwargs = {"split": config.split, "sampler": sampler, "output": "uint8", "backend": config.backend}
+        if config.on_the_fly:
+            return UCF101(config.data, config.splits_dir, **kwargs)
+        from video_decorruptor.corruptions import VIDEO_CORRUPTIONS
+
+        if corruption not in VIDEO_CORRUPTIONS:
+            raise ValueError(f"unknown corruption {corruption!r}; allowed: {', '.join(VIDEO_CORRUPTIONS)}")
+        folder = Path(config.data) / corruption / str(severity)
+        if not folder.is_dir():
+            raise FileNotFoundError(f"{folder} not found: is {config.data} a UCF-101C folder with {corruption} at severity {severity}?")
+        return UCF101C(config.data, config.splits_dir, corruption, severity, **kwargs)
+
+    def indices(self, stream: _Stream) -> range:
+        count = len(stream.dataset) if self.config.limit is None else min(self.config.limit, len(stream.dataset))
+        return range(count)
+
+    def relative_path(self, stream: _Stream, index: int) -> str:
+        return stream.dataset.entries[index].relative_path
+
+    def clip(self, stream: _Stream, index: int) -> np.ndarray:
+        """The corrupted clip (T, H, W, 3) uint8."""
+        started = time.perf_counter()
+        clip, _, _ = stream.dataset[index]
+        frames = np.ascontiguousarray(clip.permute(1, 2, 3, 0).numpy())
+        if self.config.on_the_fly:
+            from video_decorruptor.corruptions import corrupt_frames
+            from video_decorruptor.ucf101c import derive_seed
+
+            name = Path(self.relative_path(stream, index)).name
+            frames = corrupt_frames(frames, stream.corruption, stream.severity, rng=derive_seed(stream.corruption, stream.severity, name))
+        self._clock("decode", started, 1)
+        return frames
+
+    def _clock(self, stage: str, started: float, clips: int) -> None:
+        self.seconds[stage] += time.perf_counter() - started
+        self.counts[stage] += clips
+
+    # -- editing ------------------------------------------------------------------------------
+
+    @property
+    def editor(self):
+        if self._editor is None:
+            from video_decorruptor.restore import VideoDecorruptor
+
+            self._editor = VideoDecorruptor.from_pretrained(
+                self.config.editor, device=self.device, batch_size=self.config.editor_batch_size, size=self.config.editor_size,
+                seed=self.config.seed, num_inference_steps=self.config.editor_steps, progress=False,
+            )  # fmt: skip
+        return self._editor
+
+    def restored(self, stream: _Stream, index: int, frames: np.ndarray | None = None) -> np.ndarray:
+        """The edited clip, from the cache when an earlier run made it."""
+        path = self.restored_dir / stream.name / (self.relative_path(stream, index) + ".npz")
+        if path.is_file():
+            with np.load(path) as stored:
+                return stored["frames"]
+        if frames is None:
+            frames = self.clip(stream, index)
+        started = time.perf_counter()
+        edited = self.editor.restore_frames(frames)
+        self._clock("restore", started, 1)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as temporary:
+            with open(temporary, "wb") as handle:
+                np.savez_compressed(handle, frames=edited)
+        return edited
+
+    # -- classification -------------------------------------------------------------------------
+
+    def _batch(self, clips: list[np.ndarray]) -> torch.Tensor:
+        return torch.from_numpy(np.stack(clips)).permute(0, 4, 1, 2, 3).float().div_(255).to(self.device)
+
+    @torch.no_grad()
+    def classify(self, clips: list[np.ndarray], mode: str) -> np.ndarray:
+        started = time.perf_counter()
+        logits = self.classifier(self._batch(clips)).float().cpu().numpy()
+        self._clock(f"classify_{mode}", started, len(clips))
+        return logits
+
+    def needs(self, *modes: str) -> bool:
+        return bool(set(modes) & set(self.config.modes))
+
+    def per_video(self, progress: tqdm | None) -> dict[str, dict[str, dict[str, np.ndarray]]]:
+        """Phase 1, sharded by video: source and restored logits (and every restored clip TENT will
+        need). Returns {stream: {mode: {video: logits}}} merged over ranks and the cache."""
+        modes = [m for m, users in (("source", ("source", "ensemble")), ("restored", ("restored", "ensemble"))) if self.needs(*users)]
+        restore_all = self.needs("restored", "ensemble", "restored+tent")
+        cached = {s.name: {m: self.logits.load(s.name, m) for m in modes} for s in self.streams}
+        mine: dict[str, dict[str, dict[str, np.ndarray]]] = {s.name: {m: {} for m in modes} for s in self.streams}
+        for stream in self.streams:
+            shard = list(self.indices(stream)[self.rank :: self.world])
+            for start in range(0, len(shard), self.config.batch_size):
+                chunk = shard[start : start + self.config.batch_size]
+                keys = [_video_key(self.relative_path(stream, i)) for i in chunk]
+                todo = {m: [j for j, k in enumerate(keys) if k not in cached[stream.name][m]] for m in modes}
+                sources: dict[int, np.ndarray] = {}
+                if todo.get("source"):
+                    sources = {j: self.clip(stream, chunk[j]) for j in todo["source"]}
+                    for j, row in zip(todo["source"], self.classify([sources[j] for j in todo["source"]], "source")):
+                        mine[stream.name]["source"][keys[j]] = row
+                if restore_all:
+                    restored = {j: self.restored(stream, i, sources.get(j)) for j, i in enumerate(chunk)}
+                    if todo.get("restored"):
+                        for j, row in zip(todo["restored"], self.classify([restored[j] for j in todo["restored"]], "restored")):
+                            mine[stream.name]["restored"][keys[j]] = row
+                if progress is not None:
+                    progress.update(len(chunk))
+        merged = {s.name: {m: dict(cached[s.name][m]) for m in modes} for s in self.streams}
+        for shard_results in _all_gather(mine, self.world):
+            for stream_name, by_mode in shard_results.items():
+                for mode, rows in by_mode.items():
+                    merged[stream_name][mode].update(rows)
+        if self.rank == 0:
+            for stream_name, by_mode in merged.items():
+                for mode, rows in by_mode.items():
+                    if len(rows) > len(cached[stream_name][mode]):
+                        self.logits.save(stream_name, mode, rows)
+        return merged
+
+    def tent_order(self, stream: _Stream) -> list[int]:
+        """The stream's videos in one fixed shuffled order: split lists are sorted by class, and TENT
+        on single-class batches would learn the class, not the corruption."""
+        order = list(self.indices(stream))
+        np.random.default_rng(STREAM_ORDER_SEED).shuffle(order)
+        return order
+
+    def my_tent_streams(self) -> list[_Stream]:
+        return [s for k, s in enumerate(self.streams) if k % self.world == self.rank]
+
+    def tent(self, progress: tqdm | None) -> dict[str, dict[str, dict[str, np.ndarray]]]:
+        """Phase 2, sharded by stream: TENT online over each stream, reset between streams."""
+        modes = [m for m in ("tent", "restored+tent") if self.needs(m)]
+        results: dict[str, dict[str, dict[str, np.ndarray]]] = {s.name: {} for s in self.streams}
+        if not modes:
+            return results
+        import copy
+
+        adapter = Tent(copy.deepcopy(self.classifier), learning_rate=self.config.tent_learning_rate)
+        mine: dict[str, dict[str, dict[str, np.ndarray]]] = {}
+        for stream in self.my_tent_streams():
+            order = self.tent_order(stream)
+            for mode in modes:
+                rows = self.logits.load(stream.name, mode)
+                if len(rows) < len(order):
+                    adapter.reset()
+                    rows = {}
+                    for start in range(0, len(order), self.config.batch_size):
+                        chunk = order[start : start + self.config.batch_size]
+                        clips = [self.clip(stream, i) if mode == "tent" else self.restored(stream, i) for i in chunk]
+                        started = time.perf_counter()
+                        logits = adapter(self._batch(clips)).float().cpu().numpy()
+                        self._clock("tent_source" if mode == "tent" else "tent_restored", started, len(chunk))
+                        rows.update({_video_key(self.relative_path(stream, i)): row for i, row in zip(chunk, logits)})
+                        if progress is not None:
+                            progress.update(len(chunk))
+                    self.logits.save(stream.name, mode, rows)
+                mine.setdefault(stream.name, {})[mode] = rows
+        for shard_results in _all_gather(mine, self.world):
+            for stream_name, by_mode in shard_results.items():
+                results[stream_name].update(by_mode)
+        return results
+
+    def accuracy(self, logits: dict[str, dict[str, dict[str, np.ndarray]]]) -> dict[str, dict[str, float]]:
+        """{mode: {stream: top-1 %}}; ensemble sums the source and restored logits."""
+        table: dict[str, dict[str, float]] = {mode: {} for mode in self.config.modes}
+        for stream in self.streams:
+            keys = [_video_key(self.relative_path(stream, i)) for i in self.indices(stream)]
+            labels = np.array([stream.dataset.entries[i].label for i in self.indices(stream)])
+            by_mode = logits[stream.name]
+            for mode in self.config.modes:
+                if mode == "ensemble":
+                    scores = np.stack([by_mode["source"][k] + by_mode["restored"][k] for k in keys])
+                else:
+                    scores = np.stack([by_mode[mode][k] for k in keys])
+                table[mode][stream.name] = float(100 * (scores.argmax(axis=1) == labels).mean())
+        return table
+
+    def workload(self) -> int:
+        """Videos this rank walks through (for its progress bar)."""
+        shard = sum(len(self.indices(s)[self.rank :: self.world]) for s in self.streams)
+        tent = sum(len(self.indices(s)) for s in self.my_tent_streams()) * len([m for m in ("tent", "restored+tent") if self.needs(m)])
+        return shard + tent
+
+
+# ---------------------------------------------------------------------------------------------
+# Reports
+# ---------------------------------------------------------------------------------------------
+
+
+def markdown_table(result: EvaluationResult) -> str:
+    """Per-stream accuracy (%) with a mean row: one column per mode."""
+    modes = list(result.accuracy)
+    streams = list(next(iter(result.accuracy.values())))
+    lines = ["| corruption | " + " | ".join(modes) + " |", "|---|" + "---:|" * len(modes)]
+    for stream in streams:
+        lines.append(f"| {stream} | " + " | ".join(f"{result.accuracy[m][stream]:.1f}" for m in modes) + " |")
+    lines.append("| **mean** | " + " | ".join(f"**{result.mean[m]:.1f}**" for m in modes) + " |")
+    return "\n".join(lines)
+
+
+def _write_csv(path: Path, result: EvaluationResult) -> None:
+    modes = list(result.accuracy)
+    with atomic_path(path) as temporary, open(temporary, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["corruption", "severity", *modes])
+        for stream in next(iter(result.accuracy.values())):
+            corruption, severity = stream.rsplit("-", 1)
+            writer.writerow([corruption, severity, *(f"{result.accuracy[m][stream]:.2f}" for m in modes)])
+        writer.writerow(["mean", "", *(f"{result.mean[m]:.2f}" for m in modes)])
+
+
+def plot_accuracy(path: Path, result: EvaluationResult, title: str) -> None:
+    """Grouped bars: one group per stream plus the mean, one bar per mode."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    modes = list(result.accuracy)
+    groups = list(next(iter(result.accuracy.values()))) + ["mean"]
+    values = np.array([[result.accuracy[m].get(g, result.mean[m]) if g != "mean" else result.mean[m] for g in groups] for m in modes])
+    width = 0.8 / len(modes)
+    figure, axes = plt.subplots(figsize=(max(6.0, 0.9 * len(groups) * max(1, len(modes) / 3)), 4.0))
+    for k, mode in enumerate(modes):
+        axes.bar(np.arange(len(groups)) + (k - (len(modes) - 1) / 2) * width, values[k], width, label=mode)
+    axes.set_xticks(np.arange(len(groups)), groups, rotation=45, ha="right")
+    axes.set_ylabel("top-1 accuracy (%)")
+    axes.set_ylim(0, 100)
+    axes.set_title(title)
+    axes.legend(ncols=min(len(modes), 5), fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.35))
+    axes.grid(axis="y", alpha=0.3)
+    figure.tight_layout()
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, dpi=120, format="png")
+    plt.close(figure)
+
+
+def evaluate(config: EvaluationConfig) -> EvaluationResult:
+    """Run the evaluation (one process or one rank of ``torchrun``); rank 0 writes results.csv,
+    results.json and accuracy.png to ``config.output_dir`` and every rank returns the result."""
+    device = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    rank, world = _init_distributed(device)
+    evaluator = _Evaluator(config, rank, world)
+    progress = tqdm(total=evaluator.workload(), desc="videos", unit="video", disable=not config.progress or rank != 0)
+    logits = evaluator.per_video(progress)
+    _barrier(world)  # restored clips TENT reads were written by every rank
+    for stream_name, by_mode in evaluator.tent(progress).items():
+        logits[stream_name].update(by_mode)
+    progress.close()
+    accuracy = evaluator.accuracy(logits)
+    seconds, counts = dict.fromkeys(STAGES, 0.0), dict.fromkeys(STAGES, 0)
+    for shard_seconds, shard_counts in _all_gather((evaluator.seconds, evaluator.counts), world):
+        for stage in STAGES:
+            seconds[stage] += shard_seconds[stage]
+            counts[stage] += shard_counts[stage]
+    per_clip = {stage: seconds[stage] / counts[stage] if counts[stage] else 0.0 for stage in STAGES}
+    clips = sum(len(evaluator.indices(s)) for s in evaluator.streams)
+    result = EvaluationResult(
+        accuracy=accuracy,
+        mean={mode: float(np.mean(list(values.values()))) for mode, values in accuracy.items()},
+        videos=clips,
+        seconds_per_clip=per_clip,
+        mode_seconds_per_clip={mode: sum(per_clip[stage] for stage in MODE_STAGES[mode]) for mode in config.modes},
+    )
+    if rank == 0:
+        output = Path(config.output_dir)
+        output.mkdir(parents=True, exist_ok=True)
+        result.files = {"csv": str(output / "results.csv"), "json": str(output / "results.json"), "plot": str(output / "accuracy.png")}
+        _write_csv(output / "results.csv", result)
+        record = {"config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(config).items()},
+                  "world_size": world, **asdict(result)}  # fmt: skip
+        with atomic_path(output / "results.json") as temporary:
+            Path(temporary).write_text(json.dumps(record, indent=2, default=str) + "\n")
+        title = f"{config.classifier} on {len(evaluator.streams)} corrupted stream(s), {clips // max(len(evaluator.streams), 1)} videos each"
+        plot_accuracy(output / "accuracy.png", result, title)
+    return result
