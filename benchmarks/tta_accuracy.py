@@ -10,7 +10,9 @@ in each mode, all measured in this run.
 Targets: ensemble mean >= source mean + 5 points; restored >= source on the noise corruptions
 (gauss, shot, impulse, salt, pepper).
 
-    python benchmarks/tta_accuracy.py [--clips 100] [--severity 5,3] [--editor PATH]
+    python benchmarks/tta_accuracy.py [--clips 100] [--severity 5,3] [--editor PATH] [--keep DIR]
+
+With --keep the mini dataset stays: DIR/videos (clean, UCF-101 layout), DIR/splits and DIR/ucf101c.
 """
 
 from __future__ import annotations
@@ -57,10 +59,13 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=3, help="seed of the held-out clips (default 3)")
     parser.add_argument("--workers", type=int, default=2, help="processes building the mini UCF-101C (default 2)")
     parser.add_argument("--output", type=Path, help="JSON file (default benchmarks/results/tta_accuracy.json)")
+    parser.add_argument("--keep", type=Path, help="build the mini UCF-101 / UCF-101C in this folder and keep it (default: a temporary one)")
     args = parser.parse_args()
 
     severities = parse_severities(args.severity)
-    work = Path(tempfile.mkdtemp(prefix="tta-accuracy-"))
+    work = args.keep or Path(tempfile.mkdtemp(prefix="tta-accuracy-"))
+    if args.keep and args.keep.exists():
+        parser.error(f"--keep {args.keep} exists; name a new folder")
     try:
         root, splits = write_mini_ucf101(work, args.clips, args.seed)
         build_ucf101c(root, splits, work / "ucf101c", UCF101C_CORRUPTIONS, severities, workers=args.workers)
@@ -87,7 +92,8 @@ def main() -> int:
                                      "stage_seconds_per_clip": result.seconds_per_clip, "ensemble_gain": gain, "noise_restored_gain": noise}  # fmt: skip
         save_json("tta_accuracy", {"clips": args.clips, "editor": args.editor or "embedded", "severities": report}, args.output)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
     return 0
 
 

@@ -124,3 +124,18 @@ def test_a_time_budget_stops_early_with_a_checkpoint(runs, tmp_path):
     vae = load_editor(runs["dpm"], device="cpu").vae.train().requires_grad_(True)
     result = run_loop(config, AutoencoderObjective(vae, 1e-6, 0), clean_images(config))
     assert len(result["losses"]) == 1 and latest_checkpoint(tmp_path).name == "step_00000001.pt"
+
+
+def test_ship_writes_float16_pipelines_and_a_model_card(runs, tmp_path):
+    from image_core.training.train_all import ship
+
+    shipped = ship({"vae": runs["vae"], "dpm": runs["dpm"], "cm": runs["cm"]}, "cpu", destination=tmp_path)
+    assert [p.name for p in shipped] == ["decorruptor-tiny-dpm", "decorruptor-tiny-cm"]
+    cm = load_editor(shipped[1], device="cpu")
+    assert isinstance(cm, DecorruptorCMPipeline) and cm.unet.dtype == torch.float32  # loaded in fp32 on CPU
+    assert next(iter((shipped[1] / "unet").glob("*.safetensors"))).stat().st_size < 1.1 * sum(
+        p.numel() * 2 for p in cm.unet.parameters()
+    )  # stored in float16
+    card = (tmp_path / "MODEL_CARD.md").read_text()
+    assert "- autoencoder: 4 steps in" in card and "- distillation (CM student): 3 steps in" in card
+    assert not list(tmp_path.glob("*.partial"))

@@ -228,9 +228,16 @@ class _Evaluator:
         self.clip_length = config.clip_length or spec.frames or max(16, spec.min_frames)
         self.classifier: VideoClassifier = create_video_classifier(config.classifier, config.weights).to(self.device)
         cache = Path(config.cache_dir or Path(config.output_dir) / "cache")
-        classifier_key = _key(config.classifier, _file_identity(config.weights), self.clip_length)
+        weights = config.weights
+        if weights is None and config.classifier == "tiny_action_net":
+            from video_decorruptor.recognition import EMBEDDED_ACTION_MODEL
+
+            weights = str(EMBEDDED_ACTION_MODEL)  # retrained embedded weights get a new cache key
+        classifier_key = _key(config.classifier, _file_identity(weights), self.clip_length)
         self.logits = LogitCache(cache / "logits" / f"{config.classifier}-{classifier_key}")
-        self.editor_key = _key(_file_identity(config.editor), config.editor_steps, config.editor_size,
+        from image_core.editor.loading import EMBEDDED_DEFAULT
+
+        self.editor_key = _key(_file_identity(config.editor or str(EMBEDDED_DEFAULT)), config.editor_steps, config.editor_size,
                                config.editor_batch_size, config.seed, self.clip_length)  # fmt: skip
         self.restored_dir = cache / "restored" / self.editor_key
         self._editor = None
@@ -246,13 +253,13 @@ class _Evaluator:
         def sampler(num_frames: int) -> np.ndarray:
             return uniform_indices(num_frames, self.clip_length)
 
-        kwargs = {"split": config.split, "sampler": sampler, "output": "uint8", "backend": config.backend}
-        if config.on_the_fly:
-            return UCF101(config.data, config.splits_dir, **kwargs)
         from video_decorruptor.corruptions import VIDEO_CORRUPTIONS
 
         if corruption not in VIDEO_CORRUPTIONS:
             raise ValueError(f"unknown corruption {corruption!r}; allowed: {', '.join(VIDEO_CORRUPTIONS)}")
+        kwargs = {"split": config.split, "sampler": sampler, "output": "uint8", "backend": config.backend}
+        if config.on_the_fly:
+            return UCF101(config.data, config.splits_dir, **kwargs)
         folder = Path(config.data) / corruption / str(severity)
         if not folder.is_dir():
             raise FileNotFoundError(f"{folder} not found: is {config.data} a UCF-101C folder with {corruption} at severity {severity}?")
