@@ -18,6 +18,7 @@ process's run. The ranks share ``cache_dir``, so run them on one machine or a sh
 
 from __future__ import annotations
 
+import copy
 import csv
 import hashlib
 import json
@@ -335,6 +336,10 @@ class _Evaluator:
     def needs(self, *modes: str) -> bool:
         return bool(set(modes) & set(self.config.modes))
 
+    @property
+    def tent_modes(self) -> list[str]:
+        return [m for m in ("tent", "restored+tent") if self.needs(m)]
+
     def per_video(self, progress: tqdm | None) -> dict[str, dict[str, dict[str, np.ndarray]]]:
         """Phase 1, sharded by video: source and restored logits (and every restored clip TENT will
         need). Returns {stream: {mode: {video: logits}}} merged over ranks and the cache."""
@@ -384,12 +389,10 @@ class _Evaluator:
 
     def tent(self, progress: tqdm | None) -> dict[str, dict[str, dict[str, np.ndarray]]]:
         """Phase 2, sharded by stream: TENT online over each stream, reset between streams."""
-        modes = [m for m in ("tent", "restored+tent") if self.needs(m)]
+        modes = self.tent_modes
         results: dict[str, dict[str, dict[str, np.ndarray]]] = {s.name: {} for s in self.streams}
         if not modes:
             return results
-        import copy
-
         adapter = Tent(copy.deepcopy(self.classifier), learning_rate=self.config.tent_learning_rate)
         mine: dict[str, dict[str, dict[str, np.ndarray]]] = {}
         for stream in self.my_tent_streams():
@@ -433,7 +436,7 @@ class _Evaluator:
     def workload(self) -> int:
         """Videos this rank walks through (for its progress bar)."""
         shard = sum(len(self.indices(s)[self.rank :: self.world]) for s in self.streams)
-        tent = sum(len(self.indices(s)) for s in self.my_tent_streams()) * len([m for m in ("tent", "restored+tent") if self.needs(m)])
+        tent = sum(len(self.indices(s)) for s in self.my_tent_streams()) * len(self.tent_modes)
         return shard + tent
 
 
@@ -473,7 +476,7 @@ def plot_accuracy(path: Path, result: EvaluationResult, title: str) -> None:
 
     modes = list(result.accuracy)
     groups = list(next(iter(result.accuracy.values()))) + ["mean"]
-    values = np.array([[result.accuracy[m].get(g, result.mean[m]) if g != "mean" else result.mean[m] for g in groups] for m in modes])
+    values = np.array([[{**result.accuracy[m], "mean": result.mean[m]}[g] for g in groups] for m in modes])
     width = 0.8 / len(modes)
     figure, axes = plt.subplots(figsize=(max(6.0, 0.9 * len(groups) * max(1, len(modes) / 3)), 4.0))
     for k, mode in enumerate(modes):
