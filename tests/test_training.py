@@ -57,12 +57,12 @@ def test_exports_load_as_the_right_pipelines_and_run(runs):
 def test_autoencoder_objective_learns_a_fixed_batch(runs):
     torch.manual_seed(0)
     vae = load_editor(runs["dpm"], device="cpu").vae.train().requires_grad_(True)
-    objective = AutoencoderObjective(vae, kl_weight=1e-6, seed=0)
+    objective = AutoencoderObjective(vae, kl_weight=1e-6)
     batch = torch.stack([clean_images(runs["ae_config"])[i] for i in range(2)])
-    optimizer = torch.optim.Adam(vae.parameters(), lr=1e-3)
+    optimizer = torch.optim.Adam(vae.parameters(), lr=3e-4)
     losses = []
     for step in range(12):
-        loss = objective(batch, step=0)  # the same sample noise each step: a fixed problem
+        loss = objective(batch, step=step)  # deterministic (posterior mode): a fixed problem
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -78,7 +78,7 @@ def test_resume_from_a_checkpoint_continues_exactly(runs, tmp_path):
         torch.manual_seed(0)
         vae = load_editor(runs["dpm"], device="cpu").vae.train().requires_grad_(True)
         config.output_dir, config.max_steps = str(output_dir), max_steps
-        return run_loop(config, AutoencoderObjective(vae, 1e-6, 0), images)
+        return run_loop(config, AutoencoderObjective(vae, 1e-6), images)
 
     straight = train(tmp_path / "straight", 4)
     train(tmp_path / "split", 2)
@@ -122,7 +122,7 @@ def test_a_time_budget_stops_early_with_a_checkpoint(runs, tmp_path):
     config = load_config(AutoencoderConfig, None, FAST + [f"output_dir={tmp_path}", "max_steps=50", "batch_size=1",
                                                           "time_budget_minutes=0.00001", "checkpoint_every=100"])  # fmt: skip
     vae = load_editor(runs["dpm"], device="cpu").vae.train().requires_grad_(True)
-    result = run_loop(config, AutoencoderObjective(vae, 1e-6, 0), clean_images(config))
+    result = run_loop(config, AutoencoderObjective(vae, 1e-6), clean_images(config))
     assert len(result["losses"]) == 1 and latest_checkpoint(tmp_path).name == "step_00000001.pt"
 
 

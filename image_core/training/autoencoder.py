@@ -3,7 +3,12 @@
 The decoder only ever writes clean images (the editor's output), so the autoencoder learns to
 reconstruct clean photographs and nothing else: spending its capacity on reconstructing noise,
 which does not compress, held a probe on corruption pairs at 17-18 dB. The encoder still reads
-corrupted images at editing time; the editor's UNet learns what their latents look like. After
+corrupted images at editing time; the editor's UNet learns what their latents look like.
+
+The decoder reads the posterior mode, not a sample. Decoding samples with a tiny KL weight let the
+model park 8 of its 16 channels at the prior (posterior std 0.84-0.98, almost no signal), which
+capped the first shipped model at 24 dB and handed the editor targets that were half noise. The
+KL term stays only to keep the latents near zero mean and unit scale. After
 training, per-channel latent statistics are measured on held-out clean crops and written into the
 VAE config (``latents_mean``, ``latents_std``) so diffusion runs on normalised latents.
 
@@ -24,7 +29,7 @@ from torch.utils.data import Dataset
 
 from image_core.editor.architectures import ARCHITECTURES
 from image_core.sources import CleanImageDataset
-from image_core.training.common import LoopConfig, config_main, run_loop, step_generator
+from image_core.training.common import LoopConfig, config_main, run_loop
 
 __all__ = ["AutoencoderConfig", "train_autoencoder", "main"]
 
@@ -45,28 +50,26 @@ def clean_images(config: AutoencoderConfig, seed_offset: int = 0) -> CleanImageD
 
 @torch.no_grad()
 def latent_statistics(vae: AutoencoderKL, images: Dataset, batches: int, batch_size: int) -> tuple[list[float], list[float]]:
-    """Per-channel mean and std of sampled latents over ``batches`` batches of ``images``."""
-    samples = []
+    """Per-channel mean and std of the latents (posterior modes) over ``batches`` batches of ``images``."""
+    modes = []
     for index in range(batches):
         batch = torch.stack([images[index * batch_size + i] for i in range(batch_size)])
-        posterior = vae.encode(batch.to(vae.device) * 2 - 1).latent_dist
-        samples.append(posterior.sample(generator=torch.Generator(vae.device).manual_seed(index)).float().cpu())
-    latents = torch.cat(samples).transpose(0, 1).flatten(1)
+        modes.append(vae.encode(batch.to(vae.device) * 2 - 1).latent_dist.mode().float().cpu())
+    latents = torch.cat(modes).transpose(0, 1).flatten(1)
     return latents.mean(dim=1).tolist(), latents.std(dim=1).clamp_min(1e-4).tolist()
 
 
 class AutoencoderObjective(torch.nn.Module):
-    """L1 reconstruction of clean images (B, 3, S, S) in [0, 1] plus a small KL term."""
+    """L1 reconstruction of clean images (B, 3, S, S) in [0, 1] from the posterior mode, plus a small KL term."""
 
-    def __init__(self, vae: AutoencoderKL, kl_weight: float, seed: int):
+    def __init__(self, vae: AutoencoderKL, kl_weight: float):
         super().__init__()
-        self.vae, self.kl_weight, self.seed = vae, kl_weight, seed
+        self.vae, self.kl_weight = vae, kl_weight
 
     def forward(self, batch: torch.Tensor, step: int) -> torch.Tensor:
         x = batch * 2 - 1
         posterior = self.vae.encode(x).latent_dist
-        latents = posterior.sample(generator=step_generator(self.seed, step, x.device))
-        reconstruction = self.vae.decode(latents).sample
+        reconstruction = self.vae.decode(posterior.mode()).sample
         return F.l1_loss(reconstruction, x) + self.kl_weight * posterior.kl().mean()
 
 
@@ -76,7 +79,7 @@ def train_autoencoder(config: AutoencoderConfig) -> Path:
         raise ValueError(f"unknown architecture {config.architecture!r}; allowed: {', '.join(ARCHITECTURES)}")
     torch.manual_seed(config.seed)
     vae = AutoencoderKL(**ARCHITECTURES[config.architecture].vae)
-    run_loop(config, AutoencoderObjective(vae, config.kl_weight, config.seed), clean_images(config))
+    run_loop(config, AutoencoderObjective(vae, config.kl_weight), clean_images(config))
     held_out = clean_images(config, seed_offset=10_000)
     mean, std = latent_statistics(vae, held_out, config.stats_batches, config.batch_size)
     vae.register_to_config(latents_mean=mean, latents_std=std, scaling_factor=1.0)

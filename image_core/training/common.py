@@ -46,7 +46,9 @@ class LoopConfig:
     mixed_precision: str = "no"  # "no", "fp16" or "bf16" (accelerate)
     num_workers: int = 2
     threads: int = 0  # torch CPU threads; 0 keeps torch's default
-    time_budget_minutes: float = 0.0  # stop early (checkpointed, then exported) after this long; 0 = no limit; one process only
+    # Stop (checkpointed, then exported) after this long; a cosine decay then ends at the deadline if
+    # that comes before max_steps. 0 = no limit. One process only.
+    time_budget_minutes: float = 0.0
 
 
 def load_config(config_class: type[ConfigT], path: str | Path | None = None, overrides: Sequence[str] = ()) -> ConfigT:
@@ -125,8 +127,10 @@ def _save_checkpoint(output_dir: Path, step: int, state: dict[str, Any], keep: i
     return path
 
 
-def _lr_factor(config: LoopConfig) -> Callable[[int], float]:
-    """Linear warm-up, then constant or a cosine down to 10% at ``max_steps``."""
+def _lr_factor(config: LoopConfig, budget_used: Callable[[], float] = lambda: 0.0) -> Callable[[int], float]:
+    """Linear warm-up, then constant or a cosine down to 10% at ``max_steps`` or when
+    ``budget_used()`` (the fraction of the time budget spent) reaches 1, whichever comes first, so a
+    run cut short by its time budget still ends on a decayed learning rate."""
     if config.decay not in ("constant", "cosine"):
         raise ValueError(f"decay must be 'constant' or 'cosine', got {config.decay!r}")
 
@@ -135,7 +139,7 @@ def _lr_factor(config: LoopConfig) -> Callable[[int], float]:
             return (step + 1) / config.warmup_steps
         if config.decay == "constant":
             return 1.0
-        progress = min(1.0, (step - config.warmup_steps) / max(1, config.max_steps - config.warmup_steps))
+        progress = min(1.0, max(budget_used(), (step - config.warmup_steps) / max(1, config.max_steps - config.warmup_steps)))
         return 0.1 + 0.45 * (1 + math.cos(math.pi * progress))
 
     return factor
@@ -174,7 +178,10 @@ def run_loop(
     accelerator = Accelerator(mixed_precision=config.mixed_precision, cpu=not torch.cuda.is_available())
     parameters = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(parameters, lr=config.learning_rate, weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(config))
+    budget_seconds = 60 * config.time_budget_minutes
+    clock_start = time.perf_counter()
+    budget_used = (lambda: (time.perf_counter() - clock_start) / budget_seconds) if budget_seconds > 0 else (lambda: 0.0)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(config, budget_used))
     ema = EMAModel(parameters, decay=config.ema_decay, use_ema_warmup=False) if config.ema_decay > 0 else None
 
     start_step = 0
@@ -209,7 +216,6 @@ def run_loop(
                     disable=not accelerator.is_main_process)  # fmt: skip
     step = start_step
     model.train()
-    deadline = started + 60 * config.time_budget_minutes if config.time_budget_minutes > 0 else float("inf")
     for batch in loader:
         loss = model(batch, step)
         if not math.isfinite(loss.item()):
@@ -234,7 +240,7 @@ def run_loop(
             log_file.flush()
             progress.set_postfix(loss=f"{mean:.4f}")
             window = []
-        out_of_time = time.perf_counter() > deadline
+        out_of_time = budget_used() > 1
         if accelerator.is_main_process and (step % config.checkpoint_every == 0 or step == config.max_steps or out_of_time):
             state = {
                 "step": step, "model": accelerator.unwrap_model(model).state_dict(),

@@ -88,10 +88,10 @@ class DistillationObjective(torch.nn.Module):
         return c_skip * sample + c_out * x0
 
     def forward(self, batch: tuple[torch.Tensor, ...], step: int) -> torch.Tensor:
-        mean, std, condition = batch
-        c, device, size = self.config, mean.device, mean.shape[0]
+        target, condition = batch
+        c, device, size = self.config, target.device, target.shape[0]
         generator = step_generator(c.seed, step, device)
-        latents = normalize_latents(self.vae_config, mean + std * torch.randn(mean.shape, generator=generator, device=device))
+        latents = normalize_latents(self.vae_config, target)
         index = torch.randint(0, c.num_ddim_timesteps, (size,), generator=generator, device=device)
         start = self.ddim_timesteps[index]
         previous = (start - self.step_ratio).clamp_min(0)

@@ -1,8 +1,7 @@
 """Fine-tune (or train from scratch) the Decorruptor-DPM editor with the InstructPix2Pix recipe.
 
-Pairs are encoded once into a latent bank (clean: posterior mean and std, sampled per step;
-corrupted: posterior mode, unscaled, as the published training does), so a step never re-runs the
-encoder. Conditioning dropout (text 5%, image 5%, both 5%) teaches the three-way guidance; EMA,
+Pairs are encoded once into a latent bank (the posterior modes of both images, unscaled), so a step
+never re-runs the encoder. The target is the mode, not a sample: the autoencoder decodes modes. Conditioning dropout (text 5%, image 5%, both 5%) teaches the three-way guidance; EMA,
 warm-up and gradient clipping come from the shared loop. ``init_from`` starts from a real
 InstructPix2Pix folder or a Stable Diffusion 1.5 folder (whose 4-channel UNet input is widened to
 8, the new channels zero-initialised, as the published training did).
@@ -61,18 +60,19 @@ def pair_dataset(config: EditorConfig) -> CorruptionPairDataset:
 
 
 class LatentBank(Dataset):
-    """Pre-encoded pairs: ``(target_mean, target_std, condition)`` latents; indices wrap around."""
+    """Pre-encoded pairs: ``(target, condition)`` latents (clean and corrupted); indices wrap around."""
+
+    KEYS = ("target", "condition")
 
     def __init__(self, tensors: dict[str, torch.Tensor]):
-        self.target_mean, self.target_std = tensors["target_mean"], tensors["target_std"]
-        self.condition = tensors["condition"]
+        self.target, self.condition = (tensors[key] for key in self.KEYS)
 
     def __len__(self) -> int:
         return len(self.condition)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         i = index % len(self.condition)
-        return self.target_mean[i].float(), self.target_std[i].float(), self.condition[i].float()
+        return self.target[i].float(), self.condition[i].float()
 
 
 @torch.no_grad()
@@ -82,17 +82,15 @@ def build_latent_bank(vae: AutoencoderKL, config: EditorConfig, path: Path) -> L
 
     if path.is_file():
         tensors = load_file(str(path))
-        if len(tensors["condition"]) == config.bank_size:
+        if set(tensors) == set(LatentBank.KEYS) and len(tensors["condition"]) == config.bank_size:
             return LatentBank(tensors)
     pairs = Subset(pair_dataset(config), range(config.bank_size))
     loader = DataLoader(pairs, batch_size=config.bank_batch_size, num_workers=config.bank_workers)
-    chunks: dict[str, list[torch.Tensor]] = {"target_mean": [], "target_std": [], "condition": []}
+    chunks: dict[str, list[torch.Tensor]] = {key: [] for key in LatentBank.KEYS}
     for clean, corrupted in tqdm(loader, desc="latent bank", unit="batch"):
-        clean, corrupted = clean.to(vae.device, vae.dtype) * 2 - 1, corrupted.to(vae.device, vae.dtype) * 2 - 1
-        target = vae.encode(clean).latent_dist
-        chunks["target_mean"].append(target.mean.half().cpu())
-        chunks["target_std"].append(target.std.half().cpu())
-        chunks["condition"].append(vae.encode(corrupted).latent_dist.mode().half().cpu())
+        for key, images in zip(LatentBank.KEYS, (clean, corrupted)):
+            latents = vae.encode(images.to(vae.device, vae.dtype) * 2 - 1).latent_dist.mode()
+            chunks[key].append(latents.half().cpu())
     tensors = {name: torch.cat(values).contiguous() for name, values in chunks.items()}
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(".partial")
@@ -153,10 +151,10 @@ class EditorObjective(torch.nn.Module):
         self.noise_scheduler = DDPMScheduler(**SD_SCHEDULE, prediction_type=config.prediction_type)
 
     def forward(self, batch: tuple[torch.Tensor, ...], step: int) -> torch.Tensor:
-        mean, std, condition = batch
-        generator = step_generator(self.config.seed, step, mean.device)
-        batch_size = mean.shape[0]
-        target = normalize_latents(self.vae_config, mean + std * torch.randn(mean.shape, generator=generator, device=mean.device))
+        target, condition = batch
+        generator = step_generator(self.config.seed, step, target.device)
+        batch_size = target.shape[0]
+        target = normalize_latents(self.vae_config, target)
         noise = torch.randn(target.shape, generator=generator, device=target.device)
         timesteps = torch.randint(0, self.noise_scheduler.config.num_train_timesteps, (batch_size,), generator=generator, device=target.device)
         noisy = self.noise_scheduler.add_noise(target, noise, timesteps)
@@ -184,12 +182,12 @@ def train_editor(config: EditorConfig) -> Path:
     """Build the latent bank, train, export the DPM pipeline to ``<output_dir>/dpm``."""
     from accelerate import PartialState
 
-    vae = AutoencoderKL.from_pretrained(config.vae_path).eval().requires_grad_(False)
+    vae = AutoencoderKL.from_pretrained(config.vae_path).eval().requires_grad_(False).to(PartialState().device)
     with PartialState().main_process_first():  # several GPUs: one process encodes, the others load
         bank = build_latent_bank(vae, config, Path(config.output_dir) / "latent_bank.safetensors")
     unet, prompt, null = _initial_model(config, vae.config.latent_channels)
     run_loop(config, EditorObjective(unet, vae.config, prompt, null, config), bank)
-    pipe = DecorruptorDPMPipeline(vae=vae, unet=unet, scheduler=teacher_scheduler(config))
+    pipe = DecorruptorDPMPipeline(vae=vae.cpu(), unet=unet, scheduler=teacher_scheduler(config))
     pipe.prompt_embeds, pipe.negative_prompt_embeds = prompt, null
     export = Path(config.output_dir) / "dpm"
     if PartialState().is_main_process:

@@ -115,13 +115,23 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--minutes", help="time budgets per stage, e.g. 2.5,3.5,2.5: a stage stops there (checkpointed) and exports"
     )  # fmt: skip
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="STAGE.KEY=VALUE",
+        help="override one config value of a stage, e.g. --set editor.bank_size=512 (repeatable)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    overrides: dict[str, list[str]] = {stage: [] for stage, *_ in STAGES}
+    for item in args.set:
+        stage, dot, assignment = item.partition(".")
+        if not dot or stage not in overrides:
+            parser.error(f"--set {item!r}: expected STAGE.KEY=VALUE with STAGE one of {', '.join(overrides)}")
+        overrides[stage].append(assignment)
     budgets = [float(m) for m in args.minutes.split(",")] if args.minutes else [0.0] * len(STAGES)
     if len(budgets) != len(STAGES):
         parser.error(f"--minutes needs {len(STAGES)} values (autoencoder, editor, distill), got {args.minutes!r}")
     exports: dict[str, Path] = {}
     for (stage, config_class, train, export_name), minutes in zip(STAGES, budgets):
-        config = load_config(config_class, CONFIGS / args.profile / f"{stage}.yaml", [f"time_budget_minutes={minutes}"])
+        config = load_config(config_class, CONFIGS / args.profile / f"{stage}.yaml", [f"time_budget_minutes={minutes}", *overrides[stage]])
         export = Path(config.output_dir) / export_name
         if (export / "config.json").is_file() or (export / "model_index.json").is_file():
             print(f"{stage}: {export} exists, skipped")
