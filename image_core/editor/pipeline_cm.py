@@ -55,6 +55,7 @@ class DecorruptorCMPipeline(DecorruptorMixin, DiffusionPipeline):
         image_guidance_scale: float = 1.2,
         generator: Union[torch.Generator, list[torch.Generator], None] = None,
         shared_noise: bool = False,
+        start_from_image: bool = True,
         original_inference_steps: Optional[int] = None,
         denoised_transform: Optional[DenoisedTransform] = None,
         return_dict: bool = True,
@@ -68,6 +69,8 @@ class DecorruptorCMPipeline(DecorruptorMixin, DiffusionPipeline):
             image_guidance_scale: image guidance w_I (published: 1.1 to 1.3).
             generator: one generator, or one per image for batch-independent seeding.
             shared_noise: every image of the batch gets the same initial and per-step noise.
+            start_from_image: start from the input image's latents at the schedule's terminal SNR rather than
+                from pure noise (see ``prepare_noise``).
             original_inference_steps: the distillation skeleton's step count (scheduler default if None).
             denoised_transform: ``(x0 (B, C, h, w), step) -> x0`` applied to each step's denoised estimate
                 (the video layer's temporal smoothing); the next latents follow the edited estimate.
@@ -96,8 +99,8 @@ class DecorruptorCMPipeline(DecorruptorMixin, DiffusionPipeline):
         # 5. Guidance embedding emb(w_T) * emb(w_I)
         timestep_cond = self.guidance_condition(guidance_scale, image_guidance_scale, batch)
 
-        # 6. Initial noise; with shared noise every image also gets the same per-step noise
-        latents, noise_generator = self.prepare_noise(image_latents.shape, generator, shared_noise)
+        # 6. Initial latents (noise plus the image at the terminal SNR); shared noise is shared per step too
+        latents, noise_generator = self.prepare_noise(image_latents, generator, shared_noise, start_from_image)
 
         # 7. Consistency sampling: one UNet call per step, keep the denoised estimate
         denoised = latents

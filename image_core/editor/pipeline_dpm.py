@@ -41,6 +41,7 @@ class DecorruptorDPMPipeline(DecorruptorMixin, DiffusionPipeline):
         image_guidance_scale: Union[float, Sequence[float], torch.Tensor, None] = None,
         generator: Union[torch.Generator, list[torch.Generator], None] = None,
         shared_noise: bool = False,
+        start_from_image: bool = True,
         denoised_transform: Optional[DenoisedTransform] = None,
         return_dict: bool = True,
     ):
@@ -53,6 +54,8 @@ class DecorruptorDPMPipeline(DecorruptorMixin, DiffusionPipeline):
             image_guidance_scale: s_I as a float, or one value per step; None = sqrt decay 1.8 -> 0.
             generator: one generator, or one per image for batch-independent seeding.
             shared_noise: draw one noise for the whole batch (every image starts from the same noise).
+            start_from_image: start from the input image's latents at the schedule's terminal SNR rather than
+                from pure noise (see ``prepare_noise``).
             denoised_transform: ``(x0 (B, C, h, w), step) -> x0`` applied to each step's denoised estimate
                 (the video layer's temporal smoothing); the next latents follow the edited estimate.
             return_dict: return an ``EditorOutput`` instead of a tuple.
@@ -86,8 +89,8 @@ class DecorruptorDPMPipeline(DecorruptorMixin, DiffusionPipeline):
                     f"image_guidance_scale has {image_scales.numel()} values for {len(timesteps)} steps"
                 )
 
-        # 5. Initial noise (shared across the batch if asked)
-        latents, noise_generator = self.prepare_noise(image_latents.shape, generator, shared_noise)
+        # 5. Initial latents: noise (shared across the batch if asked) plus the image at the terminal SNR
+        latents, noise_generator = self.prepare_noise(image_latents, generator, shared_noise, start_from_image)
         extra_step_kwargs = {"generator": noise_generator} if "generator" in self._step_parameters() else {}
 
         # 6. Denoising loop: one UNet batch of 3 per step

@@ -8,9 +8,10 @@ corrupted images at editing time; the editor's UNet learns what their latents lo
 The decoder reads the posterior mode, not a sample. Decoding samples with a tiny KL weight let the
 model park 8 of its 16 channels at the prior (posterior std 0.84-0.98, almost no signal), which
 capped the first shipped model at 24 dB and handed the editor targets that were half noise. The
-KL term stays only to keep the latents near zero mean and unit scale. After
-training, per-channel latent statistics are measured on held-out clean crops and written into the
-VAE config (``latents_mean``, ``latents_std``) so diffusion runs on normalised latents.
+KL term is kept, tiny, only so the latents do not drift far from zero. After
+training, per-channel latent statistics are measured on held-out clean crops and folded into the
+VAE's first and last 1x1 convolutions (:func:`whiten_latents`), so its latents are zero-mean and
+unit-std: diffusion runs on normalised latents and the editor's condition has the same scale.
 
     python -m image_core.training.autoencoder --config image_core/training/configs/cpu/autoencoder.yaml
 """
@@ -59,6 +60,28 @@ def latent_statistics(vae: AutoencoderKL, images: Dataset, batches: int, batch_s
     return latents.mean(dim=1).tolist(), latents.std(dim=1).clamp_min(1e-4).tolist()
 
 
+@torch.no_grad()
+def whiten_latents(vae: AutoencoderKL, mean: list[float], std: list[float]) -> AutoencoderKL:
+    """Fold per-channel latent statistics into the VAE so its latents come out zero-mean, unit-std.
+
+    The encoder's ``quant_conv`` (mean and log-variance rows) is shifted and scaled, the decoder's
+    ``post_quant_conv`` takes the inverse, so decoding is unchanged. Why: the editor's UNet reads
+    the corrupted image's raw latents beside unit-variance noisy ones (the published layout); a
+    deterministic autoencoder left them at std 0.07-0.25, which made the condition 5-15x weaker
+    than the noise it sits beside. The config's ``latents_mean``/``latents_std`` become 0 and 1.
+    """
+    mean_t, std_t = torch.tensor(mean), torch.tensor(std)
+    channels = len(mean)
+    encoder_out, decoder_in = vae.quant_conv, vae.post_quant_conv
+    encoder_out.weight[:channels] /= std_t.view(-1, 1, 1, 1)
+    encoder_out.bias[:channels] = (encoder_out.bias[:channels] - mean_t) / std_t
+    encoder_out.bias[channels:] -= 2 * std_t.log()  # log-variance of the scaled latent
+    decoder_in.bias += (decoder_in.weight[:, :, 0, 0] @ mean_t.to(decoder_in.weight)).view(-1)
+    decoder_in.weight *= std_t.view(1, -1, 1, 1)
+    vae.register_to_config(latents_mean=[0.0] * channels, latents_std=[1.0] * channels)
+    return vae
+
+
 class AutoencoderObjective(torch.nn.Module):
     """L1 reconstruction of clean images (B, 3, S, S) in [0, 1] from the posterior mode, plus a small KL term."""
 
@@ -82,7 +105,7 @@ def train_autoencoder(config: AutoencoderConfig) -> Path:
     run_loop(config, AutoencoderObjective(vae, config.kl_weight), clean_images(config))
     held_out = clean_images(config, seed_offset=10_000)
     mean, std = latent_statistics(vae, held_out, config.stats_batches, config.batch_size)
-    vae.register_to_config(latents_mean=mean, latents_std=std, scaling_factor=1.0)
+    whiten_latents(vae.float(), mean, std).register_to_config(scaling_factor=1.0)
     export = Path(config.output_dir) / "vae"
     if PartialState().is_main_process:
         vae.save_pretrained(export)
