@@ -14,7 +14,7 @@ from image_core.editor import (
     image_guidance_schedule,
     load_editor,
 )
-from image_core.editor.common import PROMPT_EMBEDS_FILE
+from image_core.editor.common import PROMPT_EMBEDS_FILE, normalize_latents
 
 
 @pytest.fixture(scope="module")
@@ -111,6 +111,23 @@ def test_cm_guidance_reaches_the_unet(cm):
     expected = guidance_embedding(torch.tensor([7.5]), dim) * guidance_embedding(torch.tensor([1.2]), dim)
     assert seen[0].shape == (1, dim)
     torch.testing.assert_close(seen[0], expected)
+
+
+@pytest.mark.parametrize("which", ["cm", "dpm"])
+def test_sampling_starts_from_the_image_at_the_terminal_snr(which, request):
+    pipe = request.getfixturevalue(which)
+    array = images(1)
+    first_latents = []
+    handle = pipe.unet.register_forward_pre_hook(lambda m, args: first_latents.append(args[0][:1, : pipe.unet.config.out_channels]))
+    try:
+        for start_from_image in (True, False):
+            pipe(image=array, generator=seeded(), num_inference_steps=2, start_from_image=start_from_image)
+    finally:
+        handle.remove()
+    from_image, from_noise = first_latents[0], first_latents[2]
+    alpha = pipe.scheduler.alphas_cumprod[int(pipe.scheduler.timesteps[0])]
+    signal = normalize_latents(pipe.vae.config, pipe.encode_image_latents(torch.from_numpy(array).permute(0, 3, 1, 2) / 255))
+    torch.testing.assert_close(from_image - (1 - alpha).sqrt() * from_noise, alpha.sqrt() * signal)
 
 
 def test_guidance_embedding_is_sinusoidal():

@@ -25,3 +25,5 @@ def test_embedded_cm_restores_a_noisy_held_out_photo_to_higher_psnr():
     pipe.set_progress_bar_config(disable=True)
     restored = pipe(image=noisy[None], generator=torch.Generator().manual_seed(0)).images[0]
     assert peak_signal_noise_ratio(clean, restored) > peak_signal_noise_ratio(clean, noisy) + 1.0
+    from_noise = pipe(image=noisy[None], generator=torch.Generator().manual_seed(0), start_from_image=False).images[0]
+    assert peak_signal_noise_ratio(clean, restored) > peak_signal_noise_ratio(clean, from_noise)

@@ -13,10 +13,16 @@
 # The first argument gives each stage (autoencoder, editor, distill) its minutes: the GPU configs are
 # sized by time, a stage stops at its deadline with its cosine decay finished, checkpoints and
 # exports. Further arguments go to train_all (e.g. --set editor.bank_size=512). A machine starts
-# bare, so every call trains from scratch. Back in $OUT: the GPU's name, the training output, the
+# bare; a stage whose export travels with the call is skipped (carry runs/tiny-gpu/autoencoder to
+# train only the editor and the student on an autoencoder from an earlier call). Back in $OUT: the GPU's name, the training output, the
 # logs, and the shipped float16 weights in pieces under the 16 MiB a returned file may have (if
 # shipping failed: the float32 autoencoder and teacher exports instead).
 #   cat weights.tgz.part-* | tar xzf -     # in the repository root
+# Rehearse it here first, in a copy of the tree without runs/ (about a minute on 2 cores):
+#   OUT=/tmp/out TRAIN_SECONDS=50 bash image_core/training/device_train.sh 0.15,0.3,0.1 \
+#       --set autoencoder.batch_size=4 --set autoencoder.num_workers=1 --set autoencoder.image_size=64 \
+#       --set autoencoder.stats_batches=2 --set editor.bank_size=64 --set editor.bank_workers=1 \
+#       --set editor.bank_batch_size=16 --set editor.batch_size=4 --set editor.image_size=64 --set distill.batch_size=4
 set -uo pipefail
 budgets=${1:-2.6,3.0,1.2}
 shift || true
