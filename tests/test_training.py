@@ -126,6 +126,16 @@ def test_a_time_budget_stops_early_with_a_checkpoint(runs, tmp_path):
     assert len(result["losses"]) == 1 and latest_checkpoint(tmp_path).name == "step_00000001.pt"
 
 
+def test_a_time_budget_ends_the_cosine_at_the_deadline():
+    from image_core.training.common import _lr_factor
+
+    config = LoopConfig(max_steps=1000, warmup_steps=10, decay="cosine")
+    assert _lr_factor(config)(505) == pytest.approx(0.55)  # half-way by steps, no budget
+    assert _lr_factor(config, lambda: 0.5)(20) == pytest.approx(0.55)  # half the time spent at step 20
+    assert _lr_factor(config, lambda: 1.0)(20) == pytest.approx(0.1)
+    assert _lr_factor(config, lambda: 0.5)(5) == pytest.approx(0.6)  # the warm-up still counts steps
+
+
 def test_ship_writes_float16_pipelines_and_a_model_card(runs, tmp_path):
     from image_core.training.train_all import ship
 
