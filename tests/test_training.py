@@ -107,7 +107,7 @@ def test_student_starts_as_the_teacher(runs):
     teacher = load_editor(runs["dpm"], device="cpu")
     prompt, null = teacher.instruction_embeddings()
     config = DistillConfig(guidance_embedding_dim=16)
-    objective = DistillationObjective(teacher.unet, teacher.vae.config, prompt, null, "v_prediction", config)
+    objective = DistillationObjective(teacher.unet, teacher.scheduler, teacher.vae.config, prompt, null, config)
     sample = torch.randn(2, 2 * teacher.vae.config.latent_channels, 8, 8)
     guidance = guidance_embedding(torch.tensor([7.5, 12.0]), 16) * guidance_embedding(torch.tensor([1.2, 1.0]), 16)
     with torch.no_grad():
@@ -124,6 +124,20 @@ def test_a_time_budget_stops_early_with_a_checkpoint(runs, tmp_path):
     vae = load_editor(runs["dpm"], device="cpu").vae.train().requires_grad_(True)
     result = run_loop(config, AutoencoderObjective(vae, 1e-6), clean_images(config))
     assert len(result["losses"]) == 1 and latest_checkpoint(tmp_path).name == "step_00000001.pt"
+
+
+def test_zero_terminal_snr_reaches_the_teacher_and_the_student_schedules(runs):
+    from image_core.training.editor import EditorObjective, teacher_scheduler
+
+    config = EditorConfig(zero_terminal_snr=True)
+    teacher = load_editor(runs["dpm"], device="cpu")
+    objective = EditorObjective(teacher.unet, teacher.vae.config, torch.zeros(1, 8, 64), torch.zeros(1, 8, 64), config)
+    scheduler = teacher_scheduler(config)
+    assert objective.noise_scheduler.alphas_cumprod[-1] == 0 and scheduler.alphas_cumprod[-1] == 0
+    assert teacher_scheduler(EditorConfig()).alphas_cumprod[-1] > 0.004  # Stable Diffusion's leftover signal
+    distillation = DistillationObjective(teacher.unet, scheduler, teacher.vae.config, torch.zeros(1, 8, 64), torch.zeros(1, 8, 64),
+                                         load_config(DistillConfig))  # fmt: skip
+    torch.testing.assert_close(distillation.alphas_cumprod, scheduler.alphas_cumprod.float())
 
 
 def test_a_time_budget_ends_the_cosine_at_the_deadline():

@@ -9,8 +9,8 @@ Modes, reported side by side (REFERENCE sections 2-4):
 - ``restored+tent``: TENT over the stream of restored clips.
 
 Work is cached under ``cache_dir`` so a rerun, or a run that adds a mode, redoes nothing: restored
-clips (one compressed file per video, keyed by the editor's settings) and logits (one file per
-classifier, mode and stream). Under ``torchrun --nproc_per_node N`` videos are sharded across
+clips (one compressed file per video, keyed by the editor's settings and ``RESTORATION_VERSION``)
+and logits (one file per classifier, mode and stream). Under ``torchrun --nproc_per_node N`` videos are sharded across
 ranks for the stateless modes and whole streams for TENT (which adapts along its stream, so a
 stream must stay in one process); rank 0 gathers everything, and the result equals a single
 process's run. The ranks share ``cache_dir``, so run them on one machine or a shared filesystem.
@@ -159,6 +159,11 @@ def _barrier(world: int) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
+# Bump when the same checkpoint and settings start to restore clips differently (a change in the
+# pipelines or the video layer), so a cache never serves clips of the older code.
+RESTORATION_VERSION = 2  # 2: sampling starts from the input's latents (start_from_image)
+
+
 def _key(*parts: object) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
@@ -238,8 +243,8 @@ class _Evaluator:
         self.logits = LogitCache(cache / "logits" / f"{config.classifier}-{classifier_key}")
         from image_core.editor.loading import EMBEDDED_DEFAULT
 
-        self.editor_key = _key(_file_identity(config.editor or str(EMBEDDED_DEFAULT)), config.editor_steps, config.editor_size,
-                               config.editor_batch_size, config.seed, self.clip_length)  # fmt: skip
+        self.editor_key = _key(RESTORATION_VERSION, _file_identity(config.editor or str(EMBEDDED_DEFAULT)), config.editor_steps,
+                               config.editor_size, config.editor_batch_size, config.seed, self.clip_length)  # fmt: skip
         self.restored_dir = cache / "restored" / self.editor_key
         self._editor = None
         self.seconds = {stage: 0.0 for stage in STAGES}

@@ -57,10 +57,11 @@ def _boundary_scalings(timesteps: torch.Tensor, sigma_data: float, scaling: floa
 class DistillationObjective(torch.nn.Module):
     """Consistency loss between the student at t and the EMA target at the teacher's DDIM step t -> t - k."""
 
-    def __init__(self, teacher: UNet2DConditionModel, vae_config, prompt: torch.Tensor, null: torch.Tensor,
-                 prediction_type: str, config: DistillConfig):  # fmt: skip
+    def __init__(self, teacher: UNet2DConditionModel, teacher_scheduler, vae_config, prompt: torch.Tensor, null: torch.Tensor,
+                 config: DistillConfig):  # fmt: skip
         super().__init__()
-        self.config, self.vae_config, self.prediction_type = config, vae_config, prediction_type
+        self.config, self.vae_config = config, vae_config
+        self.prediction_type = teacher_scheduler.config.prediction_type
         self.teacher = teacher.requires_grad_(False).eval()
         self.student = UNet2DConditionModel.from_config({**teacher.config, "time_cond_proj_dim": config.guidance_embedding_dim})
         missing, unexpected = self.student.load_state_dict(teacher.state_dict(), strict=False)
@@ -70,9 +71,9 @@ class DistillationObjective(torch.nn.Module):
         self.target = copy.deepcopy(self.student).requires_grad_(False)
         self.register_buffer("prompt", prompt)
         self.register_buffer("null", null)
-        alphas = torch.linspace(SD_SCHEDULE["beta_start"] ** 0.5, SD_SCHEDULE["beta_end"] ** 0.5, SD_SCHEDULE["num_train_timesteps"]) ** 2
-        self.register_buffer("alphas_cumprod", torch.cumprod(1 - alphas, dim=0))
-        self.step_ratio = SD_SCHEDULE["num_train_timesteps"] // config.num_ddim_timesteps
+        # The teacher's own noise schedule (the Stable Diffusion one, zero terminal SNR or not).
+        self.register_buffer("alphas_cumprod", teacher_scheduler.alphas_cumprod.clone().float())
+        self.step_ratio = teacher_scheduler.config.num_train_timesteps // config.num_ddim_timesteps
         self.register_buffer("ddim_timesteps", torch.arange(1, config.num_ddim_timesteps + 1) * self.step_ratio - 1)
 
     def _x0_and_eps(self, output: torch.Tensor, sample: torch.Tensor, timesteps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -135,11 +136,12 @@ def distill(config: DistillConfig) -> Path:
         raise FileNotFoundError(f"latent bank {bank_path} not found; run the editor training first or set bank_path")
     bank = LatentBank(load_file(str(bank_path)))
     prompt, null = teacher_pipe.instruction_embeddings()
-    prediction_type = teacher_pipe.scheduler.config.prediction_type
-    objective = DistillationObjective(teacher_pipe.unet, teacher_pipe.vae.config, prompt.float(), null.float(), prediction_type, config)
+    objective = DistillationObjective(teacher_pipe.unet, teacher_pipe.scheduler, teacher_pipe.vae.config, prompt.float(), null.float(), config)
     run_loop(config, objective, bank, after_step=lambda step: objective.update_target())
-    scheduler = LCMScheduler(**SD_SCHEDULE, prediction_type=prediction_type, original_inference_steps=config.num_ddim_timesteps,
-                             timestep_scaling=config.timestep_scaling, clip_sample=False, set_alpha_to_one=False)  # fmt: skip
+    teacher_config = teacher_pipe.scheduler.config
+    scheduler = LCMScheduler(**SD_SCHEDULE, prediction_type=objective.prediction_type, original_inference_steps=config.num_ddim_timesteps,
+                             timestep_scaling=config.timestep_scaling, clip_sample=False, set_alpha_to_one=False,
+                             rescale_betas_zero_snr=teacher_config.get("rescale_betas_zero_snr", False))  # fmt: skip
     pipe = DecorruptorCMPipeline(vae=teacher_pipe.vae, unet=objective.target, scheduler=scheduler)
     pipe.prompt_embeds, pipe.negative_prompt_embeds = prompt, null
     export = Path(config.output_dir) / "cm"

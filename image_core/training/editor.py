@@ -47,6 +47,9 @@ class EditorConfig(LoopConfig):
     mixing_bank_count: int = 256
     prediction_type: str = "v_prediction"
     timestep_spacing: str = "trailing"
+    # Rescale the schedule to zero SNR at t = 999, so the UNet cannot take colour and brightness from
+    # the signal Stable Diffusion's schedule leaves there and must take them from the condition.
+    zero_terminal_snr: bool = False
     text_dropout: float = 0.05
     image_dropout: float = 0.05
     both_dropout: float = 0.05
@@ -148,7 +151,8 @@ class EditorObjective(torch.nn.Module):
         self.unet, self.vae_config, self.config = unet, vae_config, config
         self.register_buffer("prompt", prompt)
         self.register_buffer("null", null)
-        self.noise_scheduler = DDPMScheduler(**SD_SCHEDULE, prediction_type=config.prediction_type)
+        self.noise_scheduler = DDPMScheduler(**SD_SCHEDULE, prediction_type=config.prediction_type,
+                                             rescale_betas_zero_snr=config.zero_terminal_snr)  # fmt: skip
 
     def forward(self, batch: tuple[torch.Tensor, ...], step: int) -> torch.Tensor:
         target, condition = batch
@@ -175,7 +179,7 @@ class EditorObjective(torch.nn.Module):
 
 def teacher_scheduler(config: EditorConfig) -> DDIMScheduler:
     return DDIMScheduler(**SD_SCHEDULE, prediction_type=config.prediction_type, timestep_spacing=config.timestep_spacing,
-                         clip_sample=False, set_alpha_to_one=False)  # fmt: skip
+                         clip_sample=False, set_alpha_to_one=False, rescale_betas_zero_snr=config.zero_terminal_snr)  # fmt: skip
 
 
 def train_editor(config: EditorConfig) -> Path:
