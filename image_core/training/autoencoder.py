@@ -8,10 +8,11 @@ corrupted images at editing time; the editor's UNet learns what their latents lo
 The decoder reads the posterior mode, not a sample. Decoding samples with a tiny KL weight let the
 model park 8 of its 16 channels at the prior (posterior std 0.84-0.98, almost no signal), which
 capped the first shipped model at 24 dB and handed the editor targets that were half noise. The
-KL term is kept, tiny, only so the latents do not drift far from zero. After
-training, per-channel latent statistics are measured on held-out clean crops and folded into the
-VAE's first and last 1x1 convolutions (:func:`whiten_latents`), so its latents are zero-mean and
-unit-std: diffusion runs on normalised latents and the editor's condition has the same scale.
+KL term is kept, tiny, only so the latents do not drift far from zero.
+
+After training, per-channel latent statistics are measured on held-out clean crops and folded into
+the VAE's first and last 1x1 convolutions (:func:`whiten_latents`), so its latents are zero-mean
+and unit-std: diffusion runs on normalised latents and the editor's condition has the same scale.
 
     python -m image_core.training.autoencoder --config image_core/training/configs/cpu/autoencoder.yaml
 """

@@ -1,8 +1,9 @@
 """Fine-tune (or train from scratch) the Decorruptor-DPM editor with the InstructPix2Pix recipe.
 
 Pairs are encoded once into a latent bank (the posterior modes of both images, unscaled), so a step
-never re-runs the encoder. The target is the mode, not a sample: the autoencoder decodes modes. Conditioning dropout (text 5%, image 5%, both 5%) teaches the three-way guidance; EMA,
-warm-up and gradient clipping come from the shared loop. ``init_from`` starts from a real
+never re-runs the encoder. The target is the mode, not a sample: the autoencoder decodes modes.
+Conditioning dropout (text 5%, image 5%, both 5%) teaches the three-way guidance; EMA, warm-up and
+gradient clipping come from the shared loop. ``init_from`` starts from a real
 InstructPix2Pix folder or a Stable Diffusion 1.5 folder (whose 4-channel UNet input is widened to
 8, the new channels zero-initialised, as the published training did).
 
