@@ -4,13 +4,20 @@ import numpy as np
 import pytest
 import torch
 from diffusers import UNet2DConditionModel
+from tiny_editor import tiny_vae
 
 from image_core.editor import DecorruptorCMPipeline, DecorruptorDPMPipeline, load_editor
 from image_core.editor.common import guidance_embedding
-from image_core.training.autoencoder import AutoencoderConfig, AutoencoderObjective, clean_images, train_autoencoder
-from image_core.training.common import LoopConfig, load_config, run_loop
+from image_core.training.autoencoder import (
+    AutoencoderConfig,
+    AutoencoderObjective,
+    clean_images,
+    train_autoencoder,
+    whiten_latents,
+)
+from image_core.training.common import LoopConfig, _lr_factor, load_config, run_loop
 from image_core.training.distill import DistillConfig, DistillationObjective, distill
-from image_core.training.editor import EditorConfig, train_editor, widen_unet_input
+from image_core.training.editor import EditorConfig, EditorObjective, teacher_scheduler, train_editor, widen_unet_input
 
 FAST = ["image_size=32", "num_workers=0", "log_every=2", "warmup_steps=2"]
 
@@ -127,8 +134,6 @@ def test_a_time_budget_stops_early_with_a_checkpoint(runs, tmp_path):
 
 
 def test_zero_terminal_snr_reaches_the_teacher_and_the_student_schedules(runs):
-    from image_core.training.editor import EditorObjective, teacher_scheduler
-
     config = EditorConfig(zero_terminal_snr=True)
     teacher = load_editor(runs["dpm"], device="cpu")
     objective = EditorObjective(teacher.unet, teacher.vae.config, torch.zeros(1, 8, 64), torch.zeros(1, 8, 64), config)
@@ -140,9 +145,22 @@ def test_zero_terminal_snr_reaches_the_teacher_and_the_student_schedules(runs):
     torch.testing.assert_close(distillation.alphas_cumprod, scheduler.alphas_cumprod.float())
 
 
-def test_a_time_budget_ends_the_cosine_at_the_deadline():
-    from image_core.training.common import _lr_factor
+def test_whitening_folds_latent_statistics_into_the_autoencoder_without_changing_its_output():
+    vae = tiny_vae().eval()
+    x = torch.rand(2, 3, 16, 16) * 2 - 1
+    with torch.no_grad():
+        before = vae.encode(x).latent_dist.mode()
+        decoded = vae.decode(before).sample
+        mean = before.mean(dim=(0, 2, 3))
+        std = before.std(dim=(0, 2, 3))
+        whiten_latents(vae, mean.tolist(), std.tolist())
+        after = vae.encode(x).latent_dist.mode()
+        torch.testing.assert_close(after, (before - mean.view(1, -1, 1, 1)) / std.view(1, -1, 1, 1), rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(vae.decode(after).sample, decoded, rtol=1e-4, atol=1e-5)
+    assert vae.config.latents_mean == [0.0] * len(mean) and vae.config.latents_std == [1.0] * len(std)
 
+
+def test_a_time_budget_ends_the_cosine_at_the_deadline():
     config = LoopConfig(max_steps=1000, warmup_steps=10, decay="cosine")
     assert _lr_factor(config)(505) == pytest.approx(0.55)  # half-way by steps, no budget
     assert _lr_factor(config, lambda: 0.5)(20) == pytest.approx(0.55)  # half the time spent at step 20

@@ -33,7 +33,7 @@ from image_core.editor.architectures import ARCHITECTURES
 from image_core.sources import CleanImageDataset
 from image_core.training.common import LoopConfig, config_main, run_loop
 
-__all__ = ["AutoencoderConfig", "train_autoencoder", "main"]
+__all__ = ["AutoencoderConfig", "train_autoencoder", "whiten_latents", "main"]
 
 
 @dataclasses.dataclass
