@@ -10,9 +10,9 @@ Modes, reported side by side (REFERENCE sections 2-4):
 
 Work is cached under ``cache_dir`` so a rerun, or a run that adds a mode, redoes nothing: restored
 clips (one compressed file per video, keyed by the editor's settings and ``RESTORATION_VERSION``)
-and logits (one file per classifier, mode and stream). Under ``torchrun --nproc_per_node N`` videos are sharded across
-ranks for the stateless modes and whole streams for TENT (which adapts along its stream, so a
-stream must stay in one process); rank 0 gathers everything, and the result equals a single
+and logits (one file per classifier, mode and stream). Under ``torchrun --nproc_per_node N``
+videos are sharded across ranks for the stateless modes and whole streams for TENT (which adapts
+along its stream, so a stream must stay in one process); rank 0 gathers everything, and the result equals a single
 process's run. The ranks share ``cache_dir``, so run them on one machine or a shared filesystem.
 """
 
@@ -481,7 +481,8 @@ def plot_accuracy(path: Path, result: EvaluationResult, title: str) -> None:
 
     modes = list(result.accuracy)
     groups = list(next(iter(result.accuracy.values()))) + ["mean"]
-    values = np.array([[{**result.accuracy[m], "mean": result.mean[m]}[g] for g in groups] for m in modes])
+    rows = {m: {**result.accuracy[m], "mean": result.mean[m]} for m in modes}
+    values = np.array([[rows[m][g] for g in groups] for m in modes])
     width = 0.8 / len(modes)
     figure, axes = plt.subplots(figsize=(max(6.0, 0.9 * len(groups) * max(1, len(modes) / 3)), 4.0))
     for k, mode in enumerate(modes):

@@ -23,7 +23,6 @@ from accelerate import PartialState
 from diffusers import LCMScheduler, UNet2DConditionModel
 from safetensors.torch import load_file
 
-from image_core.editor.architectures import SD_SCHEDULE
 from image_core.editor.common import guidance_embedding, normalize_latents
 from image_core.editor.pipeline_cm import DecorruptorCMPipeline
 from image_core.editor.pipeline_dpm import DecorruptorDPMPipeline
@@ -31,6 +30,9 @@ from image_core.training.common import LoopConfig, config_main, run_loop, step_g
 from image_core.training.editor import LatentBank
 
 __all__ = ["DistillConfig", "distill", "main"]
+
+SCHEDULE_KEYS = ("num_train_timesteps", "beta_start", "beta_end", "beta_schedule", "trained_betas", "prediction_type",
+                 "rescale_betas_zero_snr")  # fmt: skip
 
 
 @dataclasses.dataclass
@@ -138,10 +140,10 @@ def distill(config: DistillConfig) -> Path:
     prompt, null = teacher_pipe.instruction_embeddings()
     objective = DistillationObjective(teacher_pipe.unet, teacher_pipe.scheduler, teacher_pipe.vae.config, prompt.float(), null.float(), config)
     run_loop(config, objective, bank, after_step=lambda step: objective.update_target())
-    teacher_config = teacher_pipe.scheduler.config
-    scheduler = LCMScheduler(**SD_SCHEDULE, prediction_type=objective.prediction_type, original_inference_steps=config.num_ddim_timesteps,
-                             timestep_scaling=config.timestep_scaling, clip_sample=False, set_alpha_to_one=False,
-                             rescale_betas_zero_snr=teacher_config.get("rescale_betas_zero_snr", False))  # fmt: skip
+    # The student samples on the teacher's noise schedule, whatever it is.
+    schedule = {key: value for key, value in teacher_pipe.scheduler.config.items() if key in SCHEDULE_KEYS}
+    scheduler = LCMScheduler(**schedule, original_inference_steps=config.num_ddim_timesteps, timestep_scaling=config.timestep_scaling,
+                             clip_sample=False, set_alpha_to_one=False)  # fmt: skip
     pipe = DecorruptorCMPipeline(vae=teacher_pipe.vae, unet=objective.target, scheduler=scheduler)
     pipe.prompt_embeds, pipe.negative_prompt_embeds = prompt, null
     export = Path(config.output_dir) / "cm"

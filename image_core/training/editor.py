@@ -152,8 +152,7 @@ class EditorObjective(torch.nn.Module):
         self.unet, self.vae_config, self.config = unet, vae_config, config
         self.register_buffer("prompt", prompt)
         self.register_buffer("null", null)
-        self.noise_scheduler = DDPMScheduler(**SD_SCHEDULE, prediction_type=config.prediction_type,
-                                             rescale_betas_zero_snr=config.zero_terminal_snr)  # fmt: skip
+        self.noise_scheduler = DDPMScheduler(**noise_schedule(config))
 
     def forward(self, batch: tuple[torch.Tensor, ...], step: int) -> torch.Tensor:
         target, condition = batch
@@ -178,9 +177,15 @@ class EditorObjective(torch.nn.Module):
         return F.mse_loss(prediction.float(), wanted.float())
 
 
+def noise_schedule(config: EditorConfig) -> dict:
+    """The scheduler settings training and sampling share: Stable Diffusion's betas, the prediction
+    type and the zero-terminal-SNR switch."""
+    return {**SD_SCHEDULE, "prediction_type": config.prediction_type, "rescale_betas_zero_snr": config.zero_terminal_snr}
+
+
 def teacher_scheduler(config: EditorConfig) -> DDIMScheduler:
-    return DDIMScheduler(**SD_SCHEDULE, prediction_type=config.prediction_type, timestep_spacing=config.timestep_spacing,
-                         clip_sample=False, set_alpha_to_one=False, rescale_betas_zero_snr=config.zero_terminal_snr)  # fmt: skip
+    return DDIMScheduler(**noise_schedule(config), timestep_spacing=config.timestep_spacing, clip_sample=False,
+                         set_alpha_to_one=False)  # fmt: skip
 
 
 def train_editor(config: EditorConfig) -> Path:
