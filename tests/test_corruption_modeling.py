@@ -14,7 +14,7 @@ from image_core.corruption_modeling import (
     simsiam_view,
 )
 from image_core.procedural import dead_leaves, feature_pattern, frost_layer, ifs_fractal, plasma_fractal
-from image_core.sources import CleanImageDataset, heldout_photos, random_crop, training_photos
+from image_core.sources import CleanImageDataset, heldout_photos, random_crop, recolour, training_photos
 
 
 @pytest.fixture(scope="module")
@@ -168,6 +168,33 @@ def test_clean_dataset_is_deterministic_per_seed_and_index():
     torch.testing.assert_close(a, b)
     assert not torch.equal(dataset[4], dataset[5])
     assert not torch.equal(dataset[4], CleanImageDataset(size=64, length=10, seed=4)[4])
+
+
+def test_recolour_changes_hue_and_saturation_but_keeps_grey_and_luminance():
+    rng = np.random.default_rng(0)
+    photo = np.random.default_rng(1).integers(100, 156, (16, 16, 3), dtype=np.uint8)  # no clipping
+    grey = np.full((4, 4, 3), 97, np.uint8)
+    changed = 0.0
+    for _ in range(8):
+        out = recolour(photo, rng, max_saturation_change=1.2)
+        assert out.dtype == np.uint8 and out.shape == photo.shape
+        assert np.abs(out.astype(float).mean(axis=2) - photo.astype(float).mean(axis=2)).max() <= 1.0
+        changed = max(changed, np.abs(out.astype(float) - photo).mean())
+        np.testing.assert_array_equal(recolour(grey, rng), grey)
+    assert changed > 5
+
+
+def test_clean_dataset_recolours_photo_crops_only_when_asked():
+    plain = CleanImageDataset(size=64, length=40, seed=0, dead_leaves_fraction=0.0)
+    recoloured = CleanImageDataset(size=64, length=40, seed=0, dead_leaves_fraction=0.0, recolour_fraction=1.0)
+    assert torch.equal(plain[3], CleanImageDataset(size=64, length=40, seed=0, dead_leaves_fraction=0.0)[3])
+    coloured = [i for i in range(8) if (plain[i] - plain[i].mean(dim=0)).abs().mean() > 0.02]  # grey photos stay grey
+    assert len(coloured) >= 2
+    assert min((plain[i] - recoloured[i]).abs().mean().item() for i in coloured) > 0.01
+    # Luminance stays (up to clipping); the hues move.
+    assert max(abs(plain[i].mean().item() - recoloured[i].mean().item()) for i in range(6)) < 0.05
+    with pytest.raises(ValueError, match="recolour_fraction"):
+        CleanImageDataset(recolour_fraction=1.5)
 
 
 def test_heldout_photos_are_not_training_photos():

@@ -17,7 +17,15 @@ from image_core.training.autoencoder import (
 )
 from image_core.training.common import LoopConfig, _lr_factor, load_config, run_loop
 from image_core.training.distill import DistillConfig, DistillationObjective, distill
-from image_core.training.editor import EditorConfig, EditorObjective, teacher_scheduler, train_editor, widen_unet_input
+from image_core.training.editor import (
+    EditorConfig,
+    EditorObjective,
+    LatentBank,
+    _initial_model,
+    teacher_scheduler,
+    train_editor,
+    widen_unet_input,
+)
 
 FAST = ["image_size=32", "num_workers=0", "log_every=2", "warmup_steps=2"]
 
@@ -108,6 +116,29 @@ def test_widened_unet_computes_what_the_text_to_image_unet_did():
         after = widened(torch.cat([sample, torch.randn(1, 4, 16, 16)], 1), 10, encoder_hidden_states=text).sample
     assert widened.config.in_channels == 8 and widened.conv_in.in_channels == 8
     torch.testing.assert_close(before, after)
+
+
+def test_latent_bank_gathers_whole_batches_like_item_by_item():
+    from torch.utils.data import DataLoader
+
+    bank = LatentBank({"target": torch.randn(5, 2, 3, 3).half(), "condition": torch.randn(5, 2, 3, 3).half()})
+    indices = [4, 7, 1]  # 7 wraps round to 2
+    target, condition = LatentBank.collate(bank.__getitems__(indices))
+    torch.testing.assert_close(target, torch.stack([bank[i][0] for i in indices]))
+    torch.testing.assert_close(condition, torch.stack([bank[i][1] for i in indices]))
+    batches = list(DataLoader(bank, batch_size=2, collate_fn=LatentBank.collate))
+    assert [tuple(b[0].shape) for b in batches] == [(2, 2, 3, 3), (2, 2, 3, 3), (1, 2, 3, 3)]
+    torch.testing.assert_close(batches[1][1], torch.stack([bank[2][1], bank[3][1]]))
+
+
+def test_fine_tuning_starts_from_an_exported_teacher(runs):
+    teacher = load_editor(runs["dpm"], device="cpu")
+    unet, prompt, null = _initial_model(EditorConfig(init_from=str(runs["dpm"])), teacher.vae.config.latent_channels)
+    expected_prompt, expected_null = teacher.instruction_embeddings()
+    torch.testing.assert_close(prompt, expected_prompt.float())
+    torch.testing.assert_close(null, expected_null.float())
+    for name, value in teacher.unet.state_dict().items():
+        torch.testing.assert_close(unet.state_dict()[name], value.float())
 
 
 def test_student_starts_as_the_teacher(runs):

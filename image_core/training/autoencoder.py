@@ -40,6 +40,7 @@ __all__ = ["AutoencoderConfig", "train_autoencoder", "whiten_latents", "main"]
 class AutoencoderConfig(LoopConfig):
     architecture: str = "tiny"
     image_size: int = 64
+    recolour_fraction: float = 0.0  # photo crops recoloured (image_core.sources.recolour)
     kl_weight: float = 1e-6
     dataset_length: int = 10_000_000  # index space; steps * batch_size must stay below it
     stats_batches: int = 16  # batches encoded to measure the latent statistics
@@ -47,7 +48,8 @@ class AutoencoderConfig(LoopConfig):
 
 def clean_images(config: AutoencoderConfig, seed_offset: int = 0) -> CleanImageDataset:
     """Random crops of the training photos and dead-leaves images, (3, S, S) in [0, 1]."""
-    return CleanImageDataset(size=config.image_size, length=config.dataset_length, seed=config.seed + seed_offset)
+    return CleanImageDataset(size=config.image_size, length=config.dataset_length, seed=config.seed + seed_offset,
+                             recolour_fraction=config.recolour_fraction)  # fmt: skip
 
 
 @torch.no_grad()

@@ -21,7 +21,8 @@ import torch
 import yaml
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-__all__ = ["LoopConfig", "StepSampler", "config_main", "load_config", "run_loop", "step_generator", "latest_checkpoint"]
+__all__ = ["LoopConfig", "StepSampler", "config_main", "in_memory_device", "load_config", "run_loop", "step_generator",
+           "latest_checkpoint"]  # fmt: skip
 
 ConfigT = TypeVar("ConfigT")
 
@@ -108,6 +109,15 @@ class StepSampler(Sampler[int]):
 
     def __len__(self) -> int:
         return max(0, self.stop - self.start)
+
+
+def in_memory_device(config: LoopConfig) -> torch.device:
+    """Where an in-memory dataset (a latent bank) should sit: on this process's GPU when the loader
+    reads it in-process (``num_workers == 0``), so batches are gathered there; otherwise the CPU."""
+    from accelerate import PartialState
+
+    device = PartialState().device
+    return device if device.type == "cuda" and config.num_workers == 0 else torch.device("cpu")
 
 
 def latest_checkpoint(output_dir: str | Path) -> Path | None:

@@ -26,7 +26,7 @@ from safetensors.torch import load_file
 from image_core.editor.common import guidance_embedding, normalize_latents
 from image_core.editor.pipeline_cm import DecorruptorCMPipeline
 from image_core.editor.pipeline_dpm import DecorruptorDPMPipeline
-from image_core.training.common import LoopConfig, config_main, run_loop, step_generator
+from image_core.training.common import LoopConfig, config_main, in_memory_device, run_loop, step_generator
 from image_core.training.editor import LatentBank
 
 __all__ = ["DistillConfig", "distill", "main"]
@@ -139,7 +139,8 @@ def distill(config: DistillConfig) -> Path:
     bank = LatentBank(load_file(str(bank_path)))
     prompt, null = teacher_pipe.instruction_embeddings()
     objective = DistillationObjective(teacher_pipe.unet, teacher_pipe.scheduler, teacher_pipe.vae.config, prompt.float(), null.float(), config)
-    run_loop(config, objective, bank, after_step=lambda step: objective.update_target())
+    run_loop(config, objective, bank.to(in_memory_device(config)), after_step=lambda step: objective.update_target(),
+             collate_fn=LatentBank.collate)  # fmt: skip
     # The student samples on the teacher's noise schedule, whatever it is.
     schedule = {key: value for key, value in teacher_pipe.scheduler.config.items() if key in SCHEDULE_KEYS}
     scheduler = LCMScheduler(**schedule, original_inference_steps=config.num_ddim_timesteps, timestep_scaling=config.timestep_scaling,
