@@ -9,7 +9,7 @@ import torch
 from conftest import moving_clip, write_clip_with_audio
 from tiny_editor import tiny_pipeline
 
-from video_decorruptor.consistency import temporal_smooth
+from video_decorruptor.consistency import AnchorAttentionProcessor, AnchorState, temporal_smooth
 from video_decorruptor.io import read_video, write_video
 from video_decorruptor.metrics import flicker, psnr, ssim, warping_error
 from video_decorruptor.restore import ConsistencySettings, VideoDecorruptor, working_size
@@ -51,6 +51,24 @@ def test_anchor_attention_makes_frames_depend_on_the_anchor(cm):
         a = restorer(cm, consistency=settings).restore_frames(clip)
         b = restorer(cm, consistency=settings).restore_frames(other_anchor)
         assert (np.abs(a[1:].astype(int) - b[1:]).max() > 0) == should_change
+
+
+def test_anchor_attention_attends_to_the_frame_and_the_anchor_and_leaves_the_anchor_alone():
+    from diffusers.models.attention_processor import Attention, AttnProcessor2_0
+
+    torch.manual_seed(0)
+    attn = Attention(query_dim=8, heads=2, dim_head=4)
+    hidden = torch.randn(4, 5, 8)  # 2 groups of 2 frames, 5 tokens each
+    processor = AnchorAttentionProcessor(AnchorState(group_size=2, enabled=True))
+    plain = AttnProcessor2_0()
+    with torch.no_grad():
+        out = processor(attn, hidden)
+        for anchor, frame in ((0, 1), (2, 3)):
+            torch.testing.assert_close(out[anchor], plain(attn, hidden[anchor : anchor + 1])[0])  # plain self-attention
+            context = torch.cat([hidden[frame : frame + 1], hidden[anchor : anchor + 1]], dim=1)
+            torch.testing.assert_close(out[frame], plain(attn, hidden[frame : frame + 1], context)[0])
+        processor.state.enabled = False
+        torch.testing.assert_close(processor(attn, hidden), plain(attn, hidden))
 
 
 def test_the_pipeline_stays_usable_on_its_own_and_restorers_share_it(cm):
