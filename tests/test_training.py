@@ -22,6 +22,7 @@ from image_core.training.editor import (
     EditorObjective,
     LatentBank,
     _initial_model,
+    build_latent_bank,
     teacher_scheduler,
     train_editor,
     widen_unet_input,
@@ -129,6 +130,23 @@ def test_latent_bank_gathers_whole_batches_like_item_by_item():
     batches = list(DataLoader(bank, batch_size=2, collate_fn=LatentBank.collate))
     assert [tuple(b[0].shape) for b in batches] == [(2, 2, 3, 3), (2, 2, 3, 3), (1, 2, 3, 3)]
     torch.testing.assert_close(batches[1][1], torch.stack([bank[2][1], bank[3][1]]))
+
+
+def test_a_cached_latent_bank_is_reused_only_for_the_same_recipe(runs, tmp_path):
+    import dataclasses
+
+    from diffusers import AutoencoderKL
+
+    vae = AutoencoderKL.from_pretrained(runs["vae"])
+    config = load_config(EditorConfig, None, FAST + ["mixing_bank_count=8", "bank_size=4", "bank_batch_size=4"])
+    path = tmp_path / "bank.safetensors"
+    first = build_latent_bank(vae, config, path)
+    made = path.stat().st_mtime_ns
+    again = build_latent_bank(vae, config, path)
+    assert path.stat().st_mtime_ns == made
+    torch.testing.assert_close(again.condition, first.condition)
+    recoloured = build_latent_bank(vae, dataclasses.replace(config, recolour_fraction=1.0), path)
+    assert path.stat().st_mtime_ns != made and len(recoloured) == 4
 
 
 def test_fine_tuning_starts_from_an_exported_teacher(runs):

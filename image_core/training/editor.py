@@ -13,6 +13,7 @@ InstructPix2Pix folder or a Stable Diffusion 1.5 folder (whose 4-channel UNet in
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 from typing import Sequence
 
@@ -98,15 +99,23 @@ class LatentBank(Dataset):
         return LatentBank({"target": self.target.to(device), "condition": self.condition.to(device)})
 
 
+def _bank_recipe(vae: AutoencoderKL, config: EditorConfig) -> str:
+    """What the bank's contents depend on: a cached bank made otherwise is rebuilt, not reused."""
+    fields = ("image_size", "bank_size", "case_weights", "mixing_bank_count", "recolour_fraction", "seed")
+    return json.dumps({"vae": dict(vae.config), **{name: getattr(config, name) for name in fields}}, sort_keys=True, default=str)
+
+
 @torch.no_grad()
 def build_latent_bank(vae: AutoencoderKL, config: EditorConfig, path: Path) -> LatentBank:
-    """Encode ``config.bank_size`` pairs once (float16, cached at ``path``)."""
+    """Encode ``config.bank_size`` pairs once (float16, cached at ``path`` with the recipe that made them)."""
+    from safetensors import safe_open
     from tqdm.auto import tqdm
 
+    recipe = _bank_recipe(vae, config)
     if path.is_file():
-        tensors = load_file(str(path))
-        if set(tensors) == set(LatentBank.KEYS) and len(tensors["condition"]) == config.bank_size:
-            return LatentBank(tensors)
+        with safe_open(str(path), "pt") as cached:
+            if (cached.metadata() or {}).get("recipe") == recipe:
+                return LatentBank(load_file(str(path)))
     pairs = Subset(pair_dataset(config), range(config.bank_size))
     loader = DataLoader(pairs, batch_size=config.bank_batch_size, num_workers=config.bank_workers)
     chunks: dict[str, list[torch.Tensor]] = {key: [] for key in LatentBank.KEYS}
@@ -117,7 +126,7 @@ def build_latent_bank(vae: AutoencoderKL, config: EditorConfig, path: Path) -> L
     tensors = {name: torch.cat(values).contiguous() for name, values in chunks.items()}
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(".partial")
-    save_file(tensors, str(temporary))
+    save_file(tensors, str(temporary), metadata={"recipe": recipe})
     temporary.replace(path)
     return LatentBank(tensors)
 
