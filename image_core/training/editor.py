@@ -5,7 +5,8 @@ never re-runs the encoder. The target is the mode, not a sample: the autoencoder
 Conditioning dropout (text 5%, image 5%, both 5%) teaches the three-way guidance; EMA, warm-up and
 gradient clipping come from the shared loop. ``init_from`` starts from a real
 InstructPix2Pix folder or a Stable Diffusion 1.5 folder (whose 4-channel UNet input is widened to
-8, the new channels zero-initialised, as the published training did).
+8, the new channels zero-initialised, as the published training did), or from an exported
+Decorruptor DPM pipeline to fine-tune it.
 
     python -m image_core.training.editor --config image_core/training/configs/cpu/editor.yaml
 """

@@ -67,7 +67,8 @@ embeddings are stored (`prompt_embeds.safetensors`), so no text encoder is neede
 - Teacher: v-prediction, trailing timesteps, DDIM. Student: LCM scheduler, 4 steps.
 
 ## Data
-Clean images: random crops of the scikit-image photos plus dead-leaves images. Pairs: the published
+Clean images: random crops of the scikit-image photos (a share of them recoloured: hues rotated,
+saturation scaled, so colours are learned from the input) plus dead-leaves images. Pairs: the published
 corruption-modeling cases (identity, PixMix with procedural fractals / plasma / feature patterns,
 SimSiam views) and a generic second-order degradation model (random blur kernels, resizing,
 Gaussian and Poisson noise, JPEG and H.264 compression). scikit-learn's two photos are held out for
