@@ -19,7 +19,7 @@
 # shipping failed: the float32 autoencoder and teacher exports instead).
 #   cat weights.tgz.part-* | tar xzf -     # in the repository root
 # Rehearse it here first, in a copy of the tree without runs/ (about a minute on 2 cores):
-#   OUT=/tmp/out TRAIN_SECONDS=50 bash image_core/training/device_train.sh 0.15,0.3,0.1 \
+#   OUT=/tmp/out TRAIN_SECONDS=120 bash image_core/training/device_train.sh 0.15,0.3,0.1 \
 #       --set autoencoder.batch_size=4 --set autoencoder.num_workers=1 --set autoencoder.image_size=64 \
 #       --set autoencoder.stats_batches=2 --set editor.bank_size=64 --set editor.bank_workers=1 \
 #       --set editor.bank_batch_size=16 --set editor.batch_size=4 --set editor.image_size=64 --set distill.batch_size=4
