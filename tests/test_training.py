@@ -16,7 +16,7 @@ from image_core.training.autoencoder import (
     whiten_latents,
 )
 from image_core.training.common import LoopConfig, _lr_factor, load_config, run_loop
-from image_core.training.distill import DistillConfig, DistillationObjective, distill
+from image_core.training.distill import DistillationObjective, DistillConfig, distill
 from image_core.training.editor import (
     EditorConfig,
     EditorObjective,

@@ -95,7 +95,7 @@ class LatentBank(Dataset):
         """The DataLoader's ``collate_fn`` for :meth:`__getitems__`: the batch is already stacked."""
         return batch
 
-    def to(self, device: torch.device | str) -> "LatentBank":
+    def to(self, device: torch.device | str) -> LatentBank:
         """The bank on ``device`` (on a GPU the gather runs there and no batch crosses the bus)."""
         return LatentBank({"target": self.target.to(device), "condition": self.condition.to(device)})
 
