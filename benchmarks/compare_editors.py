@@ -1,6 +1,7 @@
 """Compare candidate editors side by side before shipping one: PSNR per input and colour shift.
 
-Each editor is given as ``FOLDER[:STEPS]`` (a DPM or CM pipeline folder; steps default to 4). Inputs
+Each editor is given as ``FOLDER[:STEPS]`` (a DPM or CM pipeline folder; steps default to 4), or as
+an autoencoder folder alone (only its round trip is measured: for comparing autoencoders). Inputs
 are 128x128 crops of the held-out photos (or, with ``--photos training``, of the training photos:
 the gap between the two shows what a model learned of its training set rather than of images), clean
 and under chosen ImageNet-C corruptions at one severity. Also printed: the autoencoder round trip
@@ -14,11 +15,13 @@ the mean of each colour channel of an image that needs no repair.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 import numpy as np
 import torch
+from diffusers import AutoencoderKL
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import markdown_table, save_json  # noqa: E402
@@ -36,6 +39,12 @@ def training_crops(size: int, count: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng([seed, size])
     photos = [p for p in training_photos() if min(p.shape[:2]) >= size]
     return np.stack([random_crop(photos[i % len(photos)], size, rng, flip=False) for i in range(count)])
+
+
+def is_autoencoder(folder: Path) -> bool:
+    """An ``AutoencoderKL`` folder (a training run's ``vae`` export) rather than a pipeline."""
+    config = folder / "config.json"
+    return config.is_file() and json.loads(config.read_text()).get("_class_name") == "AutoencoderKL"
 
 
 def colour_shift(reference: np.ndarray, images: np.ndarray) -> float:
@@ -60,20 +69,25 @@ def main() -> int:
     results = {}
     for spec in args.editors:
         folder, _, steps = spec.partition(":")
+        if is_autoencoder(Path(folder)):
+            round_trip = autoencoder_round_trip(AutoencoderKL.from_pretrained(folder), clean)
+            results[spec] = {"autoencoder": psnr(clean, round_trip), "psnr": {}, "mean_gain": None,
+                             "colour_shift": colour_shift(clean, round_trip)}  # fmt: skip
+            continue
         pipe = load_editor(folder)
         pipe.set_progress_bar_config(disable=True)
         outputs = {name: restore(pipe, images, int(steps or 4)) for name, images in inputs.items()}
         scores = {name: psnr(clean, out) for name, out in outputs.items()}
         gains = [scores[n] - psnr(clean, inputs[n]) for n in names]
-        results[spec] = {"autoencoder": psnr(clean, autoencoder_round_trip(pipe, clean)), "psnr": scores,
+        results[spec] = {"autoencoder": psnr(clean, autoencoder_round_trip(pipe.vae, clean)), "psnr": scores,
                          "mean_gain": float(np.mean(gains)), "colour_shift": colour_shift(clean, outputs["clean"])}  # fmt: skip
         print(f"{spec}: done", flush=True)
 
     header = ["input", "input dB", *results]
     rows = [["autoencoder", "", *[r["autoencoder"] for r in results.values()]]]
-    rows += [[name, "" if name == "clean" else psnr(clean, images), *[r["psnr"][name] for r in results.values()]]
+    rows += [[name, "" if name == "clean" else psnr(clean, images), *[r["psnr"].get(name, "") for r in results.values()]]
              for name, images in inputs.items()]  # fmt: skip
-    rows += [["mean gain (corrupted)", "", *[f"{r['mean_gain']:+.2f}" for r in results.values()]]]
+    rows += [["mean gain (corrupted)", "", *["" if r["mean_gain"] is None else f"{r['mean_gain']:+.2f}" for r in results.values()]]]
     rows += [["colour shift, clean (0-255)", "", *[r["colour_shift"] for r in results.values()]]]
     print(f"\n{len(clean)} {args.photos} crops of 128 px, severity {args.severity}; PSNR in dB\n")
     print(markdown_table(header, [[f"{c:.2f}" if isinstance(c, float) else c for c in row] for row in rows]))

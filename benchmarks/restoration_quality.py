@@ -56,10 +56,10 @@ def restore(pipe, images: np.ndarray, steps: int) -> np.ndarray:
 
 
 @torch.no_grad()
-def autoencoder_round_trip(pipe, images: np.ndarray) -> np.ndarray:
-    tensor = torch.from_numpy(images).permute(0, 3, 1, 2).to(pipe.vae.device, pipe.vae.dtype) / 255
-    latents = pipe.vae.encode(tensor * 2 - 1).latent_dist.mode()
-    decoded = ((pipe.vae.decode(latents).sample.float() + 1) / 2).clamp(0, 1)
+def autoencoder_round_trip(vae, images: np.ndarray) -> np.ndarray:
+    tensor = torch.from_numpy(images).permute(0, 3, 1, 2).to(vae.device, vae.dtype) / 255
+    latents = vae.encode(tensor * 2 - 1).latent_dist.mode()
+    decoded = ((vae.decode(latents).sample.float() + 1) / 2).clamp(0, 1)
     return (decoded.permute(0, 2, 3, 1) * 255).round().to(torch.uint8).cpu().numpy()
 
 
@@ -100,7 +100,7 @@ def main() -> int:
             values["ssim"].append(ssim(batch, out))
         return {key: float(np.mean(v)) for key, v in values.items()}
 
-    reference = {"autoencoder": score(lambda b: autoencoder_round_trip(cm, b)), "clean -> CM-4": score(lambda b: restore(cm, b, 4))}
+    reference = {"autoencoder": score(lambda b: autoencoder_round_trip(cm.vae, b)), "clean -> CM-4": score(lambda b: restore(cm, b, 4))}
     if dpm is not None:
         reference["clean -> DPM-20"] = score(lambda b: restore(dpm, b, 20))
     results: dict[str, dict] = {}
