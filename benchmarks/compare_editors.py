@@ -54,7 +54,7 @@ def colour_shift(reference: np.ndarray, images: np.ndarray) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("editors", nargs="+", help="FOLDER[:STEPS], a DPM or CM pipeline folder")
+    parser.add_argument("editors", nargs="+", help="FOLDER[:STEPS], a DPM or CM pipeline folder, or an autoencoder folder")
     parser.add_argument("--crops", type=int, default=2, help="held-out: crops per photo (2 photos); training: crops in all")
     parser.add_argument("--photos", choices=("held-out", "training"), default="held-out")
     parser.add_argument("--corruptions", default=DEFAULT_CORRUPTIONS, help="comma-separated names, or 'all' (the 15 of ImageNet-C)")
@@ -66,6 +66,7 @@ def main() -> int:
     names = BENCHMARK_CORRUPTIONS if args.corruptions == "all" else args.corruptions.split(",")
     clean = held_out_crops(128, args.crops) if args.photos == "held-out" else training_crops(128, args.crops)
     inputs = {"clean": clean, **{n: np.stack([corrupt(c, n, args.severity, rng=i) for i, c in enumerate(clean)]) for n in names}}
+    input_psnr = {n: psnr(clean, inputs[n]) for n in names}
     results = {}
     for spec in args.editors:
         folder, _, steps = spec.partition(":")
@@ -78,15 +79,14 @@ def main() -> int:
         pipe.set_progress_bar_config(disable=True)
         outputs = {name: restore(pipe, images, int(steps or 4)) for name, images in inputs.items()}
         scores = {name: psnr(clean, out) for name, out in outputs.items()}
-        gains = [scores[n] - psnr(clean, inputs[n]) for n in names]
+        gains = [scores[n] - input_psnr[n] for n in names]
         results[spec] = {"autoencoder": psnr(clean, autoencoder_round_trip(pipe.vae, clean)), "psnr": scores,
                          "mean_gain": float(np.mean(gains)), "colour_shift": colour_shift(clean, outputs["clean"])}  # fmt: skip
         print(f"{spec}: done", flush=True)
 
     header = ["input", "input dB", *results]
     rows = [["autoencoder", "", *[r["autoencoder"] for r in results.values()]]]
-    rows += [[name, "" if name == "clean" else psnr(clean, images), *[r["psnr"].get(name, "") for r in results.values()]]
-             for name, images in inputs.items()]  # fmt: skip
+    rows += [[name, input_psnr.get(name, ""), *[r["psnr"].get(name, "") for r in results.values()]] for name in inputs]
     rows += [["mean gain (corrupted)", "", *["" if r["mean_gain"] is None else f"{r['mean_gain']:+.2f}" for r in results.values()]]]
     rows += [["colour shift, clean (0-255)", "", *[r["colour_shift"] for r in results.values()]]]
     print(f"\n{len(clean)} {args.photos} crops of 128 px, severity {args.severity}; PSNR in dB\n")
