@@ -32,8 +32,9 @@ def test_restore_frames_keeps_shape_for_cm_dpm_odd_sizes_and_one_frame(cm):
     assert restorer(cm).restore_frames(clip[:1]).shape == (1, 37, 45, 3)
     with pytest.raises(ValueError, match="frames is empty"):
         restorer(cm).restore_frames(clip[:0])
-    with pytest.raises(ValueError, match="batch_size must be >= 2"):
-        restorer(cm, batch_size=1)
+    assert restorer(cm, batch_size=1).restore_frames(clip[:3]).shape == (3, 37, 45, 3)
+    with pytest.raises(ValueError, match="batch_size must be >= 1"):
+        restorer(cm, batch_size=0)
 
 
 def test_working_size_rounds_the_long_side_to_the_vae_factor():
@@ -59,7 +60,8 @@ def test_anchor_attention_attends_to_the_frame_and_the_anchor_and_leaves_the_anc
     torch.manual_seed(0)
     attn = Attention(query_dim=8, heads=2, dim_head=4)
     hidden = torch.randn(4, 5, 8)  # 2 groups of 2 frames, 5 tokens each
-    processor = AnchorAttentionProcessor(AnchorState(group_size=2, enabled=True))
+    processor = AnchorAttentionProcessor(AnchorState())
+    processor.state.start_batch(group_size=2, recording=True)
     plain = AttnProcessor2_0()
     with torch.no_grad():
         out = processor(attn, hidden)
@@ -67,6 +69,17 @@ def test_anchor_attention_attends_to_the_frame_and_the_anchor_and_leaves_the_anc
             torch.testing.assert_close(out[anchor], plain(attn, hidden[anchor : anchor + 1])[0])  # plain self-attention
             context = torch.cat([hidden[frame : frame + 1], hidden[anchor : anchor + 1]], dim=1)
             torch.testing.assert_close(out[frame], plain(attn, hidden[frame : frame + 1], context)[0])
+        # A later batch of frames only (3 per group) attends to the recorded anchors.
+        processor.state.start_batch(group_size=3, recording=False)
+        frames = torch.randn(6, 5, 8)
+        replayed = processor(attn, frames)
+        for group, anchor in ((0, 0), (1, 2)):
+            for t in range(3):
+                index = 3 * group + t
+                context = torch.cat([frames[index : index + 1], hidden[anchor : anchor + 1]], dim=1)
+                torch.testing.assert_close(replayed[index], plain(attn, frames[index : index + 1], context)[0])
+        with pytest.raises(RuntimeError, match="recorded for 1 attention calls"):
+            processor(attn, frames)
         processor.state.enabled = False
         torch.testing.assert_close(processor(attn, hidden), plain(attn, hidden))
 
@@ -82,11 +95,36 @@ def test_the_pipeline_stays_usable_on_its_own_and_restorers_share_it(cm):
 
 
 def test_shared_noise_gives_equal_frames_equal_results_across_chunks(cm):
-    static = np.repeat(moving_clip(1, 32, 32), 7, axis=0)  # 7 identical frames -> chunks of 3 (+ anchor)
+    static = np.repeat(moving_clip(1, 32, 32), 7, axis=0)  # 7 identical frames -> chunks of 4 and 3
     shared = restorer(cm, consistency=ConsistencySettings(True, True, 0.5)).restore_frames(static)
     assert np.abs(shared.astype(int) - shared[0]).max() <= 1
     independent = restorer(cm, consistency=ConsistencySettings.none()).restore_frames(static)
     assert np.abs(independent.astype(int) - independent[0]).max() > 5
+
+
+def test_replaying_the_anchor_equals_carrying_it_in_every_batch(cm):
+    """Chunks after the first get the anchor's recorded tokens; the result is that of editing
+    ``[anchor, frames]`` together (no smoothing, shared noise: the anchor's path is the same)."""
+    clip = moving_clip(7, 32, 32)
+    settings = ConsistencySettings(shared_noise=True, anchor_attention=True, smoothing=0.0)
+    streamed = restorer(cm, consistency=settings, batch_size=3).restore_frames(clip)
+    together = restorer(cm, consistency=settings, batch_size=4)
+    for start in (3, 6):
+        carried_along = together.restore_frames(np.concatenate([clip[:1], clip[start : start + 3]]))[1:]
+        assert np.abs(streamed[start : start + 3].astype(int) - carried_along).max() <= 1
+
+
+def test_smoothing_carries_across_chunk_boundaries(cm):
+    """With smoothing, the first frame of a chunk depends on the previous chunk's last frame."""
+    clip = moving_clip(6, 32, 32)
+    settings = ConsistencySettings(shared_noise=True, anchor_attention=False, smoothing=0.5)
+    streamed = restorer(cm, consistency=settings, batch_size=3).restore_frames(clip)
+    alone = restorer(cm, consistency=settings, batch_size=3).restore_frames(clip[3:])
+    assert np.abs(streamed[3].astype(int) - alone[0]).max() > 0
+    unsmoothed = ConsistencySettings(shared_noise=True, anchor_attention=False, smoothing=0.0)
+    streamed = restorer(cm, consistency=unsmoothed, batch_size=3).restore_frames(clip)
+    alone = restorer(cm, consistency=unsmoothed, batch_size=3).restore_frames(clip[3:])
+    assert np.abs(streamed[3].astype(int) - alone[0]).max() <= 1
 
 
 def test_temporal_smooth_spares_motion_and_keeps_static_content():
@@ -142,11 +180,11 @@ def test_a_failure_mid_video_leaves_no_output(cm, tmp_path):
     calls = []
     original = video._edit
 
-    def failing(frames, index):
+    def failing(frames, index, carried):
         calls.append(index)
         if index == 2:
             raise RuntimeError("editor crashed")
-        return original(frames, index)
+        return original(frames, index, carried)
 
     video._edit = failing
     with pytest.raises(RuntimeError, match="editor crashed"):

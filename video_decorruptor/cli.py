@@ -166,7 +166,7 @@ def _add_restore(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("-o", "--output", type=Path, required=True, help="output video (.mp4, .mkv, ...)")
     parser.add_argument("--model", help="checkpoint folder or hub id (default: the embedded Decorruptor-Tiny CM)")
     parser.add_argument("--steps", type=int, help="editor steps (default: 4 for CM, 20 for DPM)")
-    parser.add_argument("--batch-size", type=int, default=8, help="frames per editor batch, anchor included (default 8)")
+    parser.add_argument("--batch-size", type=int, default=8, help="frames per editor batch (default 8)")
     parser.add_argument("--size", type=int, help="working long side in pixels (default: native, at most 512)")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
     parser.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")

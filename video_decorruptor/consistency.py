@@ -1,13 +1,17 @@
 """Temporal consistency for per-frame editing: anchor attention and latent temporal smoothing.
 
 Anchor attention: every self-attention layer of the UNet takes its keys and values from the frame
-itself and from the anchor frame (the video's first frame, placed first in every batch), so all
-frames are edited in the anchor's terms and chunk boundaries do not jump. Keeping the frame's own
-tokens matters under motion: keys and values from the anchor alone pull its content into places
-where the camera has moved on (-0.38 dB against independent editing in ``benchmarks/temporal.py``).
-Implemented as a diffusers attention processor that hands ``[frame, anchor]`` tokens to the
-standard processor as the context; the anchor itself sees its tokens twice, which is plain
-self-attention.
+itself and from the anchor frame (the video's first frame), so all frames are edited in the
+anchor's terms and chunk boundaries do not jump. Keeping the frame's own tokens matters under
+motion: keys and values from the anchor alone pull its content into places where the camera has
+moved on (-0.38 dB against independent editing in ``benchmarks/temporal.py``). Implemented as a
+diffusers attention processor that hands ``[frame, anchor]`` tokens to the standard processor as
+the context; the anchor itself sees its tokens twice, which is plain self-attention.
+
+The anchor is edited once per video. While the first batch (which starts with the anchor) runs,
+the processors record the anchor's tokens at every layer and step; later batches replay them
+instead of carrying the anchor along, which saves one frame of work per batch. This is exact when
+the anchor's trajectory does not depend on the batch: the same steps and guidance in every batch.
 
 Latent temporal smoothing: between denoising steps, each frame's denoised latent estimate is
 averaged with its neighbours' with per-pixel weights that fall off with the latent difference, so
@@ -16,7 +20,7 @@ static regions are smoothed and moving ones are left alone.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from diffusers.models.attention_processor import AttnProcessor2_0
@@ -26,30 +30,61 @@ __all__ = ["AnchorAttentionProcessor", "AnchorState", "install_anchor_attention"
 
 @dataclass
 class AnchorState:
-    """Shared by all processors: the batch is ``groups x group_size`` with the anchor first in each
-    group (DPM's guidance batch has three groups, CM's one)."""
+    """Shared by all processors of one UNet.
+
+    The batch is ``groups x group_size`` (DPM's guidance batch has three groups, CM's one). While
+    ``recording``, the first element of each group is the anchor and its tokens are kept, call by
+    call; otherwise the batch holds frames only and the kept tokens are replayed in the same order.
+    """
 
     group_size: int = 1
     enabled: bool = False  # switched on only while a VideoDecorruptor batch runs
+    recording: bool = True
+    recorded: list[torch.Tensor] = field(default_factory=list)  # (groups, 1, N, C) per attention call
+    cursor: int = 0
+
+    def start_batch(self, group_size: int, recording: bool) -> None:
+        """Before each pipeline call; a recording batch forgets the previous anchor."""
+        self.group_size, self.recording, self.cursor, self.enabled = group_size, recording, 0, True
+        if recording:
+            self.recorded.clear()
+
+    def anchor_tokens(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        """The anchor's tokens for every element of the batch: (B, N, C) -> (B, N, C)."""
+        batch, size = hidden_states.shape[0], self.group_size
+        if batch % size:
+            raise ValueError(f"batch of {batch} is not a whole number of groups of {size}")
+        groups = batch // size
+        if self.recording:
+            anchors = hidden_states.view(groups, size, *hidden_states.shape[1:])[:, :1]
+            self.recorded.append(anchors)
+        else:
+            if self.cursor >= len(self.recorded):
+                raise RuntimeError(
+                    f"the anchor was recorded for {len(self.recorded)} attention calls and this batch makes more: "
+                    "every batch of a video must use the same steps and guidance"
+                )
+            anchors = self.recorded[self.cursor]
+            self.cursor += 1
+            if anchors.shape[0] != groups or anchors.shape[2:] != hidden_states.shape[1:]:
+                raise ValueError(
+                    f"recorded anchor tokens {tuple(anchors.shape)} do not fit a batch of {groups} group(s) "
+                    f"of {tuple(hidden_states.shape[1:])} tokens: every batch of a video must have the same size and guidance"
+                )
+        return anchors.expand(groups, size, *hidden_states.shape[1:]).reshape(hidden_states.shape)
 
 
 class AnchorAttentionProcessor:
-    """Self-attention whose keys and values are the tokens of the element itself and of the first
-    element of its group: (B, N, C) -> context (B, 2N, C)."""
+    """Self-attention whose keys and values are the tokens of the element itself and of the anchor:
+    (B, N, C) -> context (B, 2N, C)."""
 
     def __init__(self, state: AnchorState):
         self.state = state
         self.inner = AttnProcessor2_0()
 
     def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None, *args, **kwargs):
-        size = self.state.group_size
-        if self.state.enabled and encoder_hidden_states is None and hidden_states.ndim == 3 and size > 1:
-            batch = hidden_states.shape[0]
-            if batch % size:
-                raise ValueError(f"batch of {batch} is not a whole number of groups of {size}")
-            grouped = hidden_states.view(batch // size, size, *hidden_states.shape[1:])
-            anchors = grouped[:, :1].expand_as(grouped).reshape(hidden_states.shape)
-            encoder_hidden_states = torch.cat([hidden_states, anchors], dim=1)
+        if self.state.enabled and encoder_hidden_states is None and hidden_states.ndim == 3:
+            encoder_hidden_states = torch.cat([hidden_states, self.state.anchor_tokens(hidden_states)], dim=1)
         return self.inner(attn, hidden_states, encoder_hidden_states, attention_mask, temb, *args, **kwargs)
 
 

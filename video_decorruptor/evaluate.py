@@ -161,7 +161,9 @@ def _barrier(world: int) -> None:
 
 # Bump when the same checkpoint and settings start to restore clips differently (a change in the
 # pipelines or the video layer), so a cache never serves clips of the older code.
-RESTORATION_VERSION = 3  # 2: sampling starts from the input's latents; 3: anchor attention keeps the frame's own tokens
+# 2: sampling starts from the input's latents; 3: anchor attention keeps the frame's own tokens;
+# 4: the anchor is edited once per video and smoothing crosses chunk boundaries
+RESTORATION_VERSION = 4
 
 
 def _key(*parts: object) -> str:

@@ -1,9 +1,10 @@
 """``VideoDecorruptor``: restore videos frame by frame with the Decorruptor editor, without flicker.
 
-Frames are edited in chunks; every chunk is one editor batch ``[anchor, f_1 .. f_n]`` where the
-anchor is the video's first frame (kept across chunks). Three consistency mechanisms, each
-switchable: shared noise (every frame and every chunk starts from, and is re-noised with, the same
-noise), anchor attention and latent temporal smoothing (:mod:`video_decorruptor.consistency`).
+Frames are edited in chunks of ``batch_size``, one editor batch each. Three consistency
+mechanisms, each switchable: shared noise (every frame and every chunk starts from, and is
+re-noised with, the same noise), anchor attention to the video's first frame (edited once, in the
+first chunk, and replayed to the others) and latent temporal smoothing, which carries each chunk's
+last frame into the next chunk as a neighbour (:mod:`video_decorruptor.consistency`).
 Videos stream: decoding, editing and encoding overlap through bounded queues, so memory does not
 grow with the video's length.
 """
@@ -67,7 +68,7 @@ class VideoDecorruptor:
 
     Args:
         pipe: a Decorruptor DPM or CM pipeline (see :func:`image_core.editor.load_editor`).
-        batch_size: frames per editor batch, the anchor included.
+        batch_size: frames per editor batch.
         size: working long side in pixels (None: native up to 512), rounded to the VAE factor;
             results are resized back to the source size.
         consistency: which temporal-consistency mechanisms run.
@@ -88,8 +89,8 @@ class VideoDecorruptor:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        if self.batch_size < 2:
-            raise ValueError(f"batch_size must be >= 2 (the anchor plus at least one frame), got {self.batch_size}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
         self.pipe.set_progress_bar_config(disable=True)
         self._anchor_state = install_anchor_attention(self.pipe.unet)
 
@@ -104,8 +105,13 @@ class VideoDecorruptor:
     # Frames
     # -----------------------------------------------------------------------------------------
 
-    def _edit(self, frames: np.ndarray, chunk_index: int) -> np.ndarray:
-        """Edit one batch whose first frame is the anchor; returns all of it, (B, h, w, 3) uint8."""
+    def _edit(self, frames: np.ndarray, chunk_index: int, carried: list[torch.Tensor]) -> np.ndarray:
+        """Edit one chunk of consecutive frames, (B, h, w, 3) uint8 -> (B, h, w, 3) uint8.
+
+        Chunk 0 starts with the anchor and records it; later chunks replay it. ``carried`` holds,
+        per step, the previous chunk's last denoised latent (smoothing's left neighbour across the
+        boundary) and is updated for the next chunk.
+        """
         settings = self.consistency
         seed = self.seed if settings.shared_noise else self.seed + 1_000_003 * chunk_index
         if settings.shared_noise:
@@ -118,19 +124,21 @@ class VideoDecorruptor:
                                ("image_guidance_scale", self.image_guidance_scale))
             if value is not None
         }  # fmt: skip
-        smoothing = settings.smoothing
         transform = None
-        if smoothing > 0:
-            # The anchor (index 0) is not a temporal neighbour of the chunk's frames, except in chunk 0.
+        if settings.smoothing > 0:
+
             def transform(denoised: torch.Tensor, step: int) -> torch.Tensor:
-                groups = denoised.view(-1, len(frames), *denoised.shape[1:])
-                first = 0 if chunk_index == 0 else 1
-                smoothed = groups.clone()
-                for g in range(groups.shape[0]):
-                    smoothed[g, first:] = temporal_smooth(groups[g, first:], smoothing)
+                groups = denoised.view(-1, len(frames), *denoised.shape[1:])  # (guidance groups, frames, C, h, w)
+                if step < len(carried):  # the previous chunk's last frame is this chunk's left neighbour
+                    smoothed = torch.stack([temporal_smooth(torch.cat([left, group]), settings.smoothing)[1:]
+                                            for left, group in zip(carried[step], groups)])  # fmt: skip
+                else:
+                    smoothed = torch.stack([temporal_smooth(group, settings.smoothing) for group in groups])
+                carried[step : step + 1] = [smoothed[:, -1:]]
                 return smoothed.view_as(denoised)
 
-        self._anchor_state.enabled, self._anchor_state.group_size = settings.anchor_attention, len(frames)
+        if settings.anchor_attention:
+            self._anchor_state.start_batch(group_size=len(frames), recording=chunk_index == 0)
         try:
             return self.pipe(
                 image=frames, generator=generator, shared_noise=settings.shared_noise, denoised_transform=transform, **kwargs
@@ -139,13 +147,13 @@ class VideoDecorruptor:
             self._anchor_state.enabled = False  # the pipeline stays usable on its own
 
     def _batches(self, chunks: Iterator[np.ndarray], frame_shape: tuple[int, ...]) -> Iterator[np.ndarray]:
-        """Regroup decoded chunks into editor batches of ``batch_size - 1`` new frames (plus anchor)."""
+        """Regroup decoded chunks into editor batches of ``batch_size`` frames."""
         pending = np.zeros((0, *frame_shape), np.uint8)
         for chunk in chunks:
             pending = np.concatenate([pending, chunk])
-            while len(pending) >= self.batch_size - 1:
-                yield pending[: self.batch_size - 1]
-                pending = pending[self.batch_size - 1 :]
+            while len(pending) >= self.batch_size:
+                yield pending[: self.batch_size]
+                pending = pending[self.batch_size :]
         if len(pending):
             yield pending
 
@@ -153,10 +161,10 @@ class VideoDecorruptor:
         """Restored frames at the source size, batch by batch, in order."""
         source_size = first_frame.shape[:2]
         work_size = working_size(*source_size, self.size, self.pipe.vae_scale_factor)
-        anchor = _resize(first_frame, work_size)
+        carried: list[torch.Tensor] = []
         for index, frames in enumerate(self._batches(chunks, first_frame.shape)):
-            edited = self._edit(np.stack([anchor] + [_resize(f, work_size) for f in frames]), index)
-            yield np.stack([_resize(f, source_size) for f in edited[1:]])
+            edited = self._edit(np.stack([_resize(f, work_size) for f in frames]), index, carried)
+            yield np.stack([_resize(f, source_size) for f in edited])
 
     def restore_frames(self, frames: np.ndarray) -> np.ndarray:
         """Restore a clip held in memory: (T, H, W, 3) uint8 -> (T, H, W, 3) uint8."""
@@ -200,7 +208,7 @@ class VideoDecorruptor:
 
         def decode() -> None:
             try:
-                for chunk in reader.chunks(self.batch_size - 1):
+                for chunk in reader.chunks(self.batch_size):
                     if stop.is_set():
                         break
                     decoded.put(chunk)
