@@ -147,6 +147,11 @@ def test_a_cached_latent_bank_is_reused_only_for_the_same_recipe(runs, tmp_path)
     torch.testing.assert_close(again.condition, first.condition)
     recoloured = build_latent_bank(vae, dataclasses.replace(config, recolour_fraction=1.0), path)
     assert path.stat().st_mtime_ns != made and len(recoloured) == 4
+    made = path.stat().st_mtime_ns
+    with torch.no_grad():
+        vae.encoder.conv_out.bias.add_(0.1)  # other weights, same config
+    build_latent_bank(vae, dataclasses.replace(config, recolour_fraction=1.0), path)
+    assert path.stat().st_mtime_ns != made
 
 
 def test_fine_tuning_starts_from_an_exported_teacher(runs):

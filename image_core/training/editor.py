@@ -14,6 +14,7 @@ Decorruptor DPM pipeline to fine-tune it.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from pathlib import Path
 from typing import Sequence
@@ -100,10 +101,20 @@ class LatentBank(Dataset):
         return LatentBank({"target": self.target.to(device), "condition": self.condition.to(device)})
 
 
+def _weights_digest(module: torch.nn.Module) -> str:
+    """SHA-256 of a module's state dict: two autoencoders with one config but other weights differ."""
+    digest = hashlib.sha256()
+    for name, tensor in module.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
 def _bank_recipe(vae: AutoencoderKL, config: EditorConfig) -> str:
     """What the bank's contents depend on: a cached bank made otherwise is rebuilt, not reused."""
     fields = ("image_size", "bank_size", "case_weights", "mixing_bank_count", "recolour_fraction", "seed")
-    return json.dumps({"vae": dict(vae.config), **{name: getattr(config, name) for name in fields}}, sort_keys=True, default=str)
+    return json.dumps({"vae": dict(vae.config), "vae_weights": _weights_digest(vae), **{name: getattr(config, name) for name in fields}},
+                      sort_keys=True, default=str)  # fmt: skip
 
 
 @torch.no_grad()
