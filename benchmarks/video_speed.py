@@ -2,7 +2,9 @@
 peak memory of a long video against a short one (streaming keeps it flat).
 
 Targets: batched >= 2x the per-frame frames/s on this CPU; peak RSS restoring 2,000 frames <= 1.5x
-that of 200 frames.
+that of 200 frames. Also printed: the editor's floating-point work per frame and the rate each path
+reaches, against a large matrix product on the same machine (what the cores can do at best), which
+says how far batching can go when a single frame already keeps the cores busy.
 
     python benchmarks/video_speed.py [--model PATH] [--frames 64] [--sizes 128,224] [--rss-frames 200,2000]
 """
@@ -31,6 +33,25 @@ def pan(frames: int, width: int) -> np.ndarray:
     height = width * 3 // 4
     photo = sample_photo(width + frames)
     return np.stack([photo[:height, t : t + width] for t in range(frames)])
+
+
+def gflop_per_frame(pipe, frame: np.ndarray) -> float:
+    """Floating-point work of one editor call on one frame (convolutions and matrix products)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        pipe(image=frame, generator=torch.Generator().manual_seed(0))
+    return counter.get_total_flops() / 1e9
+
+
+def matmul_gflops(size: int = 2048, repeats: int = 10) -> float:
+    """GFLOP/s of a float32 ``size`` x ``size`` matrix product: the practical peak of these cores."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    return 2 * size**3 * repeats / (time.perf_counter() - start) / 1e9
 
 
 def peak_rss_mb(model: str | None, frames: int, width: int) -> float:
@@ -76,18 +97,24 @@ def main() -> int:
         for frame in clip:
             pipe(image=frame, generator=torch.Generator().manual_seed(0))
         single = args.frames / (time.perf_counter() - start)
-        speeds[width] = {"batched": batched, "per_frame": single, "ratio": batched / single}
-        rows.append([f"{width}x{width * 3 // 4}", batched, single, f"{batched / single:.2f}x"])
+        work = gflop_per_frame(pipe, clip[0])
+        speeds[width] = {"batched": batched, "per_frame": single, "ratio": batched / single, "gflop_per_frame": work}
+        rows.append([f"{width}x{width * 3 // 4}", batched, single, f"{batched / single:.2f}x", f"{work:.1f}",
+                     f"{batched * work:.0f}", f"{single * work:.0f}"])  # fmt: skip
+    peak = matmul_gflops()
     short, long = map(int, args.rss_frames.split(","))
     rss = {n: peak_rss_mb(args.model, n, args.rss_width) for n in (short, long)}
 
     print(f"restoring a {args.frames}-frame clip ({torch.get_num_threads()} threads)\n")
-    print(markdown_table(["size", "batched frames/s", "per-frame frames/s", "speed-up"], rows))
+    print(markdown_table(["size", "batched frames/s", "per-frame frames/s", "speed-up", "GFLOP/frame", "batched GFLOP/s",
+                          "per-frame GFLOP/s"], rows))  # fmt: skip
+    print(f"\nfloat32 {2048}x{2048} matrix product: {peak:.0f} GFLOP/s; 2x the per-frame rate would take "
+          + ", ".join(f"{2 * speed['per_frame'] * speed['gflop_per_frame'] / peak:.0%} of it at width {width}" for width, speed in speeds.items()))
     print(f"\npeak RSS at width {args.rss_width}: {rss[short]:.0f} MB for {short} frames, {rss[long]:.0f} MB for {long} frames "
           f"({rss[long] / rss[short]:.2f}x)")  # fmt: skip
     passed = all(s["ratio"] >= 2 for s in speeds.values()) and rss[long] <= 1.5 * rss[short]
     print(f"targets: batched >= 2x per-frame, long/short RSS <= 1.5: {'PASS' if passed else 'FAIL'}")
-    save_json("video_speed", {"frames": args.frames, "speeds": speeds, "peak_rss_mb": rss, "pass": passed}, args.output)
+    save_json("video_speed", {"frames": args.frames, "speeds": speeds, "matmul_gflops": peak, "peak_rss_mb": rss, "pass": passed}, args.output)
     return 0 if passed else 1
 
 
