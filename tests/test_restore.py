@@ -102,13 +102,16 @@ def test_shared_noise_gives_equal_frames_equal_results_across_chunks(cm):
     assert np.abs(independent.astype(int) - independent[0]).max() > 5
 
 
-def test_replaying_the_anchor_equals_carrying_it_in_every_batch(cm):
+@pytest.mark.parametrize("kind", ["cm", "dpm"])
+def test_replaying_the_anchor_equals_carrying_it_in_every_batch(cm, kind):
     """Chunks after the first get the anchor's recorded tokens; the result is that of editing
-    ``[anchor, frames]`` together (no smoothing, shared noise: the anchor's path is the same)."""
+    ``[anchor, frames]`` together (no smoothing, shared noise: the anchor's path is the same).
+    DPM's guidance batch holds three groups, each with its own anchor."""
+    pipe, steps = (cm, None) if kind == "cm" else (tiny_pipeline(cm=False), 2)
     clip = moving_clip(7, 32, 32)
     settings = ConsistencySettings(shared_noise=True, anchor_attention=True, smoothing=0.0)
-    streamed = restorer(cm, consistency=settings, batch_size=3).restore_frames(clip)
-    together = restorer(cm, consistency=settings, batch_size=4)
+    streamed = restorer(pipe, consistency=settings, batch_size=3, num_inference_steps=steps).restore_frames(clip)
+    together = restorer(pipe, consistency=settings, batch_size=4, num_inference_steps=steps)
     for start in (3, 6):
         carried_along = together.restore_frames(np.concatenate([clip[:1], clip[start : start + 3]]))[1:]
         assert np.abs(streamed[start : start + 3].astype(int) - carried_along).max() <= 1
