@@ -7,10 +7,10 @@ import sys
 import numpy as np
 import pytest
 import torch
-from conftest import CLASSES, make_mini_ucf101, moving_clip
+from conftest import CLASSES, make_mini_ucf101
 
 from video_decorruptor.data import UCF101, UCF101C, dense_indices, multi_clip_indices, parse_split, uniform_indices
-from video_decorruptor.io import read_video, write_video
+from video_decorruptor.io import read_video
 from video_decorruptor.ucf101c import build_ucf101c, derive_seed, parse_corruptions, parse_severities
 
 
