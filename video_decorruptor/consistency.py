@@ -12,6 +12,8 @@ The anchor is edited once per video. While the first batch (which starts with th
 the processors record the anchor's tokens at every layer and step; later batches replay them
 instead of carrying the anchor along, which saves one frame of work per batch. This is exact when
 the anchor's trajectory does not depend on the batch: the same steps and guidance in every batch.
+The recording holds the anchor's attention inputs for every layer, step and guidance group, so it
+grows with the step count (DPM-20 keeps 15 times what CM-4 keeps).
 
 Latent temporal smoothing: between denoising steps, each frame's denoised latent estimate is
 averaged with its neighbours' with per-pixel weights that fall off with the latent difference, so
