@@ -7,6 +7,12 @@ Kinds:
 - ``codec``: re-encodes in memory with PyAV: libx264 / libx265 at a CRF or an average bitrate,
   random bit errors through FFmpeg's ``noise`` bitstream filter, lost packets.
 
+x265 does not always repeat itself: four average-bitrate encodes (``h265_abr``) of one 16-frame
+64x64 clip at 40 kb/s in one process gave four different streams (also with
+``pools=none:frame-threads=1``); at a CRF it repeated in one process but not in every build of a
+dataset by two worker processes. x264 repeated bit for bit in every such test. Build a UCF-101C
+once and keep it, rather than rebuilding it for each comparison.
+
 Every corruption keeps the source's frame count, size and fps: decoders that lose frames (packet
 loss, bit errors) repeat the last good frame, as a player freezes; ``frame_rate`` shows each
 frame of the lower-rate video for as long as it lasts, so the duration is kept too.
