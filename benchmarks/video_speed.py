@@ -35,13 +35,16 @@ def pan(frames: int, width: int) -> np.ndarray:
     return np.stack([photo[:height, t : t + width] for t in range(frames)])
 
 
-def gflop_per_frame(pipe, frame: np.ndarray) -> float:
-    """Floating-point work of one editor call on one frame (convolutions and matrix products)."""
+def gflop_per_frame(pipe, frame: np.ndarray) -> tuple[float, float]:
+    """Floating-point work of one editor call on one frame (convolutions and matrix products):
+    (total, the autoencoder's part), the latter being the work that batching cannot share."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    with FlopCounterMode(display=False) as counter:
+    with FlopCounterMode(display=False, depth=1) as counter:
         pipe(image=frame, generator=torch.Generator().manual_seed(0))
-    return counter.get_total_flops() / 1e9
+    total = counter.get_total_flops() / 1e9
+    unet = sum(counter.get_flop_counts().get(type(pipe.unet).__name__, {}).values()) / 1e9
+    return total, total - unet
 
 
 def matmul_gflops(size: int = 2048, repeats: int = 10) -> float:
@@ -97,17 +100,18 @@ def main() -> int:
         for frame in clip:
             pipe(image=frame, generator=torch.Generator().manual_seed(0))
         single = args.frames / (time.perf_counter() - start)
-        work = gflop_per_frame(pipe, clip[0])
-        speeds[width] = {"batched": batched, "per_frame": single, "ratio": batched / single, "gflop_per_frame": work}
+        work, autoencoder = gflop_per_frame(pipe, clip[0])
+        speeds[width] = {"batched": batched, "per_frame": single, "ratio": batched / single, "gflop_per_frame": work,
+                         "autoencoder_gflop_per_frame": autoencoder}  # fmt: skip
         rows.append([f"{width}x{width * 3 // 4}", batched, single, f"{batched / single:.2f}x", f"{work:.1f}",
-                     f"{batched * work:.0f}", f"{single * work:.0f}"])  # fmt: skip
+                     f"{autoencoder:.1f}", f"{batched * work:.0f}", f"{single * work:.0f}"])  # fmt: skip
     peak = matmul_gflops()
     short, long = map(int, args.rss_frames.split(","))
     rss = {n: peak_rss_mb(args.model, n, args.rss_width) for n in (short, long)}
 
     print(f"restoring a {args.frames}-frame clip ({torch.get_num_threads()} threads)\n")
-    print(markdown_table(["size", "batched frames/s", "per-frame frames/s", "speed-up", "GFLOP/frame", "batched GFLOP/s",
-                          "per-frame GFLOP/s"], rows))  # fmt: skip
+    print(markdown_table(["size", "batched frames/s", "per-frame frames/s", "speed-up", "GFLOP/frame",
+                          "of it autoencoder", "batched GFLOP/s", "per-frame GFLOP/s"], rows))  # fmt: skip
     print(f"\nfloat32 {2048}x{2048} matrix product: {peak:.0f} GFLOP/s; 2x the per-frame rate would take "
           + ", ".join(f"{2 * speed['per_frame'] * speed['gflop_per_frame'] / peak:.0%} of it at width {width}" for width, speed in speeds.items()))
     print(f"\npeak RSS at width {args.rss_width}: {rss[short]:.0f} MB for {short} frames, {rss[long]:.0f} MB for {long} frames "
