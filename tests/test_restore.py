@@ -61,7 +61,8 @@ def test_anchor_attention_attends_to_the_frame_and_the_anchor_and_leaves_the_anc
     attn = Attention(query_dim=8, heads=2, dim_head=4)
     hidden = torch.randn(4, 5, 8)  # 2 groups of 2 frames, 5 tokens each
     processor = AnchorAttentionProcessor(AnchorState())
-    processor.state.start_batch(group_size=2, recording=True)
+    recorded: list[torch.Tensor] = []
+    processor.state.start_batch(2, recorded, recording=True)
     plain = AttnProcessor2_0()
     with torch.no_grad():
         out = processor(attn, hidden)
@@ -70,7 +71,7 @@ def test_anchor_attention_attends_to_the_frame_and_the_anchor_and_leaves_the_anc
             context = torch.cat([hidden[frame : frame + 1], hidden[anchor : anchor + 1]], dim=1)
             torch.testing.assert_close(out[frame], plain(attn, hidden[frame : frame + 1], context)[0])
         # A later batch of frames only (3 per group) attends to the recorded anchors.
-        processor.state.start_batch(group_size=3, recording=False)
+        processor.state.start_batch(3, recorded, recording=False)
         frames = torch.randn(6, 5, 8)
         replayed = processor(attn, frames)
         for group, anchor in ((0, 0), (1, 2)):
@@ -115,6 +116,20 @@ def test_replaying_the_anchor_equals_carrying_it_in_every_batch(cm, kind):
     for start in (3, 6):
         carried_along = together.restore_frames(np.concatenate([clip[:1], clip[start : start + 3]]))[1:]
         assert np.abs(streamed[start : start + 3].astype(int) - carried_along).max() <= 1
+
+
+def test_restorers_sharing_a_pipeline_can_interleave_videos(cm):
+    """Each video keeps its own recorded anchor and carried latents, not the shared processors."""
+    clips = moving_clip(6, 32, 32), 255 - moving_clip(6, 32, 32)
+    restorers = restorer(cm, batch_size=2), restorer(cm, batch_size=2)
+    expected = [r.restore_frames(c) for r, c in zip(restorers, clips)]
+    streams = [r._restore_stream(iter([c]), c[0]) for r, c in zip(restorers, clips)]
+    outputs: tuple[list, list] = ([], [])
+    for batches in zip(*streams):  # batch 1 of video A, batch 1 of video B, batch 2 of A, ...
+        for output, batch in zip(outputs, batches):
+            output.append(batch)
+    for output, alone in zip(outputs, expected):
+        assert np.abs(np.concatenate(output).astype(int) - alone).max() <= 1
 
 
 def test_smoothing_carries_across_chunk_boundaries(cm):
@@ -183,11 +198,11 @@ def test_a_failure_mid_video_leaves_no_output(cm, tmp_path):
     calls = []
     original = video._edit
 
-    def failing(frames, index, carried):
+    def failing(frames, index, stream):
         calls.append(index)
         if index == 2:
             raise RuntimeError("editor crashed")
-        return original(frames, index, carried)
+        return original(frames, index, stream)
 
     video._edit = failing
     with pytest.raises(RuntimeError, match="editor crashed"):

@@ -35,8 +35,9 @@ class AnchorState:
     """Shared by all processors of one UNet.
 
     The batch is ``groups x group_size`` (DPM's guidance batch has three groups, CM's one). While
-    ``recording``, the first element of each group is the anchor and its tokens are kept, call by
-    call; otherwise the batch holds frames only and the kept tokens are replayed in the same order.
+    ``recording``, the first element of each group is the anchor and its tokens are appended to
+    ``recorded``, call by call; otherwise the batch holds frames only and ``recorded`` is replayed
+    in the same order. The list belongs to the caller (one per video).
     """
 
     group_size: int = 1
@@ -45,11 +46,11 @@ class AnchorState:
     recorded: list[torch.Tensor] = field(default_factory=list)  # (groups, 1, N, C) per attention call
     cursor: int = 0
 
-    def start_batch(self, group_size: int, recording: bool) -> None:
-        """Before each pipeline call; a recording batch forgets the previous anchor."""
-        self.group_size, self.recording, self.cursor, self.enabled = group_size, recording, 0, True
+    def start_batch(self, group_size: int, recorded: list[torch.Tensor], recording: bool) -> None:
+        """Before each pipeline call; a recording batch empties ``recorded`` first."""
+        self.group_size, self.recorded, self.recording, self.cursor, self.enabled = group_size, recorded, recording, 0, True
         if recording:
-            self.recorded.clear()
+            recorded.clear()
 
     def anchor_tokens(self, hidden_states: torch.Tensor) -> torch.Tensor:
         """The anchor's tokens for every element of the batch: (B, N, C) -> (B, N, C)."""

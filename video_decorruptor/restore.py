@@ -63,6 +63,16 @@ def _resize(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 @dataclass
+class _StreamState:
+    """What one video's batches hand on to the next, kept per video so that restorers sharing a
+    pipeline can interleave: the anchor's recorded attention tokens, and per step the last
+    frame's denoised latent (the smoothing's left neighbour across a batch boundary)."""
+
+    anchor_tokens: list[torch.Tensor] = field(default_factory=list)
+    last_denoised: list[torch.Tensor] = field(default_factory=list)
+
+
+@dataclass
 class VideoDecorruptor:
     """Restore frames or video files with a Decorruptor editor pipeline.
 
@@ -105,12 +115,10 @@ class VideoDecorruptor:
     # Frames
     # -----------------------------------------------------------------------------------------
 
-    def _edit(self, frames: np.ndarray, chunk_index: int, carried: list[torch.Tensor]) -> np.ndarray:
+    def _edit(self, frames: np.ndarray, chunk_index: int, stream: _StreamState) -> np.ndarray:
         """Edit one chunk of consecutive frames, (B, h, w, 3) uint8 -> (B, h, w, 3) uint8.
 
-        Chunk 0 starts with the anchor and records it; later chunks replay it. ``carried`` holds,
-        per step, the previous chunk's last denoised latent (smoothing's left neighbour across the
-        boundary) and is updated for the next chunk.
+        Chunk 0 starts with the anchor and records it into ``stream``; later chunks replay it.
         """
         settings = self.consistency
         seed = self.seed if settings.shared_noise else self.seed + 1_000_003 * chunk_index
@@ -129,6 +137,7 @@ class VideoDecorruptor:
 
             def transform(denoised: torch.Tensor, step: int) -> torch.Tensor:
                 groups = denoised.view(-1, len(frames), *denoised.shape[1:])  # (guidance groups, frames, C, h, w)
+                carried = stream.last_denoised
                 if step < len(carried):  # the previous chunk's last frame is this chunk's left neighbour
                     smoothed = torch.stack([temporal_smooth(torch.cat([left, group]), settings.smoothing)[1:]
                                             for left, group in zip(carried[step], groups)])  # fmt: skip
@@ -138,7 +147,7 @@ class VideoDecorruptor:
                 return smoothed.view_as(denoised)
 
         if settings.anchor_attention:
-            self._anchor_state.start_batch(group_size=len(frames), recording=chunk_index == 0)
+            self._anchor_state.start_batch(len(frames), stream.anchor_tokens, recording=chunk_index == 0)
         try:
             return self.pipe(
                 image=frames, generator=generator, shared_noise=settings.shared_noise, denoised_transform=transform, **kwargs
@@ -161,9 +170,9 @@ class VideoDecorruptor:
         """Restored frames at the source size, batch by batch, in order."""
         source_size = first_frame.shape[:2]
         work_size = working_size(*source_size, self.size, self.pipe.vae_scale_factor)
-        carried: list[torch.Tensor] = []
+        stream = _StreamState()
         for index, frames in enumerate(self._batches(chunks, first_frame.shape)):
-            edited = self._edit(np.stack([_resize(f, work_size) for f in frames]), index, carried)
+            edited = self._edit(np.stack([_resize(f, work_size) for f in frames]), index, stream)
             yield np.stack([_resize(f, source_size) for f in edited])
 
     def restore_frames(self, frames: np.ndarray) -> np.ndarray:
