@@ -283,3 +283,14 @@ def test_restore_cli_bad_inputs_are_one_clear_line_and_leave_nothing(case, model
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("video-decorruptor: error:")
     assert set(tmp_path.iterdir()) == before
+
+
+@pytest.mark.parametrize("option, value", [("--batch-size", "0"), ("--steps", "-1"), ("--size", "0"), ("--smoothing", "-0.5")])
+def test_restore_cli_out_of_range_numbers_are_bad_usage(option, value, tmp_path, capsys):
+    from video_decorruptor.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["restore", str(tmp_path / "in.mp4"), "-o", str(tmp_path / "out.mp4"), option, value])
+    assert exit_info.value.code == 2
+    assert f"argument {option}: must be >= " in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []

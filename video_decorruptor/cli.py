@@ -22,6 +22,22 @@ class CommandError(Exception):
     """A runtime failure to report in one line (exit code 1)."""
 
 
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1, so that 0 or -3 is bad usage (exit code 2), not a late failure."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """argparse type: a float >= 0."""
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
 def _add_corrupt(subparsers: argparse._SubParsersAction) -> None:
     from video_decorruptor.corruptions import VIDEO_CORRUPTIONS
 
@@ -81,7 +97,7 @@ def _add_corruptions(subparsers: argparse._SubParsersAction) -> None:
         "--image", type=Path, help="photo for the gallery (default: the bundled held-out photo 'china', 224 px)"
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed for the gallery (default 0)")
-    parser.add_argument("--tile", type=int, default=128, help="size of each gallery tile in pixels (default 128)")
+    parser.add_argument("--tile", type=positive_int, default=128, help="size of each gallery tile in pixels (default 128)")
     parser.set_defaults(run=_run_corruptions)
 
 
@@ -131,7 +147,7 @@ def _add_make_ucf101c(subparsers: argparse._SubParsersAction) -> None:
         help="all (the 12 UCF-101C ones), all-video (all 22) or a comma-separated list (default all)",
     )  # fmt: skip
     parser.add_argument("--severity", default="5", help="5, 1-5 or 3,5 (default 5)")
-    parser.add_argument("--workers", type=int, default=1, help="parallel processes (default 1)")
+    parser.add_argument("--workers", type=positive_int, default=1, help="parallel processes (default 1)")
     parser.set_defaults(run=_run_make_ucf101c)
 
 
@@ -165,14 +181,14 @@ def _add_restore(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("input", type=Path, help="video file, folder of frames or image")
     parser.add_argument("-o", "--output", type=Path, required=True, help="output video (.mp4, .mkv, ...)")
     parser.add_argument("--model", help="checkpoint folder or hub id (default: the embedded Decorruptor-Tiny CM)")
-    parser.add_argument("--steps", type=int, help="editor steps (default: 4 for CM, 20 for DPM)")
-    parser.add_argument("--batch-size", type=int, default=8, help="frames per editor batch (default 8)")
-    parser.add_argument("--size", type=int, help="working long side in pixels (default: native, at most 512)")
+    parser.add_argument("--steps", type=positive_int, help="editor steps (default: 4 for CM, 20 for DPM)")
+    parser.add_argument("--batch-size", type=positive_int, default=8, help="frames per editor batch (default 8)")
+    parser.add_argument("--size", type=positive_int, help="working long side in pixels (default: native, at most 512)")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
     parser.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
     parser.add_argument("--no-shared-noise", action="store_true", help="independent noise per frame")
     parser.add_argument("--no-anchor", action="store_true", help="no anchor-frame attention")
-    parser.add_argument("--smoothing", type=float, default=0.5, help="latent temporal smoothing strength, 0 = off (default 0.5)")
+    parser.add_argument("--smoothing", type=non_negative_float, default=0.5, help="latent temporal smoothing strength, 0 = off (default 0.5)")
     parser.add_argument("--side-by-side", action="store_true", help="write input | restored next to each other")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     parser.add_argument("--backend", default="pyav", choices=["pyav", "decord"], help="video decoder (default pyav)")
@@ -187,8 +203,6 @@ def _run_restore(args: argparse.Namespace) -> None:
 
     if args.output.exists() and not args.overwrite:
         raise CommandError(f"{args.output} exists; pass --overwrite to replace it")
-    if args.smoothing < 0:
-        raise CommandError(f"--smoothing must be >= 0, got {args.smoothing}")
     open_video(args.input, args.backend).close()  # a bad input fails before the model loads
     diffusers_logging.disable_progress_bar()  # our own progress bar counts frames
     consistency = ConsistencySettings(not args.no_shared_noise, not args.no_anchor, args.smoothing)
@@ -234,11 +248,11 @@ def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
                         help=f"video classifier: {', '.join(VIDEO_MODELS)} (default tiny_action_net, the embedded one)")  # fmt: skip
     parser.add_argument("--weights", help="classifier checkpoint (state_dict or training checkpoint); DEFAULT = torchvision's Kinetics weights")
     parser.add_argument("--editor", help="editor checkpoint folder or hub id (default: the embedded Decorruptor-Tiny CM)")
-    parser.add_argument("--editor-steps", type=int, help="editor steps (default: 4 for CM, 20 for DPM)")
-    parser.add_argument("--editor-size", type=int, help="editor working long side in pixels (default: native, at most 512)")
-    parser.add_argument("--batch-size", type=int, default=8, help="clips per classifier batch and per TENT update (default 8)")
+    parser.add_argument("--editor-steps", type=positive_int, help="editor steps (default: 4 for CM, 20 for DPM)")
+    parser.add_argument("--editor-size", type=positive_int, help="editor working long side in pixels (default: native, at most 512)")
+    parser.add_argument("--batch-size", type=positive_int, default=8, help="clips per classifier batch and per TENT update (default 8)")
     parser.add_argument("--tent-lr", type=float, default=1e-3, help="TENT learning rate (default 1e-3)")
-    parser.add_argument("--limit", type=int, help="only the first N videos of the split")
+    parser.add_argument("--limit", type=positive_int, help="only the first N videos of the split")
     parser.add_argument("--output-dir", type=Path, default=Path("evaluation"), help="results folder (default ./evaluation)")
     parser.add_argument("--cache-dir", type=Path, help="restored clips and logits (default OUTPUT_DIR/cache)")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
@@ -253,8 +267,6 @@ def _run_evaluate(args: argparse.Namespace) -> None:
     from video_decorruptor.evaluate import EvaluationConfig, evaluate, markdown_table
     from video_decorruptor.ucf101c import parse_corruptions, parse_severities
 
-    if args.batch_size < 1 or (args.limit is not None and args.limit < 1):
-        raise CommandError("--batch-size and --limit must be >= 1")
     diffusers_logging.disable_progress_bar()
     config = EvaluationConfig(
         data=args.data, splits_dir=args.splits, split=args.split, on_the_fly=args.on_the_fly,
