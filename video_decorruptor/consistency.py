@@ -60,7 +60,7 @@ class AnchorState:
         groups = batch // size
         if self.recording:
             anchors = hidden_states.view(groups, size, *hidden_states.shape[1:])[:, :1]
-            self.recorded.append(anchors)
+            self.recorded.append(anchors.clone())  # a copy: a view would keep the whole batch alive
         else:
             if self.cursor >= len(self.recorded):
                 raise RuntimeError(
