@@ -68,6 +68,7 @@ def main() -> int:
     inputs = {"clean": clean, **{n: np.stack([corrupt(c, n, args.severity, rng=i) for i, c in enumerate(clean)]) for n in names}}
     input_psnr = {n: psnr(clean, inputs[n]) for n in names}
     results = {}
+    loaded: dict[str, tuple[object, float]] = {}  # folder -> (pipeline, autoencoder PSNR), once per folder
     for spec in args.editors:
         folder, _, steps = spec.partition(":")
         if is_autoencoder(Path(folder)):
@@ -75,13 +76,16 @@ def main() -> int:
             results[spec] = {"autoencoder": psnr(clean, round_trip), "psnr": {}, "mean_gain": None,
                              "colour_shift": colour_shift(clean, round_trip)}  # fmt: skip
             continue
-        pipe = load_editor(folder)
-        pipe.set_progress_bar_config(disable=True)
+        if folder not in loaded:
+            pipe = load_editor(folder)
+            pipe.set_progress_bar_config(disable=True)
+            loaded[folder] = pipe, psnr(clean, autoencoder_round_trip(pipe.vae, clean))
+        pipe, autoencoder_psnr = loaded[folder]
         outputs = {name: restore(pipe, images, int(steps or 4)) for name, images in inputs.items()}
         scores = {name: psnr(clean, out) for name, out in outputs.items()}
         gains = [scores[n] - input_psnr[n] for n in names]
-        results[spec] = {"autoencoder": psnr(clean, autoencoder_round_trip(pipe.vae, clean)), "psnr": scores,
-                         "mean_gain": float(np.mean(gains)), "colour_shift": colour_shift(clean, outputs["clean"])}  # fmt: skip
+        results[spec] = {"autoencoder": autoencoder_psnr, "psnr": scores, "mean_gain": float(np.mean(gains)),
+                         "colour_shift": colour_shift(clean, outputs["clean"])}  # fmt: skip
         print(f"{spec}: done", flush=True)
 
     header = ["input", "input dB", *results]

@@ -47,7 +47,10 @@ def gflop_per_frame(pipe, frame: np.ndarray) -> tuple[float, float]:
     return total, total - unet
 
 
-def matmul_gflops(size: int = 2048, repeats: int = 10) -> float:
+MATMUL_SIZE = 2048
+
+
+def matmul_gflops(size: int = MATMUL_SIZE, repeats: int = 10) -> float:
     """GFLOP/s of a float32 ``size`` x ``size`` matrix product: the practical peak of these cores."""
     a, b = torch.randn(size, size), torch.randn(size, size)
     a @ b
@@ -112,7 +115,7 @@ def main() -> int:
     print(f"restoring a {args.frames}-frame clip ({torch.get_num_threads()} threads)\n")
     print(markdown_table(["size", "batched frames/s", "per-frame frames/s", "speed-up", "GFLOP/frame",
                           "of it autoencoder", "batched GFLOP/s", "per-frame GFLOP/s"], rows))  # fmt: skip
-    print(f"\nfloat32 {2048}x{2048} matrix product: {peak:.0f} GFLOP/s; 2x the per-frame rate would take "
+    print(f"\nfloat32 {MATMUL_SIZE}x{MATMUL_SIZE} matrix product: {peak:.0f} GFLOP/s; 2x the per-frame rate would take "
           + ", ".join(f"{2 * speed['per_frame'] * speed['gflop_per_frame'] / peak:.0%} of it at width {width}" for width, speed in speeds.items()))
     print(f"\npeak RSS at width {args.rss_width}: {rss[short]:.0f} MB for {short} frames, {rss[long]:.0f} MB for {long} frames "
           f"({rss[long] / rss[short]:.2f}x)")  # fmt: skip
