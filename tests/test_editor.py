@@ -14,7 +14,7 @@ from image_core.editor import (
     image_guidance_schedule,
     load_editor,
 )
-from image_core.editor.common import PROMPT_EMBEDS_FILE, normalize_latents
+from image_core.editor.common import PROMPT_EMBEDS_FILE, keep_low_frequencies, normalize_latents
 
 
 @pytest.fixture(scope="module")
@@ -128,6 +128,33 @@ def test_sampling_starts_from_the_image_at_the_terminal_snr(which, request):
     alpha = pipe.scheduler.alphas_cumprod[int(pipe.scheduler.timesteps[0])]
     signal = normalize_latents(pipe.vae.config, pipe.encode_image_latents(torch.from_numpy(array).permute(0, 3, 1, 2) / 255))
     torch.testing.assert_close(from_image - (1 - alpha).sqrt() * from_noise, alpha.sqrt() * signal)
+
+
+def test_keep_low_frequencies_takes_the_broad_colours_and_keeps_the_fine_detail():
+    ramp = torch.linspace(0.2, 0.6, 64)
+    reference = torch.stack([ramp[None, :].expand(48, 64), ramp[:, None].expand(64, 48).T, torch.full((48, 64), 0.4)])[None]
+    checker = (torch.arange(48)[:, None] + torch.arange(64)[None, :]) % 2 * 0.1 - 0.05  # the finest detail there is
+    edited = reference + torch.tensor([0.15, -0.1, 0.05])[:, None, None] + checker  # a colour cast plus detail
+    fixed = keep_low_frequencies(edited, reference, sigma=2.0)
+    torch.testing.assert_close(fixed, (reference + checker).clamp(0, 1), atol=2e-3, rtol=0)
+    tiny = torch.rand(1, 3, 3, 5)  # smaller than the kernel: it shrinks to fit the reflect padding
+    torch.testing.assert_close(keep_low_frequencies(tiny, tiny, sigma=4.0), tiny)
+
+
+@pytest.mark.parametrize("which", ["cm", "dpm"])
+def test_colour_fix_is_the_decoded_edit_with_the_inputs_low_frequencies(which, request):
+    pipe = request.getfixturevalue(which)
+    array = images(2, 37, 29)  # padded to the VAE factor inside, cropped back
+    tensor = torch.from_numpy(array).permute(0, 3, 1, 2).float() / 255
+    kwargs = {"num_inference_steps": 2}
+    plain = pipe(image=tensor, generator=seeded(), colour_fix_sigma=0, **kwargs).images
+    fixed = pipe(image=tensor, generator=seeded(), colour_fix_sigma=3.0, **kwargs).images
+    assert (fixed - plain).abs().max() > 0.05
+    # The fix works on the padded images; away from the padded edges it equals fixing the cropped result.
+    expected = keep_low_frequencies(plain, tensor, 3.0)
+    torch.testing.assert_close(fixed[..., :24, :16], expected[..., :24, :16], atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="colour_fix_sigma must be >= 0"):
+        pipe(image=array, num_inference_steps=1, colour_fix_sigma=-1)
 
 
 def test_guidance_embedding_is_sinusoidal():

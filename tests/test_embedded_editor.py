@@ -27,3 +27,5 @@ def test_embedded_cm_restores_a_noisy_held_out_photo_to_higher_psnr():
     assert peak_signal_noise_ratio(clean, restored) > peak_signal_noise_ratio(clean, noisy) + 1.0
     from_noise = pipe(image=noisy[None], generator=torch.Generator().manual_seed(0), start_from_image=False).images[0]
     assert peak_signal_noise_ratio(clean, restored) > peak_signal_noise_ratio(clean, from_noise)
+    uncorrected = pipe(image=noisy[None], generator=torch.Generator().manual_seed(0), colour_fix_sigma=0).images[0]
+    assert peak_signal_noise_ratio(clean, restored) > peak_signal_noise_ratio(clean, uncorrected) + 1.0

@@ -9,7 +9,7 @@ import pytest
 from conftest import make_mini_ucf101
 from tiny_editor import tiny_pipeline
 
-from video_decorruptor.evaluate import MODES, EvaluationConfig, LogitCache, evaluate
+from video_decorruptor.evaluate import MODES, EvaluationConfig, evaluate
 from video_decorruptor.ucf101c import build_ucf101c
 
 STREAMS = ("gauss", "contrast")
@@ -32,6 +32,14 @@ def config(mini, output, **overrides) -> EvaluationConfig:
     return EvaluationConfig(**{**values, **overrides})
 
 
+def cached_logits(output, stream: str, mode: str) -> dict[str, np.ndarray]:
+    """The logits a run stored: ``<output>/cache/logits/<classifier>/<stream>-<data key>/<mode>[-<editor key>].npz``."""
+    name = mode.replace("+", "_") + ("-*" if mode.startswith("restored") else "")
+    (path,) = (output / "cache" / "logits").glob(f"*/{stream}-*/{name}.npz")
+    with np.load(path) as stored:
+        return {key: stored[key] for key in stored.files}
+
+
 def test_all_modes_end_to_end_with_reports_and_ensemble_arithmetic(mini, tmp_path):
     result = evaluate(config(mini, tmp_path / "out"))
     assert set(result.accuracy) == set(MODES) and result.videos == 2 * 3
@@ -40,9 +48,8 @@ def test_all_modes_end_to_end_with_reports_and_ensemble_arithmetic(mini, tmp_pat
         assert all(value in (0.0, 100 / 3, 200 / 3, 100.0) for value in result.accuracy[mode].values())
         assert result.mean[mode] == pytest.approx(np.mean(list(result.accuracy[mode].values())))
     # ensemble = argmax of the summed source and restored logits, recomputed from the cache
-    cache = LogitCache(next((tmp_path / "out" / "cache" / "logits").iterdir()))
     labels = {"ApplyEyeMakeup": 0, "Basketball": 1, "YoYo": 2}
-    source, restored = cache.load("gauss-5", "source"), cache.load("gauss-5", "restored")
+    source, restored = (cached_logits(tmp_path / "out", "gauss-5", mode) for mode in ("source", "restored"))
     correct = [np.argmax(source[k] + restored[k]) == labels[k.split("|")[0]] for k in source]
     assert result.accuracy["ensemble"]["gauss-5"] == pytest.approx(100 * np.mean(correct))
     assert source.keys() == restored.keys() and len(source) == 3
@@ -65,10 +72,21 @@ def test_a_rerun_and_an_added_mode_reuse_the_cache(mini, tmp_path):
     assert first.mode_seconds_per_clip["restored"] > first.mode_seconds_per_clip["source"] > 0
 
 
+def test_another_editor_setting_or_rebuilt_data_misses_the_cache(mini, tmp_path):
+    evaluate(config(mini, tmp_path / "out", modes=["source", "restored"]))
+    other_editor = evaluate(config(mini, tmp_path / "out", modes=["source", "restored"], editor_colour_fix=0.0))
+    assert other_editor.seconds_per_clip["classify_source"] == 0  # the same clips and classifier
+    assert other_editor.seconds_per_clip["restore"] > 0 and other_editor.seconds_per_clip["classify_restored"] > 0
+    rebuilt = tmp_path / "rebuilt"
+    assert build_ucf101c(mini["root"], mini["splits"], rebuilt, ["gauss"], [5]).ok
+    moved = evaluate(config(mini, tmp_path / "out", modes=["source"], data=rebuilt, corruptions=["gauss"]))
+    assert moved.seconds_per_clip["classify_source"] > 0
+
+
 def test_tent_resets_between_streams(mini, tmp_path):
     both = evaluate(config(mini, tmp_path / "both", modes=["tent"]))
     alone = evaluate(config(mini, tmp_path / "alone", modes=["tent"], corruptions=["contrast"]))
-    logits = [LogitCache(next((tmp_path / run / "cache" / "logits").iterdir())).load("contrast-5", "tent") for run in ("both", "alone")]
+    logits = [cached_logits(tmp_path / run, "contrast-5", "tent") for run in ("both", "alone")]
     for key in logits[1]:
         np.testing.assert_allclose(logits[0][key], logits[1][key], rtol=1e-5, atol=1e-5)
     assert both.accuracy["tent"]["contrast-5"] == alone.accuracy["tent"]["contrast-5"]
@@ -103,7 +121,7 @@ def test_torchrun_with_two_cpu_processes_equals_one_process(mini, tmp_path):
     assert two["world_size"] == 2 and one["world_size"] == 1
     assert one["accuracy"] == two["accuracy"]
     for mode in ("source", "restored", "tent"):
-        a, b = (LogitCache(next((tmp_path / run / "cache" / "logits").iterdir())).load("gauss-5", mode) for run in ("one", "two"))
+        a, b = (cached_logits(tmp_path / run, "gauss-5", mode) for run in ("one", "two"))
         assert a.keys() == b.keys()
         for key in a:  # torchrun runs one thread per process: other summation orders, so not bit-equal
             np.testing.assert_allclose(a[key], b[key], rtol=1e-3, atol=1e-3)

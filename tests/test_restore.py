@@ -33,6 +33,8 @@ def test_restore_frames_keeps_shape_for_cm_dpm_odd_sizes_and_one_frame(cm):
     with pytest.raises(ValueError, match="frames is empty"):
         restorer(cm).restore_frames(clip[:0])
     assert restorer(cm, batch_size=1).restore_frames(clip[:3]).shape == (3, 37, 45, 3)
+    plain = restorer(cm, colour_fix_sigma=0).restore_frames(clip)
+    assert np.abs(plain.astype(int) - restorer(cm).restore_frames(clip)).max() > 0  # the colour fix reaches the editor
     with pytest.raises(ValueError, match="batch_size must be >= 1"):
         restorer(cm, batch_size=0)
 
@@ -163,7 +165,8 @@ def test_denoised_transform_moves_the_result(cm):
     plain = cm(image=image, generator=torch.Generator().manual_seed(0)).images
     same = cm(image=image, generator=torch.Generator().manual_seed(0), denoised_transform=lambda x, i: x).images
     assert np.abs(plain.astype(int) - same).max() <= 1
-    zeros = cm(image=image, generator=torch.Generator().manual_seed(0), denoised_transform=lambda x, i: torch.zeros_like(x)).images
+    zeros = cm(image=image, generator=torch.Generator().manual_seed(0), denoised_transform=lambda x, i: torch.zeros_like(x),
+               colour_fix_sigma=0).images  # fmt: skip
     expected = cm.decode_latents(torch.zeros(1, 4, 16, 16))
     expected = (expected.permute(0, 2, 3, 1) * 255).round().to(torch.uint8).numpy()[0]
     assert np.abs(zeros.astype(int) - expected).max() <= 1  # the last step's x0 is what gets decoded
@@ -285,7 +288,7 @@ def test_restore_cli_bad_inputs_are_one_clear_line_and_leave_nothing(case, model
     assert set(tmp_path.iterdir()) == before
 
 
-@pytest.mark.parametrize("option, value", [("--batch-size", "0"), ("--steps", "-1"), ("--size", "0"), ("--smoothing", "-0.5")])
+@pytest.mark.parametrize("option, value", [("--batch-size", "0"), ("--steps", "-1"), ("--size", "0"), ("--smoothing", "-0.5"), ("--colour-fix", "-1")])
 def test_restore_cli_out_of_range_numbers_are_bad_usage(option, value, tmp_path, capsys):
     from video_decorruptor.cli import main
 

@@ -64,7 +64,8 @@ class EvaluationConfig:
         classifier: a key of ``VIDEO_MODELS``; ``weights`` its checkpoint (None: the embedded model
             for ``tiny_action_net``).
         editor: editor checkpoint folder (None: the embedded Decorruptor-Tiny CM).
-        editor_steps, editor_size, editor_batch_size: editor settings (see ``VideoDecorruptor``).
+        editor_steps, editor_size, editor_batch_size, editor_colour_fix: editor settings (see
+            ``VideoDecorruptor``; the colour fix is its ``colour_fix_sigma``).
         clip_length: frames per clip, sampled uniformly over the video (None: what the classifier needs, else 16).
         batch_size: clips per classifier batch, and per TENT update.
         tent_learning_rate: TENT's SGD step size.
@@ -90,6 +91,7 @@ class EvaluationConfig:
     editor_steps: int | None = None
     editor_size: int | None = None
     editor_batch_size: int = 8
+    editor_colour_fix: float | None = None
     clip_length: int | None = None
     batch_size: int = 8
     tent_learning_rate: float = 1e-3
@@ -162,8 +164,9 @@ def _barrier(world: int) -> None:
 # Bump when the same checkpoint and settings start to restore clips differently (a change in the
 # pipelines or the video layer), so a cache never serves clips of the older code.
 # 2: sampling starts from the input's latents; 3: anchor attention keeps the frame's own tokens;
-# 4: the anchor is edited once per video and smoothing crosses chunk boundaries
-RESTORATION_VERSION = 4
+# 4: the anchor is edited once per video and smoothing crosses chunk boundaries;
+# 5: the pipelines' colour fix (``keep_low_frequencies``) is on by default
+RESTORATION_VERSION = 5
 
 
 def _key(*parts: object) -> str:
@@ -179,13 +182,19 @@ def _file_identity(path: str | None) -> object:
 
 
 class LogitCache:
-    """Logits per video for one classifier, mode and stream: ``<dir>/<stream>.<mode>.npz``."""
+    """Logits per video for one classifier, mode and stream: ``<dir>/<stream folder>/<mode>.npz``.
 
-    def __init__(self, directory: Path):
-        self.directory = directory
+    ``stream_folders`` names each stream's folder after its files (see ``_Evaluator``), so a rebuilt
+    or different dataset misses the cache; the restored modes' files also carry ``editor_key``, so
+    another editor or editor setting does not reuse logits of clips it did not make.
+    """
+
+    def __init__(self, directory: Path, stream_folders: dict[str, str], editor_key: str):
+        self.directory, self.stream_folders, self.editor_key = directory, stream_folders, editor_key
 
     def path(self, stream: str, mode: str) -> Path:
-        return self.directory / f"{stream}.{mode.replace('+', '_')}.npz"
+        name = mode.replace("+", "_") + (f"-{self.editor_key}" if mode.startswith("restored") else "")
+        return self.directory / self.stream_folders[stream] / f"{name}.npz"
 
     def load(self, stream: str, mode: str) -> dict[str, np.ndarray]:
         path = self.path(stream, mode)
@@ -241,17 +250,25 @@ class _Evaluator:
             from video_decorruptor.recognition import EMBEDDED_ACTION_MODEL
 
             weights = str(EMBEDDED_ACTION_MODEL)  # retrained embedded weights get a new cache key
-        classifier_key = _key(config.classifier, _file_identity(weights), self.clip_length)
-        self.logits = LogitCache(cache / "logits" / f"{config.classifier}-{classifier_key}")
         from image_core.editor.loading import EMBEDDED_DEFAULT
 
         self.editor_key = _key(RESTORATION_VERSION, _file_identity(config.editor or str(EMBEDDED_DEFAULT)), config.editor_steps,
-                               config.editor_size, config.editor_batch_size, config.seed, self.clip_length)  # fmt: skip
+                               config.editor_size, config.editor_batch_size, config.editor_colour_fix, config.seed,
+                               self.clip_length)  # fmt: skip
         self.restored_dir = cache / "restored" / self.editor_key
         self._editor = None
         self.seconds = {stage: 0.0 for stage in STAGES}
         self.counts = {stage: 0 for stage in STAGES}
         self.streams = [_Stream(c, s, self._dataset(c, s)) for c in config.corruptions for s in config.severities]
+        # Cached results are filed under the stream and the identity of its files (the clean videos
+        # when corrupting on the fly): another or a rebuilt UCF-101C never serves stale clips or logits.
+        clean_identity = _key(_file_identity(str(config.data)), "on the fly") if config.on_the_fly else None
+        self.stream_folders = {
+            s.name: f"{s.name}-{clean_identity or _key(_file_identity(str(Path(config.data) / s.corruption / str(s.severity))))}"
+            for s in self.streams
+        }  # fmt: skip
+        classifier_key = _key(config.classifier, _file_identity(weights), self.clip_length)
+        self.logits = LogitCache(cache / "logits" / f"{config.classifier}-{classifier_key}", self.stream_folders, self.editor_key)
 
     # -- data ---------------------------------------------------------------------------------
 
@@ -307,13 +324,14 @@ class _Evaluator:
 
             self._editor = VideoDecorruptor.from_pretrained(
                 self.config.editor, device=self.device, batch_size=self.config.editor_batch_size, size=self.config.editor_size,
-                seed=self.config.seed, num_inference_steps=self.config.editor_steps, progress=False,
+                seed=self.config.seed, num_inference_steps=self.config.editor_steps,
+                colour_fix_sigma=self.config.editor_colour_fix, progress=False,
             )  # fmt: skip
         return self._editor
 
     def restored(self, stream: _Stream, index: int, frames: np.ndarray | None = None) -> np.ndarray:
         """The edited clip, from the cache when an earlier run made it."""
-        path = self.restored_dir / stream.name / (self.relative_path(stream, index) + ".npz")
+        path = self.restored_dir / self.stream_folders[stream.name] / (self.relative_path(stream, index) + ".npz")
         if path.is_file():
             with np.load(path) as stored:
                 return stored["frames"]

@@ -85,6 +85,8 @@ class VideoDecorruptor:
         seed: seed of the shared noise (and of independent noise, per chunk).
         num_inference_steps: editor steps (None: the pipeline's default, 4 for CM, 20 for DPM).
         guidance_scale, image_guidance_scale: editor guidance (None: the pipeline's defaults).
+        colour_fix_sigma: std in pixels below which each frame keeps its own low frequencies (0 = off;
+            None: the pipeline's default, see :func:`image_core.editor.common.keep_low_frequencies`).
         progress: show a progress bar in frames.
     """
 
@@ -96,6 +98,7 @@ class VideoDecorruptor:
     num_inference_steps: int | None = None
     guidance_scale: float | None = None
     image_guidance_scale: float | None = None
+    colour_fix_sigma: float | None = None
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -129,7 +132,7 @@ class VideoDecorruptor:
         kwargs = {
             key: value
             for key, value in (("num_inference_steps", self.num_inference_steps), ("guidance_scale", self.guidance_scale),
-                               ("image_guidance_scale", self.image_guidance_scale))
+                               ("image_guidance_scale", self.image_guidance_scale), ("colour_fix_sigma", self.colour_fix_sigma))
             if value is not None
         }  # fmt: skip
         transform = None

@@ -8,6 +8,7 @@ import torch
 from diffusers import DiffusionPipeline
 
 from image_core.editor.common import (
+    COLOUR_FIX_SIGMA,
     DecorruptorMixin,
     DenoisedTransform,
     ImageInput,
@@ -58,6 +59,7 @@ class DecorruptorCMPipeline(DecorruptorMixin, DiffusionPipeline):
         start_from_image: bool = True,
         original_inference_steps: Optional[int] = None,
         denoised_transform: Optional[DenoisedTransform] = None,
+        colour_fix_sigma: float = COLOUR_FIX_SIGMA,
         return_dict: bool = True,
     ):
         """Restore a batch of images.
@@ -74,6 +76,8 @@ class DecorruptorCMPipeline(DecorruptorMixin, DiffusionPipeline):
             original_inference_steps: the distillation skeleton's step count (scheduler default if None).
             denoised_transform: ``(x0 (B, C, h, w), step) -> x0`` applied to each step's denoised estimate
                 (the video layer's temporal smoothing); the next latents follow the edited estimate.
+            colour_fix_sigma: take the output's frequencies below a Gaussian of this std (pixels) from the
+                input (see ``keep_low_frequencies``); 0 = off, the decoded edit as it is.
             return_dict: return an ``EditorOutput`` instead of a tuple.
 
         Returns:
@@ -115,5 +119,5 @@ class DecorruptorCMPipeline(DecorruptorMixin, DiffusionPipeline):
                     denoised_transform, latents, denoised, previous_alpha(self.scheduler, i, t), i
                 )  # fmt: skip
 
-        # 8. Decode the denoised estimate, crop back, convert to the input kind
-        return self._output(self.decode_latents(denoised), size, kind, return_dict)
+        # 8. Decode the denoised estimate, take the input's low frequencies, crop back, convert to the input kind
+        return self._output(self.decode_latents(denoised), images, colour_fix_sigma, size, kind, return_dict)

@@ -9,6 +9,7 @@ import torch
 from diffusers import DiffusionPipeline
 
 from image_core.editor.common import (
+    COLOUR_FIX_SIGMA,
     DecorruptorMixin,
     DenoisedTransform,
     ImageInput,
@@ -43,6 +44,7 @@ class DecorruptorDPMPipeline(DecorruptorMixin, DiffusionPipeline):
         shared_noise: bool = False,
         start_from_image: bool = True,
         denoised_transform: Optional[DenoisedTransform] = None,
+        colour_fix_sigma: float = COLOUR_FIX_SIGMA,
         return_dict: bool = True,
     ):
         """Restore a batch of images.
@@ -58,6 +60,8 @@ class DecorruptorDPMPipeline(DecorruptorMixin, DiffusionPipeline):
                 from pure noise (see ``prepare_noise``).
             denoised_transform: ``(x0 (B, C, h, w), step) -> x0`` applied to each step's denoised estimate
                 (the video layer's temporal smoothing); the next latents follow the edited estimate.
+            colour_fix_sigma: take the output's frequencies below a Gaussian of this std (pixels) from the
+                input (see ``keep_low_frequencies``); 0 = off, the decoded edit as it is.
             return_dict: return an ``EditorOutput`` instead of a tuple.
 
         Returns:
@@ -113,8 +117,8 @@ class DecorruptorDPMPipeline(DecorruptorMixin, DiffusionPipeline):
                     denoised_transform, latents, step.pred_original_sample, previous_alpha(self.scheduler, i, t), i
                 )  # fmt: skip
 
-        # 7. Decode, crop back to the input size, convert to the input kind
-        return self._output(self.decode_latents(latents), size, kind, return_dict)
+        # 7. Decode, take the input's low frequencies, crop back to the input size, convert to the input kind
+        return self._output(self.decode_latents(latents), images, colour_fix_sigma, size, kind, return_dict)
 
     def _step_parameters(self) -> set[str]:
         return set(inspect.signature(self.scheduler.step).parameters)
