@@ -147,6 +147,27 @@ def test_smoothing_carries_across_chunk_boundaries(cm):
     assert np.abs(streamed[3].astype(int) - alone[0]).max() <= 1
 
 
+def test_the_colour_reference_is_the_input_smoothed_along_time_across_batches(cm):
+    from video_decorruptor.restore import _StreamState
+
+    static = 0.2 + 0.6 * torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    flickering = static + 0.05 * torch.tensor([(-1.0) ** t for t in range(8)])[:, None, None, None]  # brightness flicker
+    smoothing = restorer(cm)
+    stream = _StreamState()
+    reference = torch.cat([smoothing._colour_reference(flickering[:4], stream), smoothing._colour_reference(flickering[4:], stream)])
+    assert reference.shape == flickering.shape
+
+    def brightness_steps(frames: torch.Tensor) -> float:
+        return float(frames.mean(dim=(1, 2, 3)).diff().abs().mean())
+
+    assert brightness_steps(reference) < 0.5 * brightness_steps(flickering)
+    # The first frame of the second batch had the first batch's last frame as its left neighbour.
+    alone = smoothing._colour_reference(flickering[4:], _StreamState())
+    assert (reference[4] - alone[0]).abs().max() > 0.01
+    unsmoothed = restorer(cm, consistency=ConsistencySettings(smoothing=0.0))
+    assert torch.equal(unsmoothed._colour_reference(flickering, _StreamState()), flickering)
+
+
 def test_temporal_smooth_spares_motion_and_keeps_static_content():
     torch.manual_seed(0)
     static = torch.randn(1, 4, 8, 8).repeat(5, 1, 1, 1)

@@ -190,8 +190,8 @@ def _add_restore(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-anchor", action="store_true", help="no anchor-frame attention")
     parser.add_argument("--smoothing", type=non_negative_float, default=0.5, help="latent temporal smoothing strength, 0 = off (default 0.5)")
     parser.add_argument("--colour-fix", type=non_negative_float, metavar="SIGMA",
-                        help="keep each frame's colours: its frequencies below a Gaussian of this std in pixels replace "
-                        "the edit's; 0 = off (default: the editor's, 2)")  # fmt: skip
+                        help="colour fix: the input's frequencies below a Gaussian of this std in pixels (the frames "
+                        "smoothed along time first) replace the edit's; 0 = off (default: the editor's, 2)")  # fmt: skip
     parser.add_argument("--side-by-side", action="store_true", help="write input | restored next to each other")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     parser.add_argument("--backend", default="pyav", choices=["pyav", "decord"], help="video decoder (default pyav)")

@@ -165,7 +165,7 @@ def _barrier(world: int) -> None:
 # pipelines or the video layer), so a cache never serves clips of the older code.
 # 2: sampling starts from the input's latents; 3: anchor attention keeps the frame's own tokens;
 # 4: the anchor is edited once per video and smoothing crosses chunk boundaries;
-# 5: the pipelines' colour fix (``keep_low_frequencies``) is on by default
+# 5: the colour fix (``keep_low_frequencies``) is on by default, against time-smoothed frames
 RESTORATION_VERSION = 5
 
 

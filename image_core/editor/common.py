@@ -227,11 +227,15 @@ class DecorruptorMixin:
     def vae_scale_factor(self) -> int:
         return 2 ** (len(self.vae.config.block_out_channels) - 1)
 
-    def prepare_images(self, image: ImageInput, num_inference_steps: int, generator, shared_noise: bool):
+    def prepare_images(
+        self, image: ImageInput, num_inference_steps: int, generator, shared_noise: bool, colour_fix_sigma: float
+    ):  # fmt: skip
         """Check a call's inputs; return the images padded to the VAE factor (B, 3, H', W'), their
         kind and their size before padding."""
         if num_inference_steps < 1:
             raise ValueError(f"num_inference_steps must be >= 1, got {num_inference_steps}")
+        if colour_fix_sigma < 0:
+            raise ValueError(f"colour_fix_sigma must be >= 0 (0 = off), got {colour_fix_sigma}")
         images, kind = images_to_tensor(image)
         batch = images.shape[0]
         if isinstance(generator, list) and len(generator) != batch and not shared_noise:
@@ -312,8 +316,6 @@ class DecorruptorMixin:
         return_dict: bool,
     ):  # fmt: skip
         """Colour fix against the (padded) input ``images``, crop back to ``size``, convert to ``kind``."""
-        if colour_fix_sigma < 0:
-            raise ValueError(f"colour_fix_sigma must be >= 0 (0 = off), got {colour_fix_sigma}")
         if colour_fix_sigma > 0:
             decoded = keep_low_frequencies(decoded, images, colour_fix_sigma)
         images = tensor_to_images(decoded[..., : size[0], : size[1]], kind)

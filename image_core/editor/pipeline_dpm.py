@@ -68,7 +68,7 @@ class DecorruptorDPMPipeline(DecorruptorMixin, DiffusionPipeline):
             ``EditorOutput`` whose ``images`` are of the input's kind and size.
         """
         # 1. Check inputs, convert, pad to the VAE factor
-        images, kind, size = self.prepare_images(image, num_inference_steps, generator, shared_noise)
+        images, kind, size = self.prepare_images(image, num_inference_steps, generator, shared_noise, colour_fix_sigma)
         batch, device = images.shape[0], self._execution_device
 
         # 2. Instruction embeddings: [text, null, null]
