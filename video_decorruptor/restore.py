@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from image_core.editor import load_editor
-from image_core.editor.common import COLOUR_FIX_SIGMA, keep_low_frequencies
+from image_core.editor.common import COLOUR_FIX_SIGMA, images_to_tensor, keep_low_frequencies, tensor_to_images
 from video_decorruptor.consistency import install_anchor_attention, temporal_smooth
 from video_decorruptor.io import VideoWriter, open_video
 
@@ -161,7 +161,7 @@ class VideoDecorruptor:
                 carried[step : step + 1] = [smoothed[:, -1:]]
                 return smoothed.view_as(denoised)
 
-        images = torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255
+        images, _ = images_to_tensor(frames)
         if settings.anchor_attention:
             self._anchor_state.start_batch(len(frames), stream.anchor_tokens, recording=chunk_index == 0)
         try:
@@ -174,7 +174,7 @@ class VideoDecorruptor:
         sigma = COLOUR_FIX_SIGMA if self.colour_fix_sigma is None else self.colour_fix_sigma
         if sigma > 0:
             edited = keep_low_frequencies(edited, self._colour_reference(images, stream), sigma)
-        return (edited.permute(0, 2, 3, 1) * 255).round().to(torch.uint8).cpu().numpy()
+        return tensor_to_images(edited, "numpy")
 
     def _colour_reference(self, images: torch.Tensor, stream: _StreamState) -> torch.Tensor:
         """The frames (B, 3, h, w) whose low frequencies the colour fix gives the edit: the input,
