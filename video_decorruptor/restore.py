@@ -24,7 +24,13 @@ import numpy as np
 import torch
 
 from image_core.editor import load_editor
-from image_core.editor.common import COLOUR_FIX_SIGMA, images_to_tensor, keep_low_frequencies, tensor_to_images
+from image_core.editor.common import (
+    COLOUR_FIX_SIGMA,
+    check_colour_fix_sigma,
+    images_to_tensor,
+    keep_low_frequencies,
+    tensor_to_images,
+)
 from video_decorruptor.consistency import install_anchor_attention, temporal_smooth
 from video_decorruptor.io import VideoWriter, open_video
 
@@ -114,8 +120,8 @@ class VideoDecorruptor:
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
-        if self.colour_fix_sigma is not None and self.colour_fix_sigma < 0:
-            raise ValueError(f"colour_fix_sigma must be >= 0 (0 = off), got {self.colour_fix_sigma}")
+        if self.colour_fix_sigma is not None:
+            check_colour_fix_sigma(self.colour_fix_sigma)
         self.pipe.set_progress_bar_config(disable=True)
         self._anchor_state = install_anchor_attention(self.pipe.unet)
 

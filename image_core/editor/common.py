@@ -101,6 +101,13 @@ def pad_to_multiple(images: torch.Tensor, multiple: int) -> torch.Tensor:
     return F.pad(images, (0, pad_w, 0, pad_h), mode=mode)
 
 
+def check_colour_fix_sigma(sigma: float) -> None:
+    """Refuse a negative sigma before any work: the pipelines and the video layer (which runs the fix
+    itself, against time-smoothed frames) share this check."""
+    if sigma < 0:
+        raise ValueError(f"colour_fix_sigma must be >= 0 (0 = off), got {sigma}")
+
+
 def keep_low_frequencies(edited: torch.Tensor, reference: torch.Tensor, sigma: float) -> torch.Tensor:
     """``edited`` with its Gaussian low-pass (std ``sigma`` pixels) replaced by ``reference``'s: both (B, 3, H, W).
 
@@ -234,8 +241,7 @@ class DecorruptorMixin:
         kind and their size before padding."""
         if num_inference_steps < 1:
             raise ValueError(f"num_inference_steps must be >= 1, got {num_inference_steps}")
-        if colour_fix_sigma < 0:
-            raise ValueError(f"colour_fix_sigma must be >= 0 (0 = off), got {colour_fix_sigma}")
+        check_colour_fix_sigma(colour_fix_sigma)
         images, kind = images_to_tensor(image)
         batch = images.shape[0]
         if isinstance(generator, list) and len(generator) != batch and not shared_noise:
