@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from diffusers import AutoencoderKL
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import markdown_table, save_json  # noqa: E402
@@ -31,6 +30,7 @@ from restoration_quality import BENCHMARK_CORRUPTIONS, autoencoder_round_trip, h
 
 from image_core.corruptions import corrupt  # noqa: E402
 from image_core.editor import load_editor  # noqa: E402
+from image_core.editor.autoencoder import AUTOENCODER_CLASSES, load_autoencoder  # noqa: E402
 from image_core.sources import random_crop, training_photos  # noqa: E402
 
 DEFAULT_CORRUPTIONS = "gaussian_noise,shot_noise,defocus_blur,contrast,fog,jpeg_compression"
@@ -44,9 +44,9 @@ def training_crops(size: int, count: int, seed: int = 0) -> np.ndarray:
 
 
 def is_autoencoder(folder: Path) -> bool:
-    """An ``AutoencoderKL`` folder (a training run's ``vae`` export) rather than a pipeline."""
+    """An autoencoder folder (a training run's ``vae`` export) rather than a pipeline."""
     config = folder / "config.json"
-    return config.is_file() and json.loads(config.read_text()).get("_class_name") == "AutoencoderKL"
+    return config.is_file() and json.loads(config.read_text()).get("_class_name") in AUTOENCODER_CLASSES
 
 
 def colour_shift(reference: np.ndarray, images: np.ndarray) -> float:
@@ -74,7 +74,7 @@ def main() -> int:
     for spec in args.editors:
         folder, steps, sigma = (spec.split(":") + ["", ""])[:3]
         if is_autoencoder(Path(folder)):
-            round_trip = autoencoder_round_trip(AutoencoderKL.from_pretrained(folder), clean)
+            round_trip = autoencoder_round_trip(load_autoencoder(folder), clean)
             results[spec] = {"autoencoder": psnr(clean, round_trip), "psnr": {}, "mean_gain": None,
                              "colour_shift": colour_shift(clean, round_trip)}  # fmt: skip
             continue

@@ -21,7 +21,7 @@ def test_tiny_architecture_builds_a_working_pipeline(cm):
     pipe = create_editor("tiny", cm=cm, seed=1)
     pipe.set_progress_bar_config(disable=True)
     assert isinstance(pipe, DecorruptorCMPipeline if cm else DecorruptorDPMPipeline)
-    assert pipe.vae_scale_factor == 4 and pipe.vae.config.latent_channels == 16
+    assert pipe.vae_scale_factor == 4 and pipe.vae.config.latent_channels == 20
     assert sum(p.numel() for p in pipe.unet.parameters()) < 8_000_000
     out = pipe(image=np.zeros((1, 40, 36, 3), np.uint8), num_inference_steps=2).images
     assert out.shape == (1, 40, 36, 3)

@@ -7,6 +7,7 @@ from diffusers import UNet2DConditionModel
 from tiny_editor import tiny_vae
 
 from image_core.editor import DecorruptorCMPipeline, DecorruptorDPMPipeline, load_editor
+from image_core.editor.autoencoder import PatchAutoencoder, load_autoencoder
 from image_core.editor.common import guidance_embedding
 from image_core.training.autoencoder import (
     AutoencoderConfig,
@@ -37,7 +38,8 @@ def runs(tmp_path_factory):
     base = tmp_path_factory.mktemp("runs")
     mp = pytest.MonkeyPatch()
     mp.setenv("VIDEO_DECORRUPTOR_CACHE", str(base / "cache"))
-    ae = load_config(AutoencoderConfig, None, FAST + [f"output_dir={base}/ae", "max_steps=4", "batch_size=2", "stats_batches=2"])
+    ae = load_config(AutoencoderConfig, None, FAST + [f"output_dir={base}/ae", "max_steps=4", "batch_size=2", "stats_batches=2",
+                                                      "pca_images=64"])  # fmt: skip
     vae = train_autoencoder(ae)
     editor = load_config(EditorConfig, None, FAST + ["mixing_bank_count=8", f"output_dir={base}/editor", f"vae_path={vae}", "max_steps=4",
                                                      "batch_size=4", "bank_size=8", "bank_batch_size=4", "ema_decay=0.9"])  # fmt: skip
@@ -70,9 +72,21 @@ def test_exports_load_as_the_right_pipelines_and_run(runs):
     assert (runs["base"] / "editor" / "log.csv").read_text().startswith("step,loss,learning_rate,seconds")
 
 
+def test_the_tiny_autoencoder_is_a_patch_pca_of_photo_crops_that_reconstructs_them(runs):
+    vae = load_autoencoder(runs["vae"]).eval()
+    assert isinstance(vae, PatchAutoencoder) and vae.config.latent_channels == 20
+    photos = torch.stack([clean_images(runs["ae_config"], seed_offset=3, dead_leaves_fraction=0.0)[i] for i in range(4)])
+    with torch.no_grad():
+        latents = vae.encode(photos * 2 - 1).latent_dist.mode()
+        decoded = (vae.decode(latents).sample + 1) / 2
+    psnr = 10 * torch.log10(1 / (decoded - photos).pow(2).mean())
+    assert psnr > 30  # 20 of 48 numbers per 4x4 patch keep photos nearly intact
+    assert latents.std() == pytest.approx(1.0, abs=0.5)  # statistics folded in
+
+
 def test_autoencoder_objective_learns_a_fixed_batch(runs):
     torch.manual_seed(0)
-    vae = load_editor(runs["dpm"], device="cpu").vae.train().requires_grad_(True)
+    vae = tiny_vae().train()  # an AutoencoderKL from scratch: the objective's case
     objective = AutoencoderObjective(vae, kl_weight=1e-6)
     batch = torch.stack([clean_images(runs["ae_config"])[i] for i in range(2)])
     optimizer = torch.optim.Adam(vae.parameters(), lr=3e-4)
@@ -135,9 +149,7 @@ def test_latent_bank_gathers_whole_batches_like_item_by_item():
 def test_a_cached_latent_bank_is_reused_only_for_the_same_recipe(runs, tmp_path):
     import dataclasses
 
-    from diffusers import AutoencoderKL
-
-    vae = AutoencoderKL.from_pretrained(runs["vae"])
+    vae = load_autoencoder(runs["vae"])
     config = load_config(EditorConfig, None, FAST + ["mixing_bank_count=8", "bank_size=4", "bank_batch_size=4"])
     path = tmp_path / "bank.safetensors"
     first = build_latent_bank(vae, config, path)
@@ -149,7 +161,7 @@ def test_a_cached_latent_bank_is_reused_only_for_the_same_recipe(runs, tmp_path)
     assert path.stat().st_mtime_ns != made and len(recoloured) == 4
     made = path.stat().st_mtime_ns
     with torch.no_grad():
-        vae.encoder.conv_out.bias.add_(0.1)  # other weights, same config
+        vae.quant_conv.bias.add_(0.1)  # other weights, same config
     build_latent_bank(vae, dataclasses.replace(config, recolour_fraction=1.0), path)
     assert path.stat().st_mtime_ns != made
 
@@ -199,8 +211,10 @@ def test_zero_terminal_snr_reaches_the_teacher_and_the_student_schedules(runs):
     torch.testing.assert_close(distillation.alphas_cumprod, scheduler.alphas_cumprod.float())
 
 
-def test_whitening_folds_latent_statistics_into_the_autoencoder_without_changing_its_output():
-    vae = tiny_vae().eval()
+@pytest.mark.parametrize("make_vae", [tiny_vae, lambda: PatchAutoencoder(latent_channels=6, patch_size=2)], ids=["kl", "patch"])
+def test_whitening_folds_latent_statistics_into_the_autoencoder_without_changing_its_output(make_vae):
+    torch.manual_seed(0)
+    vae = make_vae().eval()
     x = torch.rand(2, 3, 16, 16) * 2 - 1
     with torch.no_grad():
         before = vae.encode(x).latent_dist.mode()

@@ -1,5 +1,6 @@
 """The Decorruptor image editor: DPM teacher and CM student pipelines on diffusers."""
 
+from image_core.editor.autoencoder import PatchAutoencoder
 from image_core.editor.common import INSTRUCTION, EditorOutput, guidance_embedding, image_guidance_schedule
 from image_core.editor.loading import load_editor
 from image_core.editor.pipeline_cm import DecorruptorCMPipeline
@@ -10,6 +11,7 @@ __all__ = [
     "DecorruptorCMPipeline",
     "DecorruptorDPMPipeline",
     "EditorOutput",
+    "PatchAutoencoder",
     "guidance_embedding",
     "image_guidance_schedule",
     "load_editor",

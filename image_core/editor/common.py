@@ -22,6 +22,8 @@ from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 from safetensors.torch import load_file, save_file
 
+from image_core.editor.autoencoder import vae_downsampling
+
 INSTRUCTION = "Clean the image"
 PROMPT_EMBEDS_FILE = "prompt_embeds.safetensors"
 # Default std in pixels of ``keep_low_frequencies``, chosen on crops of the training photos (the
@@ -232,7 +234,7 @@ class DecorruptorMixin:
 
     @property
     def vae_scale_factor(self) -> int:
-        return 2 ** (len(self.vae.config.block_out_channels) - 1)
+        return vae_downsampling(self.vae.config)
 
     def prepare_images(
         self, image: ImageInput, num_inference_steps: int, generator, shared_noise: bool, colour_fix_sigma: float

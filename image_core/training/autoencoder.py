@@ -1,4 +1,10 @@
-"""Train the editor's autoencoder (KL-regularised, diffusers ``AutoencoderKL``).
+"""Train the editor's autoencoder: a linear patch code fitted by PCA, or a KL-regularised ``AutoencoderKL``.
+
+The architecture's autoencoder class decides. A :class:`~image_core.editor.autoencoder.PatchAutoencoder`
+(Decorruptor-Tiny's) starts from the principal components of the patches of clean photo crops
+(dead-leaves images left out: with them in the fit, held-out crops lost 1.5 dB); its configs train
+no further steps (``max_steps: 0``), because gradient steps lowered held-out fidelity in every trial.
+An ``AutoencoderKL`` (the sd15 geometry, or any other) is trained as follows.
 
 The decoder only ever writes clean images (the editor's output), so the autoencoder learns to
 reconstruct clean photographs and nothing else: spending its capacity on reconstructing noise,
@@ -21,15 +27,15 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
 from accelerate import PartialState
-from diffusers import AutoencoderKL
 from torch.utils.data import Dataset
 
 from image_core.editor.architectures import ARCHITECTURES
+from image_core.editor.autoencoder import Autoencoder, PatchAutoencoder, fit_patch_pca
 from image_core.sources import CleanImageDataset
 from image_core.training.common import LoopConfig, config_main, run_loop
 
@@ -44,30 +50,39 @@ class AutoencoderConfig(LoopConfig):
     kl_weight: float = 1e-6
     dataset_length: int = 10_000_000  # index space; steps * batch_size must stay below it
     stats_batches: int = 16  # batches encoded to measure the latent statistics
+    pca_images: int = 4096  # clean photo crops whose patches a PatchAutoencoder's PCA is fitted on
+    latent_std: str = "channel"  # "channel": each latent channel scaled to unit std; "shared": one scale for all
+
+    def __post_init__(self) -> None:
+        if self.latent_std not in ("channel", "shared"):
+            raise ValueError(f"latent_std must be 'channel' or 'shared', got {self.latent_std!r}")
 
 
-def clean_images(config: AutoencoderConfig, seed_offset: int = 0) -> CleanImageDataset:
+def clean_images(config: AutoencoderConfig, seed_offset: int = 0, dead_leaves_fraction: float = 0.3) -> CleanImageDataset:
     """Random crops of the training photos and dead-leaves images, (3, S, S) in [0, 1]."""
     return CleanImageDataset(size=config.image_size, length=config.dataset_length, seed=config.seed + seed_offset,
-                             recolour_fraction=config.recolour_fraction)  # fmt: skip
+                             dead_leaves_fraction=dead_leaves_fraction, recolour_fraction=config.recolour_fraction)  # fmt: skip
+
+
+def _batches(images: Dataset, batches: int, batch_size: int) -> Iterator[torch.Tensor]:
+    """The first ``batches`` batches of ``images``, stacked (B, 3, S, S)."""
+    for index in range(batches):
+        yield torch.stack([images[index * batch_size + i] for i in range(batch_size)])
 
 
 @torch.no_grad()
-def latent_statistics(vae: AutoencoderKL, images: Dataset, batches: int, batch_size: int) -> tuple[list[float], list[float]]:
+def latent_statistics(vae: Autoencoder, images: Dataset, batches: int, batch_size: int) -> tuple[list[float], list[float]]:
     """Per-channel mean and std of the latents (posterior modes) over ``batches`` batches of ``images``."""
-    modes = []
-    for index in range(batches):
-        batch = torch.stack([images[index * batch_size + i] for i in range(batch_size)])
-        modes.append(vae.encode(batch.to(vae.device) * 2 - 1).latent_dist.mode().float().cpu())
+    modes = [vae.encode(batch.to(vae.device) * 2 - 1).latent_dist.mode().float().cpu() for batch in _batches(images, batches, batch_size)]
     latents = torch.cat(modes).transpose(0, 1).flatten(1)
     return latents.mean(dim=1).tolist(), latents.std(dim=1).clamp_min(1e-4).tolist()
 
 
 @torch.no_grad()
-def whiten_latents(vae: AutoencoderKL, mean: list[float], std: list[float]) -> AutoencoderKL:
+def whiten_latents(vae: Autoencoder, mean: list[float], std: list[float]) -> Autoencoder:
     """Fold per-channel latent statistics into the VAE so its latents come out zero-mean, unit-std.
 
-    The encoder's ``quant_conv`` (mean and log-variance rows) is shifted and scaled, the decoder's
+    The encoder's ``quant_conv`` (mean rows, and an ``AutoencoderKL``'s log-variance rows) is shifted and scaled, the decoder's
     ``post_quant_conv`` takes the inverse, so decoding is unchanged. Why: the editor's UNet reads
     the corrupted image's raw latents beside unit-variance noisy ones (the published layout); a
     deterministic autoencoder left them at std 0.07-0.25, which made the condition 5-15x weaker
@@ -78,7 +93,8 @@ def whiten_latents(vae: AutoencoderKL, mean: list[float], std: list[float]) -> A
     encoder_out, decoder_in = vae.quant_conv, vae.post_quant_conv
     encoder_out.weight[:channels] /= std_t.view(-1, 1, 1, 1)
     encoder_out.bias[:channels] = (encoder_out.bias[:channels] - mean_t) / std_t
-    encoder_out.bias[channels:] -= 2 * std_t.log()  # log-variance of the scaled latent
+    if encoder_out.out_channels > channels:  # an AutoencoderKL's log-variance rows, for the scaled latent
+        encoder_out.bias[channels:] -= 2 * std_t.log()
     decoder_in.bias += (decoder_in.weight[:, :, 0, 0] @ mean_t.to(decoder_in.weight)).view(-1)
     decoder_in.weight *= std_t.view(1, -1, 1, 1)
     vae.register_to_config(latents_mean=[0.0] * channels, latents_std=[1.0] * channels)
@@ -88,7 +104,7 @@ def whiten_latents(vae: AutoencoderKL, mean: list[float], std: list[float]) -> A
 class AutoencoderObjective(torch.nn.Module):
     """L1 reconstruction of clean images (B, 3, S, S) in [0, 1] from the posterior mode, plus a small KL term."""
 
-    def __init__(self, vae: AutoencoderKL, kl_weight: float):
+    def __init__(self, vae: Autoencoder, kl_weight: float):
         super().__init__()
         self.vae, self.kl_weight = vae, kl_weight
 
@@ -104,10 +120,17 @@ def train_autoencoder(config: AutoencoderConfig) -> Path:
     if config.architecture not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {config.architecture!r}; allowed: {', '.join(ARCHITECTURES)}")
     torch.manual_seed(config.seed)
-    vae = AutoencoderKL(**ARCHITECTURES[config.architecture].vae)
-    run_loop(config, AutoencoderObjective(vae, config.kl_weight), clean_images(config))
+    vae = ARCHITECTURES[config.architecture].create_vae()
+    if isinstance(vae, PatchAutoencoder):
+        photos = clean_images(config, seed_offset=20_000, dead_leaves_fraction=0.0)
+        chunk = min(config.pca_images, 256)
+        fit_patch_pca(vae, (batch * 2 - 1 for batch in _batches(photos, config.pca_images // chunk, chunk)))
+    if config.max_steps > 0:
+        run_loop(config, AutoencoderObjective(vae, config.kl_weight), clean_images(config))
     held_out = clean_images(config, seed_offset=10_000)
     mean, std = latent_statistics(vae, held_out, config.stats_batches, config.batch_size)
+    if config.latent_std == "shared":  # keeps the channels' relative scales: an orthonormal code stays an isometry
+        std = [sum(s**2 for s in std) ** 0.5 / len(std) ** 0.5] * len(std)
     whiten_latents(vae.float(), mean, std).register_to_config(scaling_factor=1.0)
     export = Path(config.output_dir) / "vae"
     if PartialState().is_main_process:

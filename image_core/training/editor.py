@@ -21,12 +21,13 @@ from typing import Sequence
 
 import torch
 import torch.nn.functional as F
-from diffusers import AutoencoderKL, DDIMScheduler, DDPMScheduler, UNet2DConditionModel
+from diffusers import DDIMScheduler, DDPMScheduler, UNet2DConditionModel
 from safetensors.torch import load_file, save_file
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from image_core.corruption_modeling import CorruptionPairDataset, MixingBank, PairSampler
 from image_core.editor.architectures import ARCHITECTURES, SD_SCHEDULE
+from image_core.editor.autoencoder import Autoencoder, load_autoencoder
 from image_core.editor.common import INSTRUCTION, normalize_latents
 from image_core.editor.pipeline_dpm import DecorruptorDPMPipeline
 from image_core.sources import CleanImageDataset
@@ -110,7 +111,7 @@ def _weights_digest(module: torch.nn.Module) -> str:
     return digest.hexdigest()
 
 
-def _bank_recipe(vae: AutoencoderKL, config: EditorConfig) -> str:
+def _bank_recipe(vae: Autoencoder, config: EditorConfig) -> str:
     """What the bank's contents depend on: a cached bank made otherwise is rebuilt, not reused."""
     fields = ("image_size", "bank_size", "case_weights", "mixing_bank_count", "recolour_fraction", "seed")
     return json.dumps({"vae": dict(vae.config), "vae_weights": _weights_digest(vae), **{name: getattr(config, name) for name in fields}},
@@ -118,7 +119,7 @@ def _bank_recipe(vae: AutoencoderKL, config: EditorConfig) -> str:
 
 
 @torch.no_grad()
-def build_latent_bank(vae: AutoencoderKL, config: EditorConfig, path: Path) -> LatentBank:
+def build_latent_bank(vae: Autoencoder, config: EditorConfig, path: Path) -> LatentBank:
     """Encode ``config.bank_size`` pairs once (float16, cached at ``path`` with the recipe that made them)."""
     from safetensors import safe_open
     from tqdm.auto import tqdm
@@ -236,7 +237,7 @@ def train_editor(config: EditorConfig) -> Path:
     """Build the latent bank, train, export the DPM pipeline to ``<output_dir>/dpm``."""
     from accelerate import PartialState
 
-    vae = AutoencoderKL.from_pretrained(config.vae_path).eval().requires_grad_(False).to(PartialState().device)
+    vae = load_autoencoder(config.vae_path).eval().requires_grad_(False).to(PartialState().device)
     with PartialState().main_process_first():  # several GPUs: one process encodes, the others load
         bank = build_latent_bank(vae, config, Path(config.output_dir) / "latent_bank.safetensors")
     unet, prompt, null = _initial_model(config, vae.config.latent_channels)

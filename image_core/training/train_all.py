@@ -38,7 +38,7 @@ def _training_summary(output_dir: Path) -> str:
     log = output_dir / "log.csv"
     rows = list(csv.DictReader(log.open())) if log.is_file() else []
     if not rows:
-        return "no log"
+        return "no gradient steps"
     # a resumed run restarts its clock: add up the segments
     minutes, previous = 0.0, 0.0
     for row in rows:
@@ -59,10 +59,11 @@ guidance) and `decorruptor-tiny-cm` (the 4-step consistency student, the default
 embeddings are stored (`prompt_embeds.safetensors`), so no text encoder is needed.
 
 ## Architecture
-- Autoencoder: diffusers `AutoencoderKL`, 4x downsampling, 16 latent channels, blocks (32, 64, 128),
-  8 norm groups; per-channel latent mean and std in its config (diffusion runs on normalised latents).
+- Autoencoder: `image_core.editor.autoencoder.PatchAutoencoder`, a linear code of 4x4 pixel
+  patches with 20 latent channels: the leading principal components of the patches of clean
+  training-photo crops, with the per-channel latent statistics folded in (zero-mean, unit-std latents).
 - UNet: diffusers `UNet2DConditionModel`, blocks (64, 128, 128), input = [noisy latent | image latent]
-  (32 channels), cross-attention on two stored 8-token embeddings (instruction and null prompt);
+  (40 channels), cross-attention on two stored 8-token embeddings (instruction and null prompt);
   the CM student adds a guidance embedding (`timestep_cond`, emb(w_T) * emb(w_I)).
 - Teacher: v-prediction, trailing timesteps, DDIM. Student: LCM scheduler, 4 steps.
 
