@@ -84,6 +84,17 @@ def test_the_tiny_autoencoder_is_a_patch_pca_of_photo_crops_that_reconstructs_th
     assert latents.std() == pytest.approx(1.0, abs=0.5)  # statistics folded in
 
 
+def test_a_shared_latent_scale_keeps_the_principal_components_in_proportion(runs, tmp_path):
+    overrides = FAST + [f"output_dir={tmp_path}", "max_steps=0", "batch_size=2", "stats_batches=2", "pca_images=64"]
+    vae = load_autoencoder(train_autoencoder(load_config(AutoencoderConfig, None, overrides + ["latent_std=shared"]))).eval()
+    photos = torch.stack([clean_images(runs["ae_config"], seed_offset=3, dead_leaves_fraction=0.0)[i] for i in range(4)])
+    with torch.no_grad():
+        std = vae.encode(photos * 2 - 1).latent_dist.mode().std(dim=(0, 2, 3))
+    assert std[0] > 5 * std[-1]  # the first component (patch brightness) carries most of the variance
+    with pytest.raises(ValueError, match="latent_std must be 'channel' or 'shared'"):
+        load_config(AutoencoderConfig, None, ["latent_std=pixel"])
+
+
 def test_autoencoder_objective_learns_a_fixed_batch(runs):
     torch.manual_seed(0)
     vae = tiny_vae().train()  # an AutoencoderKL from scratch: the objective's case
