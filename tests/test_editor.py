@@ -294,3 +294,57 @@ def test_unknown_folder_fails_at_once_with_a_clear_message(tmp_path, monkeypatch
 def test_cm_pipeline_refuses_a_unet_without_guidance_embedding():
     with pytest.raises(ValueError, match="time_cond_proj_dim is None"):
         DecorruptorCMPipeline(vae=tiny_vae(), unet=tiny_unet(cm=False), scheduler=LCMScheduler())
+
+
+def residual_twin(pipe):
+    """The same components as a pipeline with ``residual_target=True``."""
+    twin = type(pipe)(vae=pipe.vae, unet=pipe.unet, scheduler=pipe.scheduler, text_encoder=pipe.text_encoder,
+                      tokenizer=pipe.tokenizer, residual_target=True)  # fmt: skip
+    twin.set_progress_bar_config(disable=True)
+    return twin
+
+
+@pytest.mark.parametrize("which", ["cm", "dpm"])
+def test_a_residual_target_checkpoint_starts_from_no_change_and_keeps_the_setting(which, request, tmp_path):
+    pipe = residual_twin(request.getfixturevalue(which))
+    first_latents = []
+    handle = pipe.unet.register_forward_pre_hook(lambda m, args: first_latents.append(args[0][:1, : pipe.unet.config.out_channels]))
+    try:
+        for start_from_image in (True, False):
+            pipe(image=images(1), generator=seeded(), num_inference_steps=2, start_from_image=start_from_image)
+    finally:
+        handle.remove()
+    alpha = pipe.scheduler.alphas_cumprod[int(pipe.scheduler.timesteps[0])]
+    # the diffused variable is the change to the input's latents, whose guess before any step is zero
+    torch.testing.assert_close(first_latents[0], (1 - alpha).sqrt() * first_latents[2])
+    pipe.save_pretrained(tmp_path)
+    assert load_editor(tmp_path, device="cpu").config.residual_target is True
+    assert request.getfixturevalue(which).config.residual_target is False
+
+
+@pytest.mark.parametrize("which", ["cm", "dpm"])
+def test_a_residual_target_checkpoint_shows_the_transform_image_latents_and_decodes_them(which, request):
+    plain = request.getfixturevalue(which)
+    pipe = residual_twin(plain)
+    array, seen = images(1), []
+
+    def predict_no_change(module, args, output):
+        """An epsilon that denoises the diffused variable to zero: eps = z / sqrt(1 - a_t)."""
+        alpha = pipe.scheduler.alphas_cumprod[int(args[1])]
+        return (args[0][:, : pipe.unet.config.out_channels] / (1 - alpha).sqrt(),)
+
+    def record(x0: torch.Tensor, step: int) -> torch.Tensor:
+        seen.append(x0)
+        return x0
+
+    handle = pipe.unet.register_forward_hook(predict_no_change)
+    try:
+        pipe(image=array, generator=seeded(), num_inference_steps=2, denoised_transform=record)
+    finally:
+        handle.remove()
+    with torch.no_grad():
+        latents = normalize_latents(pipe.vae.config, pipe.encode_image_latents(torch.from_numpy(array).permute(0, 3, 1, 2) / 255))
+    torch.testing.assert_close(seen[-1], latents, atol=1e-3, rtol=1e-3)  # "no change" is the input's own latents
+    if which == "cm":  # the CM decodes the last denoised estimate itself (the DPM its last latents, noise part included)
+        zeros = {"denoised_transform": lambda x, i: torch.zeros_like(x), "colour_fix_sigma": 0, "generator": seeded()}
+        np.testing.assert_allclose(pipe(image=array, **zeros).images, plain(image=array, **zeros).images, atol=1)

@@ -188,7 +188,7 @@ def test_denoised_transform_moves_the_result(cm):
     assert np.abs(plain.astype(int) - same).max() <= 1
     zeros = cm(image=image, generator=torch.Generator().manual_seed(0), denoised_transform=lambda x, i: torch.zeros_like(x),
                colour_fix_sigma=0).images  # fmt: skip
-    expected = cm.decode_latents(torch.zeros(1, 4, 16, 16))
+    expected = cm.decode_latents(torch.zeros(1, 4, 16, 16), torch.zeros(1, 4, 16, 16))
     expected = (expected.permute(0, 2, 3, 1) * 255).round().to(torch.uint8).numpy()[0]
     assert np.abs(zeros.astype(int) - expected).max() <= 1  # the last step's x0 is what gets decoded
 

@@ -260,3 +260,33 @@ def test_ship_writes_float16_pipelines_and_a_model_card(runs, tmp_path):
     card = (tmp_path / "MODEL_CARD.md").read_text()
     assert "- autoencoder: 4 steps in" in card and "- distillation (CM student): 3 steps in" in card
     assert not list(tmp_path.glob("*.partial"))
+
+
+def test_a_residual_target_diffuses_the_change_to_the_input_in_both_objectives(runs):
+    teacher = load_editor(runs["dpm"], device="cpu")
+    prompt, null = (e.float() for e in teacher.instruction_embeddings())
+    channels = teacher.vae.config.latent_channels  # whitened latents: normalisation is the identity
+    target, condition = torch.randn(2, channels, 8, 8), torch.randn(2, channels, 8, 8)
+
+    def editor_loss(residual: bool, batch) -> torch.Tensor:
+        return EditorObjective(teacher.unet, teacher.vae.config, prompt, null, EditorConfig(residual_target=residual))(batch, step=3)
+
+    def distill_loss(residual: bool, batch) -> torch.Tensor:
+        config = DistillConfig(guidance_embedding_dim=16)
+        return DistillationObjective(teacher.unet, teacher.scheduler, teacher.vae.config, prompt, null, config, residual)(batch, step=3)
+
+    for loss in (editor_loss, distill_loss):
+        with torch.no_grad():
+            torch.testing.assert_close(loss(True, (target, condition)), loss(False, (target - condition, condition)))
+
+
+def test_the_student_keeps_the_teachers_residual_target(runs, tmp_path):
+    import shutil
+
+    teacher = load_editor(runs["dpm"], device="cpu")
+    teacher.register_to_config(residual_target=True)
+    teacher.save_pretrained(tmp_path / "editor" / "dpm")
+    shutil.copy(runs["base"] / "editor" / "latent_bank.safetensors", tmp_path / "editor")
+    student = load_config(DistillConfig, None, [f"output_dir={tmp_path}/distill", f"teacher_path={tmp_path}/editor/dpm", "max_steps=1",
+                                                "batch_size=2", "num_workers=0", "guidance_embedding_dim=16"])  # fmt: skip
+    assert load_editor(distill(student), device="cpu").config.residual_target is True

@@ -174,18 +174,28 @@ def denormalize_latents(vae_config, latents: torch.Tensor) -> torch.Tensor:
     return latents
 
 
+def diffusion_offset(vae_config, image_latents: torch.Tensor, residual_target: bool) -> torch.Tensor:
+    """What the diffused variable is measured from: zero (it is the clean image's normalised
+    latents, the published setting), or with ``residual_target`` the input's normalised latents
+    (it is the change to them, so a clean input is a zero target and copying the input is free)."""
+    normalized = normalize_latents(vae_config, image_latents)
+    return normalized if residual_target else torch.zeros_like(normalized)
+
+
 DenoisedTransform = Callable[[torch.Tensor, int], torch.Tensor]
 
 
 def apply_denoised_transform(
-    transform: DenoisedTransform, latents: torch.Tensor, denoised: torch.Tensor, alpha_previous: float, step_index: int
-) -> tuple[torch.Tensor, torch.Tensor]:
+    transform: DenoisedTransform, latents: torch.Tensor, denoised: torch.Tensor, alpha_previous: float, step_index: int,
+    offset: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
     """Edit the denoised estimate x0 of a step and move the next latents with it.
 
     Deterministic DDIM and LCM steps both form the next latents as sqrt(a_prev) * x0 + (noise part);
-    keeping the noise part, a changed x0 moves the latents by sqrt(a_prev) * (x0' - x0).
+    keeping the noise part, a changed x0 moves the latents by sqrt(a_prev) * (x0' - x0). The
+    transform sees image latents: the diffused estimate plus its ``offset`` (:func:`diffusion_offset`).
     """
-    edited = transform(denoised, step_index)
+    edited = transform(denoised + offset, step_index) - offset
     return latents + alpha_previous**0.5 * (edited - denoised), edited
 
 
@@ -228,9 +238,10 @@ class DecorruptorMixin:
     prompt_embeds: torch.Tensor | None = None
     negative_prompt_embeds: torch.Tensor | None = None
 
-    def __init__(self, vae, unet, scheduler, text_encoder=None, tokenizer=None):
+    def __init__(self, vae, unet, scheduler, text_encoder=None, tokenizer=None, residual_target: bool = False):
         super().__init__()
         self.register_modules(vae=vae, unet=unet, scheduler=scheduler, text_encoder=text_encoder, tokenizer=tokenizer)
+        self.register_to_config(residual_target=residual_target)
 
     @property
     def vae_scale_factor(self) -> int:
@@ -250,13 +261,18 @@ class DecorruptorMixin:
             raise ValueError(f"got {len(generator)} generators for a batch of {batch} images")
         return pad_to_multiple(images, self.vae_scale_factor), kind, tuple(images.shape[-2:])
 
-    def prepare_noise(self, image_latents: torch.Tensor, generator, shared_noise: bool, start_from_image: bool):
+    def diffusion_offset(self, image_latents: torch.Tensor) -> torch.Tensor:
+        """See :func:`diffusion_offset`; ``residual_target`` is a setting of the checkpoint (``model_index.json``)."""
+        return diffusion_offset(self.vae.config, image_latents, self.config.residual_target)
+
+    def prepare_noise(self, image_latents: torch.Tensor, offset: torch.Tensor, generator, shared_noise: bool, start_from_image: bool):
         """Initial latents and the generator(s) for the per-step noise; with ``shared_noise`` every
         image of the batch draws the same noise throughout.
 
         With ``start_from_image`` the initial latents are what training showed the UNet at the first
         timestep: sqrt(a_T) * x0 + sqrt(1 - a_T) * noise, with the input image's own (normalised)
-        latents standing in for x0. Stable Diffusion's schedule keeps a terminal SNR of a_T = 0.0047
+        latents standing in for x0 (measured from ``offset``: zero for a residual-target
+        checkpoint, whose best guess without the UNet is "no change"). Stable Diffusion's schedule keeps a terminal SNR of a_T = 0.0047
         at t = 999, and a UNet trained on it takes the low frequencies (colour, brightness) from
         that leftover signal; pure noise has none. Measured on Decorruptor-Tiny (CM-4, held-out
         128 px crops): +1.1 to +1.8 dB on noise, blur, JPEG, pixelation and clean inputs.
@@ -266,7 +282,7 @@ class DecorruptorMixin:
         if not start_from_image:
             return noise * self.scheduler.init_noise_sigma, noise_generator
         alpha = self.scheduler.alphas_cumprod[int(self.scheduler.timesteps[0])].to(noise.device, noise.dtype)
-        signal = normalize_latents(self.vae.config, image_latents.to(noise.dtype))
+        signal = (normalize_latents(self.vae.config, image_latents) - offset).to(noise.dtype)
         return alpha.sqrt() * signal + (1 - alpha).sqrt() * noise, noise_generator
 
     def instruction_embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -295,9 +311,9 @@ class DecorruptorMixin:
         vae_input = (images * 2 - 1).to(self._execution_device, self.vae.dtype)
         return self.vae.encode(vae_input).latent_dist.mode()
 
-    def decode_latents(self, latents: torch.Tensor) -> torch.Tensor:
-        """Diffusion latents -> float32 images (B, 3, H, W) in [0, 1]."""
-        decoded = self.vae.decode(denormalize_latents(self.vae.config, latents).to(self.vae.dtype)).sample
+    def decode_latents(self, latents: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
+        """Diffused latents (measured from ``offset``) -> float32 images (B, 3, H, W) in [0, 1]."""
+        decoded = self.vae.decode(denormalize_latents(self.vae.config, latents + offset).to(self.vae.dtype)).sample
         return ((decoded.float() + 1) / 2).clamp(0, 1)
 
     def save_pretrained(self, save_directory: str | Path, *args, **kwargs) -> None:

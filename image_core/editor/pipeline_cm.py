@@ -32,13 +32,13 @@ class DecorruptorCMPipeline(DecorruptorMixin, DiffusionPipeline):
         >>> restored = pipe(image=corrupted_pil, generator=torch.Generator().manual_seed(0)).images[0]  # doctest: +SKIP
     """
 
-    def __init__(self, vae, unet, scheduler, text_encoder=None, tokenizer=None):
+    def __init__(self, vae, unet, scheduler, text_encoder=None, tokenizer=None, residual_target: bool = False):
         if unet.config.time_cond_proj_dim is None:
             raise ValueError(
                 "this UNet has no guidance embedding (unet.config.time_cond_proj_dim is None): it is a DPM "
                 "teacher, load it with DecorruptorDPMPipeline"
             )
-        super().__init__(vae, unet, scheduler, text_encoder, tokenizer)
+        super().__init__(vae, unet, scheduler, text_encoder, tokenizer, residual_target)
 
     def guidance_condition(self, guidance_scale: float, image_guidance_scale: float, batch: int) -> torch.Tensor:
         """``timestep_cond`` (B, time_cond_proj_dim): emb(w_T) * emb(w_I)."""
@@ -104,7 +104,8 @@ class DecorruptorCMPipeline(DecorruptorMixin, DiffusionPipeline):
         timestep_cond = self.guidance_condition(guidance_scale, image_guidance_scale, batch)
 
         # 6. Initial latents (noise plus the image at the terminal SNR); shared noise is shared per step too
-        latents, noise_generator = self.prepare_noise(image_latents, generator, shared_noise, start_from_image)
+        offset = self.diffusion_offset(image_latents)
+        latents, noise_generator = self.prepare_noise(image_latents, offset, generator, shared_noise, start_from_image)
 
         # 7. Consistency sampling: one UNet call per step, keep the denoised estimate
         denoised = latents
@@ -116,8 +117,8 @@ class DecorruptorCMPipeline(DecorruptorMixin, DiffusionPipeline):
             latents, denoised = self.scheduler.step(output, t, latents, generator=noise_generator, return_dict=False)
             if denoised_transform is not None:
                 latents, denoised = apply_denoised_transform(
-                    denoised_transform, latents, denoised, previous_alpha(self.scheduler, i, t), i
+                    denoised_transform, latents, denoised, previous_alpha(self.scheduler, i, t), i, offset
                 )  # fmt: skip
 
         # 8. Decode the denoised estimate, take the input's low frequencies, crop back, convert to the input kind
-        return self._output(self.decode_latents(denoised), images, colour_fix_sigma, size, kind, return_dict)
+        return self._output(self.decode_latents(denoised, offset), images, colour_fix_sigma, size, kind, return_dict)

@@ -94,7 +94,8 @@ class DecorruptorDPMPipeline(DecorruptorMixin, DiffusionPipeline):
                 )
 
         # 5. Initial latents: noise (shared across the batch if asked) plus the image at the terminal SNR
-        latents, noise_generator = self.prepare_noise(image_latents, generator, shared_noise, start_from_image)
+        offset = self.diffusion_offset(image_latents)
+        latents, noise_generator = self.prepare_noise(image_latents, offset, generator, shared_noise, start_from_image)
         extra_step_kwargs = {"generator": noise_generator} if "generator" in self._step_parameters() else {}
 
         # 6. Denoising loop: one UNet batch of 3 per step
@@ -114,11 +115,11 @@ class DecorruptorDPMPipeline(DecorruptorMixin, DiffusionPipeline):
                 if getattr(step, "pred_original_sample", None) is None:
                     raise ValueError(f"{type(self.scheduler).__name__} gives no denoised estimate to transform; use DDIM")
                 latents, _ = apply_denoised_transform(
-                    denoised_transform, latents, step.pred_original_sample, previous_alpha(self.scheduler, i, t), i
+                    denoised_transform, latents, step.pred_original_sample, previous_alpha(self.scheduler, i, t), i, offset
                 )  # fmt: skip
 
         # 7. Decode, take the input's low frequencies, crop back to the input size, convert to the input kind
-        return self._output(self.decode_latents(latents), images, colour_fix_sigma, size, kind, return_dict)
+        return self._output(self.decode_latents(latents, offset), images, colour_fix_sigma, size, kind, return_dict)
 
     def _step_parameters(self) -> set[str]:
         return set(inspect.signature(self.scheduler.step).parameters)

@@ -23,7 +23,7 @@ from accelerate import PartialState
 from diffusers import LCMScheduler, UNet2DConditionModel
 from safetensors.torch import load_file
 
-from image_core.editor.common import guidance_embedding, normalize_latents
+from image_core.editor.common import diffusion_offset, guidance_embedding, normalize_latents
 from image_core.editor.pipeline_cm import DecorruptorCMPipeline
 from image_core.editor.pipeline_dpm import DecorruptorDPMPipeline
 from image_core.training.common import LoopConfig, config_main, in_memory_device, run_loop, step_generator
@@ -60,9 +60,9 @@ class DistillationObjective(torch.nn.Module):
     """Consistency loss between the student at t and the EMA target at the teacher's DDIM step t -> t - k."""
 
     def __init__(self, teacher: UNet2DConditionModel, teacher_scheduler, vae_config, prompt: torch.Tensor, null: torch.Tensor,
-                 config: DistillConfig):  # fmt: skip
+                 config: DistillConfig, residual_target: bool = False):  # fmt: skip
         super().__init__()
-        self.config, self.vae_config = config, vae_config
+        self.config, self.vae_config, self.residual_target = config, vae_config, residual_target
         self.prediction_type = teacher_scheduler.config.prediction_type
         self.teacher = teacher.requires_grad_(False).eval()
         self.student = UNet2DConditionModel.from_config({**teacher.config, "time_cond_proj_dim": config.guidance_embedding_dim})
@@ -94,7 +94,7 @@ class DistillationObjective(torch.nn.Module):
         target, condition = batch
         c, device, size = self.config, target.device, target.shape[0]
         generator = step_generator(c.seed, step, device)
-        latents = normalize_latents(self.vae_config, target)
+        latents = normalize_latents(self.vae_config, target) - diffusion_offset(self.vae_config, condition, self.residual_target)
         index = torch.randint(0, c.num_ddim_timesteps, (size,), generator=generator, device=device)
         start = self.ddim_timesteps[index]
         previous = (start - self.step_ratio).clamp_min(0)
@@ -138,14 +138,16 @@ def distill(config: DistillConfig) -> Path:
         raise FileNotFoundError(f"latent bank {bank_path} not found; run the editor training first or set bank_path")
     bank = LatentBank(load_file(str(bank_path)))
     prompt, null = teacher_pipe.instruction_embeddings()
-    objective = DistillationObjective(teacher_pipe.unet, teacher_pipe.scheduler, teacher_pipe.vae.config, prompt.float(), null.float(), config)
+    residual = teacher_pipe.config.residual_target
+    objective = DistillationObjective(teacher_pipe.unet, teacher_pipe.scheduler, teacher_pipe.vae.config, prompt.float(), null.float(), config,
+                                      residual)  # fmt: skip
     run_loop(config, objective, bank.to(in_memory_device(config)), after_step=lambda step: objective.update_target(),
              collate_fn=LatentBank.collate)  # fmt: skip
     # The student samples on the teacher's noise schedule, whatever it is.
     schedule = {key: value for key, value in teacher_pipe.scheduler.config.items() if key in SCHEDULE_KEYS}
     scheduler = LCMScheduler(**schedule, original_inference_steps=config.num_ddim_timesteps, timestep_scaling=config.timestep_scaling,
                              clip_sample=False, set_alpha_to_one=False)  # fmt: skip
-    pipe = DecorruptorCMPipeline(vae=teacher_pipe.vae, unet=objective.target, scheduler=scheduler)
+    pipe = DecorruptorCMPipeline(vae=teacher_pipe.vae, unet=objective.target, scheduler=scheduler, residual_target=residual)
     pipe.prompt_embeds, pipe.negative_prompt_embeds = prompt, null
     export = Path(config.output_dir) / "cm"
     if PartialState().is_main_process:

@@ -28,7 +28,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from image_core.corruption_modeling import CorruptionPairDataset, MixingBank, PairSampler
 from image_core.editor.architectures import ARCHITECTURES, SD_SCHEDULE
 from image_core.editor.autoencoder import Autoencoder, load_autoencoder
-from image_core.editor.common import INSTRUCTION, normalize_latents
+from image_core.editor.common import INSTRUCTION, diffusion_offset, normalize_latents
 from image_core.editor.pipeline_dpm import DecorruptorDPMPipeline
 from image_core.sources import CleanImageDataset
 from image_core.training.common import LoopConfig, config_main, in_memory_device, run_loop, step_generator
@@ -58,6 +58,7 @@ class EditorConfig(LoopConfig):
     # Rescale the schedule to zero SNR at t = 999, so the UNet cannot take colour and brightness from
     # the signal Stable Diffusion's schedule leaves there and must take them from the condition.
     zero_terminal_snr: bool = False
+    residual_target: bool = False  # diffuse the change to the input's latents (image_core.editor.common.diffusion_offset)
     text_dropout: float = 0.05
     image_dropout: float = 0.05
     both_dropout: float = 0.05
@@ -203,7 +204,7 @@ class EditorObjective(torch.nn.Module):
         target, condition = batch
         generator = step_generator(self.config.seed, step, target.device)
         batch_size = target.shape[0]
-        target = normalize_latents(self.vae_config, target)
+        target = normalize_latents(self.vae_config, target) - diffusion_offset(self.vae_config, condition, self.config.residual_target)
         noise = torch.randn(target.shape, generator=generator, device=target.device)
         timesteps = torch.randint(0, self.noise_scheduler.config.num_train_timesteps, (batch_size,), generator=generator, device=target.device)
         noisy = self.noise_scheduler.add_noise(target, noise, timesteps)
@@ -243,7 +244,7 @@ def train_editor(config: EditorConfig) -> Path:
     unet, prompt, null = _initial_model(config, vae.config.latent_channels)
     objective = EditorObjective(unet, vae.config, prompt, null, config)
     run_loop(config, objective, bank.to(in_memory_device(config)), collate_fn=LatentBank.collate)
-    pipe = DecorruptorDPMPipeline(vae=vae.cpu(), unet=unet, scheduler=teacher_scheduler(config))
+    pipe = DecorruptorDPMPipeline(vae=vae.cpu(), unet=unet, scheduler=teacher_scheduler(config), residual_target=config.residual_target)
     pipe.prompt_embeds, pipe.negative_prompt_embeds = prompt, null
     export = Path(config.output_dir) / "dpm"
     if PartialState().is_main_process:
