@@ -272,10 +272,11 @@ class DecorruptorMixin:
         With ``start_from_image`` the initial latents are what training showed the UNet at the first
         timestep: sqrt(a_T) * x0 + sqrt(1 - a_T) * noise, with the input image's own (normalised)
         latents standing in for x0 (measured from ``offset``: zero for a residual-target
-        checkpoint, whose best guess without the UNet is "no change"). Stable Diffusion's schedule keeps a terminal SNR of a_T = 0.0047
-        at t = 999, and a UNet trained on it takes the low frequencies (colour, brightness) from
-        that leftover signal; pure noise has none. Measured on Decorruptor-Tiny (CM-4, held-out
-        128 px crops): +1.1 to +1.8 dB on noise, blur, JPEG, pixelation and clean inputs.
+        checkpoint, whose best guess without the UNet is "no change"). Stable Diffusion's schedule
+        keeps a terminal SNR of a_T = 0.0047 at t = 999, and a UNet trained on it takes the low
+        frequencies (colour, brightness) from that leftover signal; pure noise has none. Measured on
+        Decorruptor-Tiny (CM-4, held-out 128 px crops): +1.1 to +1.8 dB on noise, blur, JPEG,
+        pixelation and clean inputs.
         """
         noise_generator = shared_generators(generator, image_latents.shape[0]) if shared_noise else generator
         noise = randn_tensor(image_latents.shape, generator=noise_generator, device=self._execution_device, dtype=self.unet.dtype)

@@ -82,8 +82,8 @@ def latent_statistics(vae: Autoencoder, images: Dataset, batches: int, batch_siz
 def whiten_latents(vae: Autoencoder, mean: list[float], std: list[float]) -> Autoencoder:
     """Fold per-channel latent statistics into the VAE so its latents come out zero-mean, unit-std.
 
-    The encoder's ``quant_conv`` (mean rows, and an ``AutoencoderKL``'s log-variance rows) is shifted and scaled, the decoder's
-    ``post_quant_conv`` takes the inverse, so decoding is unchanged. Why: the editor's UNet reads
+    The encoder's ``quant_conv`` (mean rows, and an ``AutoencoderKL``'s log-variance rows) is
+    shifted and scaled, the decoder's ``post_quant_conv`` takes the inverse, so decoding is unchanged. Why: the editor's UNet reads
     the corrupted image's raw latents beside unit-variance noisy ones (the published layout); a
     deterministic autoencoder left them at std 0.07-0.25, which made the condition 5-15x weaker
     than the noise it sits beside. The config's ``latents_mean``/``latents_std`` become 0 and 1.
