@@ -290,3 +290,15 @@ def test_the_student_keeps_the_teachers_residual_target(runs, tmp_path):
     student = load_config(DistillConfig, None, [f"output_dir={tmp_path}/distill", f"teacher_path={tmp_path}/editor/dpm", "max_steps=1",
                                                 "batch_size=2", "num_workers=0", "guidance_embedding_dim=16"])  # fmt: skip
     assert load_editor(distill(student), device="cpu").config.residual_target is True
+
+
+def test_training_timesteps_are_uniform_by_default_and_drawn_towards_the_end_with_a_power():
+    from image_core.training.editor import training_timesteps
+
+    uniform = training_timesteps(1000, 4096, 1.0, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(uniform, torch.randint(0, 1000, (4096,), generator=torch.Generator().manual_seed(0)))
+    late = training_timesteps(1000, 4096, 3.0, torch.Generator().manual_seed(0))
+    assert late.min() >= 0 and late.max() <= 999
+    assert (late < 500).float().mean() == pytest.approx(0.125, abs=0.02)  # P(u ** (1/3) < 0.5) = 1/8
+    with pytest.raises(ValueError, match="timestep_power must be > 0"):
+        EditorConfig(timestep_power=0)

@@ -59,9 +59,14 @@ class EditorConfig(LoopConfig):
     # the signal Stable Diffusion's schedule leaves there and must take them from the condition.
     zero_terminal_snr: bool = False
     residual_target: bool = False  # diffuse the change to the input's latents (image_core.editor.common.diffusion_offset)
+    timestep_power: float = 1.0  # > 1 draws training timesteps towards t = 999 (training_timesteps)
     text_dropout: float = 0.05
     image_dropout: float = 0.05
     both_dropout: float = 0.05
+
+    def __post_init__(self) -> None:
+        if self.timestep_power <= 0:
+            raise ValueError(f"timestep_power must be > 0, got {self.timestep_power}")
 
 
 def pair_dataset(config: EditorConfig) -> CorruptionPairDataset:
@@ -206,7 +211,7 @@ class EditorObjective(torch.nn.Module):
         batch_size = target.shape[0]
         target = normalize_latents(self.vae_config, target) - diffusion_offset(self.vae_config, condition, self.config.residual_target)
         noise = torch.randn(target.shape, generator=generator, device=target.device)
-        timesteps = torch.randint(0, self.noise_scheduler.config.num_train_timesteps, (batch_size,), generator=generator, device=target.device)
+        timesteps = training_timesteps(self.noise_scheduler.config.num_train_timesteps, batch_size, self.config.timestep_power, generator)
         noisy = self.noise_scheduler.add_noise(target, noise, timesteps)
         # Conditioning dropout: [0, t) text only, [t, t + i) image only, [t + i, t + i + b) both.
         r = torch.rand(batch_size, generator=generator, device=target.device)
@@ -221,6 +226,16 @@ class EditorObjective(torch.nn.Module):
         else:
             wanted = noise
         return F.mse_loss(prediction.float(), wanted.float())
+
+
+def training_timesteps(count: int, batch_size: int, power: float, generator: torch.Generator) -> torch.Tensor:
+    """Timesteps of a training batch: uniform over [0, count) for ``power`` 1 (the published
+    setting), else ``count * u ** (1 / power)``, drawn towards the last timestep, where a one-step
+    sampler starts, for ``power`` > 1."""
+    if power == 1:
+        return torch.randint(0, count, (batch_size,), generator=generator, device=generator.device)
+    uniform = torch.rand(batch_size, generator=generator, device=generator.device)
+    return (count * uniform ** (1 / power)).long().clamp_max(count - 1)
 
 
 def noise_schedule(config: EditorConfig) -> dict:
