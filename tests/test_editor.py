@@ -348,3 +348,18 @@ def test_a_residual_target_checkpoint_shows_the_transform_image_latents_and_deco
     if which == "cm":  # the CM decodes the last denoised estimate itself (the DPM its last latents, noise part included)
         zeros = {"denoised_transform": lambda x, i: torch.zeros_like(x), "colour_fix_sigma": 0, "generator": seeded()}
         np.testing.assert_allclose(pipe(image=array, **zeros).images, plain(image=array, **zeros).images, atol=1)
+
+
+@pytest.mark.parametrize("which", ["cm", "dpm"])
+def test_a_colour_reference_replaces_the_input_in_the_colour_fix(which, request):
+    pipe = request.getfixturevalue(which)
+    array = images(2, 24, 20)
+    reference = torch.rand(2, 3, 24, 20, generator=torch.Generator().manual_seed(5))
+    kwargs = {"num_inference_steps": 2}
+    raw = pipe(image=array, generator=seeded(), colour_fix_sigma=0, **kwargs).images
+    fixed = pipe(image=array, generator=seeded(), colour_reference=reference, **kwargs).images
+    raw_tensor = torch.from_numpy(raw).permute(0, 3, 1, 2).float() / 255
+    expected = (keep_low_frequencies(raw_tensor, reference, 2.0).clamp(0, 1) * 255).round().permute(0, 2, 3, 1).byte().numpy()
+    assert np.abs(fixed.astype(int) - expected).max() <= 2  # the raw edit went through uint8 once more
+    with pytest.raises(ValueError, match="colour_reference has shape"):
+        pipe(image=array, colour_reference=reference[:1])

@@ -527,42 +527,47 @@ def evaluate(config: EvaluationConfig) -> EvaluationResult:
     device = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
     rank, world, created_group = _init_distributed(device)
     try:
-        evaluator = _Evaluator(config, rank, world)
-        progress = tqdm(total=evaluator.workload(), desc="videos", unit="video", disable=not config.progress or rank != 0)
-        logits = evaluator.per_video(progress)
-        _barrier(world)  # restored clips TENT reads were written by every rank
-        for stream_name, by_mode in evaluator.tent(progress).items():
-            logits[stream_name].update(by_mode)
-        progress.close()
-        accuracy = evaluator.accuracy(logits)
-        seconds, counts = dict.fromkeys(STAGES, 0.0), dict.fromkeys(STAGES, 0)
-        for shard_seconds, shard_counts in _all_gather((evaluator.seconds, evaluator.counts), world):
-            for stage in STAGES:
-                seconds[stage] += shard_seconds[stage]
-                counts[stage] += shard_counts[stage]
-        per_clip = {stage: seconds[stage] / counts[stage] if counts[stage] else 0.0 for stage in STAGES}
-        clips = sum(len(evaluator.indices(s)) for s in evaluator.streams)
-        result = EvaluationResult(
-            accuracy=accuracy,
-            mean={mode: float(np.mean(list(values.values()))) for mode, values in accuracy.items()},
-            videos=clips,
-            seconds_per_clip=per_clip,
-            mode_seconds_per_clip={mode: sum(per_clip[stage] for stage in MODE_STAGES[mode]) for mode in config.modes},
-        )
-        if rank == 0:
-            output = Path(config.output_dir)
-            output.mkdir(parents=True, exist_ok=True)
-            result.files = {"csv": str(output / "results.csv"), "json": str(output / "results.json"), "plot": str(output / "accuracy.png")}
-            _write_csv(output / "results.csv", result)
-            record = {"config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(config).items()},
-                      "world_size": world, **asdict(result)}  # fmt: skip
-            with atomic_path(output / "results.json") as temporary:
-                Path(temporary).write_text(json.dumps(record, indent=2, default=str) + "\n")
-            title = f"{config.classifier} on {len(evaluator.streams)} corrupted stream(s), {clips // max(len(evaluator.streams), 1)} videos each"
-            plot_accuracy(output / "accuracy.png", result, title)
-        return result
+        return _evaluate_rank(config, rank, world)
     finally:
         if created_group:  # gloo's threads abort the process ("terminate called ...") if left to exit
             import torch.distributed as dist
 
             dist.destroy_process_group()
+
+
+def _evaluate_rank(config: EvaluationConfig, rank: int, world: int) -> EvaluationResult:
+    """:func:`evaluate`'s work on one rank of ``world`` processes."""
+    evaluator = _Evaluator(config, rank, world)
+    progress = tqdm(total=evaluator.workload(), desc="videos", unit="video", disable=not config.progress or rank != 0)
+    logits = evaluator.per_video(progress)
+    _barrier(world)  # restored clips TENT reads were written by every rank
+    for stream_name, by_mode in evaluator.tent(progress).items():
+        logits[stream_name].update(by_mode)
+    progress.close()
+    accuracy = evaluator.accuracy(logits)
+    seconds, counts = dict.fromkeys(STAGES, 0.0), dict.fromkeys(STAGES, 0)
+    for shard_seconds, shard_counts in _all_gather((evaluator.seconds, evaluator.counts), world):
+        for stage in STAGES:
+            seconds[stage] += shard_seconds[stage]
+            counts[stage] += shard_counts[stage]
+    per_clip = {stage: seconds[stage] / counts[stage] if counts[stage] else 0.0 for stage in STAGES}
+    clips = sum(len(evaluator.indices(s)) for s in evaluator.streams)
+    result = EvaluationResult(
+        accuracy=accuracy,
+        mean={mode: float(np.mean(list(values.values()))) for mode, values in accuracy.items()},
+        videos=clips,
+        seconds_per_clip=per_clip,
+        mode_seconds_per_clip={mode: sum(per_clip[stage] for stage in MODE_STAGES[mode]) for mode in config.modes},
+    )
+    if rank == 0:
+        output = Path(config.output_dir)
+        output.mkdir(parents=True, exist_ok=True)
+        result.files = {"csv": str(output / "results.csv"), "json": str(output / "results.json"), "plot": str(output / "accuracy.png")}
+        _write_csv(output / "results.csv", result)
+        record = {"config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(config).items()},
+                  "world_size": world, **asdict(result)}  # fmt: skip
+        with atomic_path(output / "results.json") as temporary:
+            Path(temporary).write_text(json.dumps(record, indent=2, default=str) + "\n")
+        title = f"{config.classifier} on {len(evaluator.streams)} corrupted stream(s), {clips // max(len(evaluator.streams), 1)} videos each"
+        plot_accuracy(output / "accuracy.png", result, title)
+    return result

@@ -24,13 +24,7 @@ import numpy as np
 import torch
 
 from image_core.editor import load_editor
-from image_core.editor.common import (
-    COLOUR_FIX_SIGMA,
-    check_colour_fix_sigma,
-    images_to_tensor,
-    keep_low_frequencies,
-    tensor_to_images,
-)
+from image_core.editor.common import check_colour_fix_sigma, images_to_tensor, tensor_to_images
 from video_decorruptor.consistency import install_anchor_attention, temporal_smooth
 from video_decorruptor.io import VideoWriter, open_video
 
@@ -150,7 +144,7 @@ class VideoDecorruptor:
         kwargs = {
             key: value
             for key, value in (("num_inference_steps", self.num_inference_steps), ("guidance_scale", self.guidance_scale),
-                               ("image_guidance_scale", self.image_guidance_scale))
+                               ("image_guidance_scale", self.image_guidance_scale), ("colour_fix_sigma", self.colour_fix_sigma))
             if value is not None
         }  # fmt: skip
         transform = None
@@ -168,18 +162,16 @@ class VideoDecorruptor:
                 return smoothed.view_as(denoised)
 
         images, _ = images_to_tensor(frames)
+        if self.colour_fix_sigma != 0:  # None: the pipeline's default fix
+            kwargs["colour_reference"] = self._colour_reference(images, stream)
         if settings.anchor_attention:
             self._anchor_state.start_batch(len(frames), stream.anchor_tokens, recording=chunk_index == 0)
         try:
             edited = self.pipe(
-                image=images, generator=generator, shared_noise=settings.shared_noise, denoised_transform=transform,
-                colour_fix_sigma=0, **kwargs,
-            ).images  # fmt: skip
+                image=images, generator=generator, shared_noise=settings.shared_noise, denoised_transform=transform, **kwargs
+            ).images
         finally:
             self._anchor_state.enabled = False  # the pipeline stays usable on its own
-        sigma = COLOUR_FIX_SIGMA if self.colour_fix_sigma is None else self.colour_fix_sigma
-        if sigma > 0:
-            edited = keep_low_frequencies(edited, self._colour_reference(images, stream), sigma)
         return tensor_to_images(edited, "numpy")
 
     def _colour_reference(self, images: torch.Tensor, stream: _StreamState) -> torch.Tensor:

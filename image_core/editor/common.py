@@ -104,8 +104,8 @@ def pad_to_multiple(images: torch.Tensor, multiple: int) -> torch.Tensor:
 
 
 def check_colour_fix_sigma(sigma: float) -> None:
-    """Refuse a negative sigma before any work: the pipelines and the video layer (which runs the fix
-    itself, against time-smoothed frames) share this check."""
+    """Refuse a negative sigma before any work: the pipelines and the video layer (which checks its
+    setting when it is built) share this check."""
     if sigma < 0:
         raise ValueError(f"colour_fix_sigma must be >= 0 (0 = off), got {sigma}")
 
@@ -182,6 +182,12 @@ def diffusion_offset(vae_config, image_latents: torch.Tensor, residual_target: b
     return normalized if residual_target else torch.zeros_like(normalized)
 
 
+def diffusion_latents(vae_config, latents: torch.Tensor, image_latents: torch.Tensor, residual_target: bool) -> torch.Tensor:
+    """VAE latents -> the diffused variable, given the input's ``image_latents``: what training
+    noises and what sampling starts from (:func:`diffusion_offset`)."""
+    return normalize_latents(vae_config, latents) - diffusion_offset(vae_config, image_latents, residual_target)
+
+
 DenoisedTransform = Callable[[torch.Tensor, int], torch.Tensor]
 
 
@@ -248,10 +254,12 @@ class DecorruptorMixin:
         return vae_downsampling(self.vae.config)
 
     def prepare_images(
-        self, image: ImageInput, num_inference_steps: int, generator, shared_noise: bool, colour_fix_sigma: float
+        self, image: ImageInput, num_inference_steps: int, generator, shared_noise: bool, colour_fix_sigma: float,
+        colour_reference: torch.Tensor | None,
     ):  # fmt: skip
         """Check a call's inputs; return the images padded to the VAE factor (B, 3, H', W'), their
-        kind and their size before padding."""
+        kind, their size before padding and the colour fix's reference, padded alike (the images
+        themselves unless ``colour_reference`` is given)."""
         if num_inference_steps < 1:
             raise ValueError(f"num_inference_steps must be >= 1, got {num_inference_steps}")
         check_colour_fix_sigma(colour_fix_sigma)
@@ -259,19 +267,23 @@ class DecorruptorMixin:
         batch = images.shape[0]
         if isinstance(generator, list) and len(generator) != batch and not shared_noise:
             raise ValueError(f"got {len(generator)} generators for a batch of {batch} images")
-        return pad_to_multiple(images, self.vae_scale_factor), kind, tuple(images.shape[-2:])
+        if colour_reference is not None and colour_reference.shape != images.shape:
+            raise ValueError(f"colour_reference has shape {tuple(colour_reference.shape)}, the images {tuple(images.shape)}")
+        padded = pad_to_multiple(images, self.vae_scale_factor)
+        reference = padded if colour_reference is None else pad_to_multiple(colour_reference.to(images), self.vae_scale_factor)
+        return padded, kind, tuple(images.shape[-2:]), reference
 
     def diffusion_offset(self, image_latents: torch.Tensor) -> torch.Tensor:
         """See :func:`diffusion_offset`; ``residual_target`` is a setting of the checkpoint (``model_index.json``)."""
         return diffusion_offset(self.vae.config, image_latents, self.config.residual_target)
 
-    def prepare_noise(self, image_latents: torch.Tensor, offset: torch.Tensor, generator, shared_noise: bool, start_from_image: bool):
+    def prepare_noise(self, image_latents: torch.Tensor, generator, shared_noise: bool, start_from_image: bool):
         """Initial latents and the generator(s) for the per-step noise; with ``shared_noise`` every
         image of the batch draws the same noise throughout.
 
         With ``start_from_image`` the initial latents are what training showed the UNet at the first
         timestep: sqrt(a_T) * x0 + sqrt(1 - a_T) * noise, with the input image's own (normalised)
-        latents standing in for x0 (measured from ``offset``: zero for a residual-target
+        latents standing in for x0 (:func:`diffusion_latents`: zero for a residual-target
         checkpoint, whose best guess without the UNet is "no change"). Stable Diffusion's schedule
         keeps a terminal SNR of a_T = 0.0047 at t = 999, and a UNet trained on it takes the low
         frequencies (colour, brightness) from that leftover signal; pure noise has none. Measured on
@@ -283,7 +295,7 @@ class DecorruptorMixin:
         if not start_from_image:
             return noise * self.scheduler.init_noise_sigma, noise_generator
         alpha = self.scheduler.alphas_cumprod[int(self.scheduler.timesteps[0])].to(noise.device, noise.dtype)
-        signal = (normalize_latents(self.vae.config, image_latents) - offset).to(noise.dtype)
+        signal = diffusion_latents(self.vae.config, image_latents, image_latents, self.config.residual_target).to(noise.dtype)
         return alpha.sqrt() * signal + (1 - alpha).sqrt() * noise, noise_generator
 
     def instruction_embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -337,12 +349,12 @@ class DecorruptorMixin:
         return pipe
 
     def _output(
-        self, decoded: torch.Tensor, images: torch.Tensor, colour_fix_sigma: float, size: tuple[int, int], kind: str,
+        self, decoded: torch.Tensor, reference: torch.Tensor, colour_fix_sigma: float, size: tuple[int, int], kind: str,
         return_dict: bool,
     ):  # fmt: skip
-        """Colour fix against the (padded) input ``images``, crop back to ``size``, convert to ``kind``."""
+        """Colour fix against the (padded) ``reference``, crop back to ``size``, convert to ``kind``."""
         if colour_fix_sigma > 0:
-            decoded = keep_low_frequencies(decoded, images, colour_fix_sigma)
+            decoded = keep_low_frequencies(decoded, reference, colour_fix_sigma)
         images = tensor_to_images(decoded[..., : size[0], : size[1]], kind)
         self.maybe_free_model_hooks()
         return EditorOutput(images=images) if return_dict else (images,)

@@ -60,6 +60,7 @@ class DecorruptorCMPipeline(DecorruptorMixin, DiffusionPipeline):
         original_inference_steps: Optional[int] = None,
         denoised_transform: Optional[DenoisedTransform] = None,
         colour_fix_sigma: float = COLOUR_FIX_SIGMA,
+        colour_reference: Optional[torch.Tensor] = None,
         return_dict: bool = True,
     ):
         """Restore a batch of images.
@@ -78,13 +79,17 @@ class DecorruptorCMPipeline(DecorruptorMixin, DiffusionPipeline):
                 (the video layer's temporal smoothing); the next latents follow the edited estimate.
             colour_fix_sigma: take the output's frequencies below a Gaussian of this std (pixels) from the
                 input (see ``keep_low_frequencies``); 0 = off, the decoded edit as it is.
+            colour_reference: float tensor (B, 3, H, W) in [0, 1], the input's size, whose low frequencies the
+                colour fix keeps instead of the input's (the video layer's time-smoothed frames).
             return_dict: return an ``EditorOutput`` instead of a tuple.
 
         Returns:
             ``EditorOutput`` whose ``images`` are of the input's kind and size.
         """
         # 1. Check inputs, convert, pad to the VAE factor
-        images, kind, size = self.prepare_images(image, num_inference_steps, generator, shared_noise, colour_fix_sigma)
+        images, kind, size, colour_reference = self.prepare_images(
+            image, num_inference_steps, generator, shared_noise, colour_fix_sigma, colour_reference
+        )  # fmt: skip
         batch, device = images.shape[0], self._execution_device
 
         # 2. Instruction embedding (no CFG batch: the guidance is in timestep_cond)
@@ -105,7 +110,7 @@ class DecorruptorCMPipeline(DecorruptorMixin, DiffusionPipeline):
 
         # 6. Initial latents (noise plus the image at the terminal SNR); shared noise is shared per step too
         offset = self.diffusion_offset(image_latents)
-        latents, noise_generator = self.prepare_noise(image_latents, offset, generator, shared_noise, start_from_image)
+        latents, noise_generator = self.prepare_noise(image_latents, generator, shared_noise, start_from_image)
 
         # 7. Consistency sampling: one UNet call per step, keep the denoised estimate
         denoised = latents
@@ -121,4 +126,4 @@ class DecorruptorCMPipeline(DecorruptorMixin, DiffusionPipeline):
                 )  # fmt: skip
 
         # 8. Decode the denoised estimate, take the input's low frequencies, crop back, convert to the input kind
-        return self._output(self.decode_latents(denoised, offset), images, colour_fix_sigma, size, kind, return_dict)
+        return self._output(self.decode_latents(denoised, offset), colour_reference, colour_fix_sigma, size, kind, return_dict)

@@ -45,6 +45,7 @@ class DecorruptorDPMPipeline(DecorruptorMixin, DiffusionPipeline):
         start_from_image: bool = True,
         denoised_transform: Optional[DenoisedTransform] = None,
         colour_fix_sigma: float = COLOUR_FIX_SIGMA,
+        colour_reference: Optional[torch.Tensor] = None,
         return_dict: bool = True,
     ):
         """Restore a batch of images.
@@ -62,13 +63,17 @@ class DecorruptorDPMPipeline(DecorruptorMixin, DiffusionPipeline):
                 (the video layer's temporal smoothing); the next latents follow the edited estimate.
             colour_fix_sigma: take the output's frequencies below a Gaussian of this std (pixels) from the
                 input (see ``keep_low_frequencies``); 0 = off, the decoded edit as it is.
+            colour_reference: float tensor (B, 3, H, W) in [0, 1], the input's size, whose low frequencies the
+                colour fix keeps instead of the input's (the video layer's time-smoothed frames).
             return_dict: return an ``EditorOutput`` instead of a tuple.
 
         Returns:
             ``EditorOutput`` whose ``images`` are of the input's kind and size.
         """
         # 1. Check inputs, convert, pad to the VAE factor
-        images, kind, size = self.prepare_images(image, num_inference_steps, generator, shared_noise, colour_fix_sigma)
+        images, kind, size, colour_reference = self.prepare_images(
+            image, num_inference_steps, generator, shared_noise, colour_fix_sigma, colour_reference
+        )  # fmt: skip
         batch, device = images.shape[0], self._execution_device
 
         # 2. Instruction embeddings: [text, null, null]
@@ -95,7 +100,7 @@ class DecorruptorDPMPipeline(DecorruptorMixin, DiffusionPipeline):
 
         # 5. Initial latents: noise (shared across the batch if asked) plus the image at the terminal SNR
         offset = self.diffusion_offset(image_latents)
-        latents, noise_generator = self.prepare_noise(image_latents, offset, generator, shared_noise, start_from_image)
+        latents, noise_generator = self.prepare_noise(image_latents, generator, shared_noise, start_from_image)
         extra_step_kwargs = {"generator": noise_generator} if "generator" in self._step_parameters() else {}
 
         # 6. Denoising loop: one UNet batch of 3 per step
@@ -119,7 +124,7 @@ class DecorruptorDPMPipeline(DecorruptorMixin, DiffusionPipeline):
                 )  # fmt: skip
 
         # 7. Decode, take the input's low frequencies, crop back to the input size, convert to the input kind
-        return self._output(self.decode_latents(latents, offset), images, colour_fix_sigma, size, kind, return_dict)
+        return self._output(self.decode_latents(latents, offset), colour_reference, colour_fix_sigma, size, kind, return_dict)
 
     def _step_parameters(self) -> set[str]:
         return set(inspect.signature(self.scheduler.step).parameters)

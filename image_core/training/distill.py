@@ -23,7 +23,7 @@ from accelerate import PartialState
 from diffusers import LCMScheduler, UNet2DConditionModel
 from safetensors.torch import load_file
 
-from image_core.editor.common import diffusion_offset, guidance_embedding, normalize_latents
+from image_core.editor.common import diffusion_latents, guidance_embedding
 from image_core.editor.pipeline_cm import DecorruptorCMPipeline
 from image_core.editor.pipeline_dpm import DecorruptorDPMPipeline
 from image_core.training.common import LoopConfig, config_main, in_memory_device, run_loop, step_generator
@@ -94,7 +94,7 @@ class DistillationObjective(torch.nn.Module):
         target, condition = batch
         c, device, size = self.config, target.device, target.shape[0]
         generator = step_generator(c.seed, step, device)
-        latents = normalize_latents(self.vae_config, target) - diffusion_offset(self.vae_config, condition, self.residual_target)
+        latents = diffusion_latents(self.vae_config, target, condition, self.residual_target)
         index = torch.randint(0, c.num_ddim_timesteps, (size,), generator=generator, device=device)
         start = self.ddim_timesteps[index]
         previous = (start - self.step_ratio).clamp_min(0)

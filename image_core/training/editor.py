@@ -28,7 +28,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from image_core.corruption_modeling import CorruptionPairDataset, MixingBank, PairSampler
 from image_core.editor.architectures import ARCHITECTURES, SD_SCHEDULE
 from image_core.editor.autoencoder import Autoencoder, load_autoencoder
-from image_core.editor.common import INSTRUCTION, diffusion_offset, normalize_latents
+from image_core.editor.common import INSTRUCTION, diffusion_latents
 from image_core.editor.pipeline_dpm import DecorruptorDPMPipeline
 from image_core.sources import CleanImageDataset
 from image_core.training.common import LoopConfig, config_main, in_memory_device, run_loop, step_generator
@@ -209,7 +209,7 @@ class EditorObjective(torch.nn.Module):
         target, condition = batch
         generator = step_generator(self.config.seed, step, target.device)
         batch_size = target.shape[0]
-        target = normalize_latents(self.vae_config, target) - diffusion_offset(self.vae_config, condition, self.config.residual_target)
+        target = diffusion_latents(self.vae_config, target, condition, self.config.residual_target)
         noise = torch.randn(target.shape, generator=generator, device=target.device)
         timesteps = training_timesteps(self.noise_scheduler.config.num_train_timesteps, batch_size, self.config.timestep_power, generator)
         noisy = self.noise_scheduler.add_noise(target, noise, timesteps)
