@@ -39,7 +39,15 @@ def random_blur_kernel(rng: np.random.Generator, max_sigma: float, size_range: t
 
 @dataclass
 class DegradationModel:
-    """Two rounds of blur -> resize -> noise -> JPEG, back to the input size, then maybe a video codec.
+    """Two rounds of blur -> resize -> noise -> JPEG, back to the input size, maybe heavy noise at
+    full resolution, then maybe a video codec.
+
+    The rounds' noise is softened by the resizing and JPEG that follow it, as in a camera pipeline,
+    and their Gaussian noise stops at 30 grey levels. The final noise is strong and left as it is:
+    heavy sensor noise (Gaussian up to 100 grey levels, Poisson down to one photon at white) and
+    impulse noise (dead and hot pixels). Test sets go that far (ImageNet-C and UCF-101C Gaussian
+    noise is 97 grey levels at severity 5), and editors trained without it lifted such clips from
+    10.8 dB only to 16-17 dB.
 
     Args:
         blur_probability: per round.
@@ -49,6 +57,10 @@ class DegradationModel:
         poisson_peak_range: photons at white for shot noise (lower = noisier).
         jpeg_quality_range: per round.
         second_round_probability: chance of the second round.
+        final_noise_probability: chance of the heavy full-resolution noise after the rounds.
+        final_gaussian_sigma_range: its Gaussian sigma in grey levels (drawn log-uniform).
+        final_poisson_peak_range: its photons at white (drawn log-uniform).
+        impulse_amount_range: its share of impulse-noise pixels.
         video_codec_probability: chance of a final intra-frame H.264 encode.
         video_crf_range: CRF of that encode.
     """
@@ -60,6 +72,10 @@ class DegradationModel:
     poisson_peak_range: tuple[float, float] = (3.0, 100.0)
     jpeg_quality_range: tuple[int, int] = (30, 95)
     second_round_probability: float = 0.7
+    final_noise_probability: float = 0.3
+    final_gaussian_sigma_range: tuple[float, float] = (10.0, 100.0)
+    final_poisson_peak_range: tuple[float, float] = (1.0, 30.0)
+    impulse_amount_range: tuple[float, float] = (0.01, 0.3)
     video_codec_probability: float = 0.3
     video_crf_range: tuple[int, int] = (18, 40)
 
@@ -72,6 +88,8 @@ class DegradationModel:
                 break
             x = self._round(x, round_index, rng)
         x = cv2.resize(x, (width, height), interpolation=_INTERPOLATIONS[int(rng.integers(3))])
+        if rng.random() < self.final_noise_probability:
+            x = self._final_noise(x, rng)
         x = np.clip(x, 0, 1)
         if rng.random() < self.video_codec_probability:
             x = _h264_intra(x, int(rng.integers(self.video_crf_range[0], self.video_crf_range[1] + 1)))
@@ -85,16 +103,46 @@ class DegradationModel:
         size = (max(8, round(width * scale)), max(8, round(height * scale)))
         x = cv2.resize(x, size, interpolation=_INTERPOLATIONS[int(rng.integers(3))])
         if rng.random() < 0.5:
-            sigma = rng.uniform(*self.gaussian_sigma_range) / 255.0
-            shape = x.shape if rng.random() < 0.6 else (*x.shape[:2], 1)  # colour or luminance noise
-            x = x + rng.normal(0, sigma, shape).astype(np.float32)
+            x = _gaussian_noise(x, rng.uniform(*self.gaussian_sigma_range), rng)
         else:
-            peak = math.exp(rng.uniform(math.log(self.poisson_peak_range[0]), math.log(self.poisson_peak_range[1])))
-            x = rng.poisson(np.clip(x, 0, 1) * peak).astype(np.float32) / peak
+            x = _poisson_noise(x, _log_uniform(rng, self.poisson_peak_range), rng)
         x = np.clip(x, 0, 1)
         quality = int(rng.integers(self.jpeg_quality_range[0], self.jpeg_quality_range[1] + 1))
         encoded = cv2.imencode(".jpg", np.rint(x * 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, quality])[1]
         return cv2.imdecode(encoded, cv2.IMREAD_UNCHANGED).astype(np.float32) / 255.0
+
+
+    def _final_noise(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        kind = int(rng.integers(3))
+        if kind == 0:
+            return _gaussian_noise(x, _log_uniform(rng, self.final_gaussian_sigma_range), rng)
+        if kind == 1:
+            return _poisson_noise(x, _log_uniform(rng, self.final_poisson_peak_range), rng)
+        return _impulse_noise(x, rng.uniform(*self.impulse_amount_range), rng)
+
+
+def _log_uniform(rng: np.random.Generator, bounds: tuple[float, float]) -> float:
+    return math.exp(rng.uniform(math.log(bounds[0]), math.log(bounds[1])))
+
+
+def _gaussian_noise(x: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    """Colour noise, or luminance noise (one draw for the three channels) 4 times in 10; sigma in grey levels."""
+    shape = x.shape if rng.random() < 0.6 else (*x.shape[:2], 1)
+    return x + rng.normal(0, sigma / 255.0, shape).astype(np.float32)
+
+
+def _poisson_noise(x: np.ndarray, peak: float, rng: np.random.Generator) -> np.ndarray:
+    """Shot noise of ``peak`` photons at white."""
+    return rng.poisson(np.clip(x, 0, 1) * peak).astype(np.float32) / peak
+
+
+def _impulse_noise(x: np.ndarray, amount: float, rng: np.random.Generator) -> np.ndarray:
+    """``amount`` of the values set to 0 or 1: salt, pepper or both, per channel or per whole pixel."""
+    shape = x.shape if rng.random() < 0.5 else (*x.shape[:2], 1)
+    hit = rng.random(shape) < amount
+    salt_share = (0.0, 0.5, 1.0)[int(rng.integers(3))]
+    value = (rng.random(shape) < salt_share).astype(np.float32)
+    return np.where(hit, value, x).astype(np.float32)
 
 
 def _h264_intra(x: np.ndarray, crf: int) -> np.ndarray:

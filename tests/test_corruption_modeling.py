@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -149,6 +151,23 @@ def test_degradation_model_damages_and_varies(photo):
     np.testing.assert_array_equal(outs[3], model(photo, np.random.default_rng(3)))
     kernel = random_blur_kernel(np.random.default_rng(0), 3.0)
     assert kernel.shape[0] % 2 == 1 and abs(kernel.sum() - 1) < 1e-5
+
+
+def test_degradation_model_final_noise_is_heavy_and_full_resolution(photo):
+    from image_core.degradations import DegradationModel
+
+    gentle = DegradationModel(blur_probability=(0, 0), scale_range=(1, 1), gaussian_sigma_range=(1, 1),
+                              poisson_peak_range=(1e4, 1e4), jpeg_quality_range=(95, 95), second_round_probability=0,
+                              final_noise_probability=0, video_codec_probability=0)  # fmt: skip
+    noisy = dataclasses.replace(gentle, final_noise_probability=1)
+    clean = photo / 255.0
+    for seed in range(6):
+        base = np.abs(gentle(photo, np.random.default_rng(seed)) - clean).mean()
+        heavy = noisy(photo, np.random.default_rng(seed))
+        assert np.abs(heavy - clean).mean() > base + 0.01
+        # i.i.d. at full resolution: neighbouring pixels' errors are nearly uncorrelated
+        error = (heavy - clean).mean(axis=2)
+        assert abs(np.corrcoef(error[:, :-1].ravel(), error[:, 1:].ravel())[0, 1]) < 0.3
 
 
 @pytest.mark.parametrize(
