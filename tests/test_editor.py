@@ -296,6 +296,32 @@ def test_cm_pipeline_refuses_a_unet_without_guidance_embedding():
         DecorruptorCMPipeline(vae=tiny_vae(), unet=tiny_unet(cm=False), scheduler=LCMScheduler())
 
 
+@pytest.mark.parametrize(("which", "published"), [("cm", 4), ("dpm", 20)])
+def test_a_checkpoints_inference_steps_is_its_default_and_a_call_overrides_it(which, published, request, tmp_path):
+    pipe = request.getfixturevalue(which)
+    calls = []
+    handle = pipe.unet.register_forward_pre_hook(lambda module, args: calls.append(1))
+
+    def unet_calls(editor, **kwargs) -> int:
+        calls.clear()
+        editor(image=images(1), generator=seeded(), **kwargs)
+        return len(calls)  # one UNet call per step (the DPM's three guidance branches are one batch)
+
+    try:
+        assert unet_calls(pipe) == published
+        pipe.register_to_config(inference_steps=2)
+        pipe.save_pretrained(tmp_path)
+        reloaded = load_editor(tmp_path, device="cpu")
+        reloaded.unet = pipe.unet  # the hooked module
+        reloaded.set_progress_bar_config(disable=True)
+        assert reloaded.config.inference_steps == 2
+        assert unet_calls(reloaded) == 2
+        assert unet_calls(reloaded, num_inference_steps=3) == 3
+    finally:
+        handle.remove()
+        pipe.register_to_config(inference_steps=None)
+
+
 def residual_twin(pipe):
     """The same components as a pipeline with ``residual_target=True``."""
     twin = type(pipe)(vae=pipe.vae, unet=pipe.unet, scheduler=pipe.scheduler, text_encoder=pipe.text_encoder,

@@ -181,7 +181,7 @@ def _add_restore(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("input", type=Path, help="video file, folder of frames or image")
     parser.add_argument("-o", "--output", type=Path, required=True, help="output video (.mp4, .mkv, ...)")
     parser.add_argument("--model", help="checkpoint folder or hub id (default: the embedded Decorruptor-Tiny CM)")
-    parser.add_argument("--steps", type=positive_int, help="editor steps (default: 4 for CM, 20 for DPM)")
+    parser.add_argument("--steps", type=positive_int, help="editor steps (default: the checkpoint's own, else 4 for CM and 20 for DPM)")
     parser.add_argument("--batch-size", type=positive_int, default=8, help="frames per editor batch (default 8)")
     parser.add_argument("--size", type=positive_int, help="working long side in pixels (default: native, at most 512)")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
@@ -251,7 +251,7 @@ def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
                         help=f"video classifier: {', '.join(VIDEO_MODELS)} (default tiny_action_net, the embedded one)")  # fmt: skip
     parser.add_argument("--weights", help="classifier checkpoint (state_dict or training checkpoint); DEFAULT = torchvision's Kinetics weights")
     parser.add_argument("--editor", help="editor checkpoint folder or hub id (default: the embedded Decorruptor-Tiny CM)")
-    parser.add_argument("--editor-steps", type=positive_int, help="editor steps (default: 4 for CM, 20 for DPM)")
+    parser.add_argument("--editor-steps", type=positive_int, help="editor steps (default: the checkpoint's own, else 4 for CM and 20 for DPM)")
     parser.add_argument("--editor-size", type=positive_int, help="editor working long side in pixels (default: native, at most 512)")
     parser.add_argument("--editor-colour-fix", type=non_negative_float, metavar="SIGMA",
                         help="editor colour fix, std in pixels; 0 = off (default: the editor's, 2; see restore --help)")

@@ -91,7 +91,7 @@ class VideoDecorruptor:
             results are resized back to the source size.
         consistency: which temporal-consistency mechanisms run.
         seed: seed of the shared noise (and of independent noise, per chunk).
-        num_inference_steps: editor steps (None: the pipeline's default, 4 for CM, 20 for DPM).
+        num_inference_steps: editor steps (None: the checkpoint's own, else 4 for CM and 20 for DPM).
         guidance_scale, image_guidance_scale: editor guidance (None: the pipeline's defaults).
         colour_fix_sigma: std in pixels below which the edit takes the input's low frequencies (0 = off;
             None: the pipelines' default, see :func:`image_core.editor.common.keep_low_frequencies`). The

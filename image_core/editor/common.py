@@ -243,11 +243,21 @@ class DecorruptorMixin:
     _optional_components = ["text_encoder", "tokenizer"]
     prompt_embeds: torch.Tensor | None = None
     negative_prompt_embeds: torch.Tensor | None = None
+    default_inference_steps: int  # each pipeline's published step count, for checkpoints that name none
 
-    def __init__(self, vae, unet, scheduler, text_encoder=None, tokenizer=None, residual_target: bool = False):
+    def __init__(self, vae, unet, scheduler, text_encoder=None, tokenizer=None, residual_target: bool = False,
+                 inference_steps: int | None = None):  # fmt: skip
         super().__init__()
         self.register_modules(vae=vae, unet=unet, scheduler=scheduler, text_encoder=text_encoder, tokenizer=tokenizer)
-        self.register_to_config(residual_target=residual_target)
+        self.register_to_config(residual_target=residual_target, inference_steps=inference_steps)
+
+    def resolve_inference_steps(self, num_inference_steps: int | None) -> int:
+        """The call's step count, else the checkpoint's own (``inference_steps`` in ``model_index.json``:
+        a model is trained and measured for a step count, e.g. a consistency model best at one step),
+        else the pipeline's published default."""
+        if num_inference_steps is not None:
+            return num_inference_steps
+        return self.config.inference_steps or self.default_inference_steps
 
     @property
     def vae_scale_factor(self) -> int:

@@ -32,13 +32,16 @@ class DecorruptorCMPipeline(DecorruptorMixin, DiffusionPipeline):
         >>> restored = pipe(image=corrupted_pil, generator=torch.Generator().manual_seed(0)).images[0]  # doctest: +SKIP
     """
 
-    def __init__(self, vae, unet, scheduler, text_encoder=None, tokenizer=None, residual_target: bool = False):
+    default_inference_steps = 4
+
+    def __init__(self, vae, unet, scheduler, text_encoder=None, tokenizer=None, residual_target: bool = False,
+                 inference_steps: Optional[int] = None):  # fmt: skip
         if unet.config.time_cond_proj_dim is None:
             raise ValueError(
                 "this UNet has no guidance embedding (unet.config.time_cond_proj_dim is None): it is a DPM "
                 "teacher, load it with DecorruptorDPMPipeline"
             )
-        super().__init__(vae, unet, scheduler, text_encoder, tokenizer, residual_target)
+        super().__init__(vae, unet, scheduler, text_encoder, tokenizer, residual_target, inference_steps)
 
     def guidance_condition(self, guidance_scale: float, image_guidance_scale: float, batch: int) -> torch.Tensor:
         """``timestep_cond`` (B, time_cond_proj_dim): emb(w_T) * emb(w_I)."""
@@ -51,7 +54,7 @@ class DecorruptorCMPipeline(DecorruptorMixin, DiffusionPipeline):
     def __call__(
         self,
         image: ImageInput,
-        num_inference_steps: int = 4,
+        num_inference_steps: Optional[int] = None,
         guidance_scale: float = 7.5,
         image_guidance_scale: float = 1.2,
         generator: Union[torch.Generator, list[torch.Generator], None] = None,
@@ -67,7 +70,8 @@ class DecorruptorCMPipeline(DecorruptorMixin, DiffusionPipeline):
 
         Args:
             image: PIL image(s), uint8 array (H, W, 3) / (B, H, W, 3), or float tensor (B, 3, H, W) in [0, 1].
-            num_inference_steps: LCM steps, one UNet evaluation each.
+            num_inference_steps: LCM steps, one UNet evaluation each; None = the checkpoint's
+                ``inference_steps``, else 4.
             guidance_scale: text guidance w_T (published: 7.5).
             image_guidance_scale: image guidance w_I (published: 1.1 to 1.3).
             generator: one generator, or one per image for batch-independent seeding.
@@ -87,6 +91,7 @@ class DecorruptorCMPipeline(DecorruptorMixin, DiffusionPipeline):
             ``EditorOutput`` whose ``images`` are of the input's kind and size.
         """
         # 1. Check inputs, convert, pad to the VAE factor
+        num_inference_steps = self.resolve_inference_steps(num_inference_steps)
         images, kind, size, colour_reference = self.prepare_images(
             image, num_inference_steps, generator, shared_noise, colour_fix_sigma, colour_reference
         )  # fmt: skip

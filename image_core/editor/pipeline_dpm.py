@@ -33,11 +33,13 @@ class DecorruptorDPMPipeline(DecorruptorMixin, DiffusionPipeline):
         >>> restored = pipe(image=corrupted_pil, generator=torch.Generator().manual_seed(0)).images[0]  # doctest: +SKIP
     """
 
+    default_inference_steps = 20
+
     @torch.no_grad()
     def __call__(
         self,
         image: ImageInput,
-        num_inference_steps: int = 20,
+        num_inference_steps: Optional[int] = None,
         guidance_scale: float = 7.5,
         image_guidance_scale: Union[float, Sequence[float], torch.Tensor, None] = None,
         generator: Union[torch.Generator, list[torch.Generator], None] = None,
@@ -52,7 +54,8 @@ class DecorruptorDPMPipeline(DecorruptorMixin, DiffusionPipeline):
 
         Args:
             image: PIL image(s), uint8 array (H, W, 3) / (B, H, W, 3), or float tensor (B, 3, H, W) in [0, 1].
-            num_inference_steps: scheduler steps (3 UNet evaluations each).
+            num_inference_steps: scheduler steps (3 UNet evaluations each); None = the checkpoint's
+                ``inference_steps``, else 20.
             guidance_scale: text guidance s_T.
             image_guidance_scale: s_I as a float, or one value per step; None = sqrt decay 1.8 -> 0.
             generator: one generator, or one per image for batch-independent seeding.
@@ -71,6 +74,7 @@ class DecorruptorDPMPipeline(DecorruptorMixin, DiffusionPipeline):
             ``EditorOutput`` whose ``images`` are of the input's kind and size.
         """
         # 1. Check inputs, convert, pad to the VAE factor
+        num_inference_steps = self.resolve_inference_steps(num_inference_steps)
         images, kind, size, colour_reference = self.prepare_images(
             image, num_inference_steps, generator, shared_noise, colour_fix_sigma, colour_reference
         )  # fmt: skip

@@ -47,6 +47,7 @@ class DistillConfig(LoopConfig):
     target_ema_decay: float = 0.95
     sigma_data: float = 0.5
     timestep_scaling: float = 10.0
+    inference_steps: int | None = None  # the exported student's default step count (model_index.json); None: 4
 
 
 def _boundary_scalings(timesteps: torch.Tensor, sigma_data: float, scaling: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -147,7 +148,8 @@ def distill(config: DistillConfig) -> Path:
     schedule = {key: value for key, value in teacher_pipe.scheduler.config.items() if key in SCHEDULE_KEYS}
     scheduler = LCMScheduler(**schedule, original_inference_steps=config.num_ddim_timesteps, timestep_scaling=config.timestep_scaling,
                              clip_sample=False, set_alpha_to_one=False)  # fmt: skip
-    pipe = DecorruptorCMPipeline(vae=teacher_pipe.vae, unet=objective.target, scheduler=scheduler, residual_target=residual)
+    pipe = DecorruptorCMPipeline(vae=teacher_pipe.vae, unet=objective.target, scheduler=scheduler, residual_target=residual,
+                                 inference_steps=config.inference_steps)  # fmt: skip
     pipe.prompt_embeds, pipe.negative_prompt_embeds = prompt, null
     export = Path(config.output_dir) / "cm"
     if PartialState().is_main_process:
