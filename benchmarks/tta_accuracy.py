@@ -3,14 +3,14 @@
 Held-out synthetic action clips (photos the action model never saw) are written as a UCF-101-layout
 folder, corrupted into a mini UCF-101C by the same code as the real one (`make-ucf101c`), and
 classified by the embedded TinyActionNet in every mode of `video-decorruptor evaluate`: source,
-restored, ensemble, tent and restored+tent, with the embedded Decorruptor-Tiny CM (4 steps) unless
---editor names another checkpoint. Prints the accuracy table per severity and what one clip costs
+restored, ensemble, tent and restored+tent, with the embedded Decorruptor-Tiny CM (at its own step
+count unless --editor-steps says otherwise) unless --editor names another checkpoint. Prints the accuracy table per severity and what one clip costs
 in each mode, all measured in this run.
 
 Targets: ensemble mean >= source mean + 5 points; restored >= source on the noise corruptions
 (gauss, shot, impulse, salt, pepper).
 
-    python benchmarks/tta_accuracy.py [--clips 100] [--severity 5,3] [--editor PATH] [--editor-size PX] [--editor-colour-fix SIGMA] [--keep DIR]
+    python benchmarks/tta_accuracy.py [--clips 100] [--severity 5,3] [--editor PATH] [--editor-steps N] [--editor-size PX] [--editor-colour-fix SIGMA] [--keep DIR]
 
 With --keep the mini dataset stays: DIR/videos (clean, UCF-101 layout), DIR/splits and DIR/ucf101c.
 """
@@ -56,6 +56,7 @@ def main() -> int:
     parser.add_argument("--clips", type=int, default=100, help="held-out clips per corruption (default 100)")
     parser.add_argument("--severity", default="5,3", help="severities, e.g. 5 or 5,3 (default 5,3)")
     parser.add_argument("--editor", help="editor checkpoint (default: the embedded Decorruptor-Tiny CM)")
+    parser.add_argument("--editor-steps", type=int, help="editor steps (default: the checkpoint's own, else 4 for a CM)")
     parser.add_argument("--editor-size", type=int, help="editor working long side in pixels (default: the clips' own, 64)")
     parser.add_argument("--editor-colour-fix", type=float, metavar="SIGMA", help="editor colour fix in pixels, 0 = off (default: the editor's)")
     parser.add_argument("--seed", type=int, default=3, help="seed of the held-out clips (default 3)")
@@ -75,7 +76,7 @@ def main() -> int:
         for severity in severities:
             config = EvaluationConfig(
                 data=work / "ucf101c", splits_dir=splits, corruptions=UCF101C_CORRUPTIONS, severities=[severity],
-                editor=args.editor, editor_size=args.editor_size, editor_colour_fix=args.editor_colour_fix, output_dir=RESULTS_DIR / "tta_accuracy" / f"severity{severity}", cache_dir=work / "cache",
+                editor=args.editor, editor_steps=args.editor_steps, editor_size=args.editor_size, editor_colour_fix=args.editor_colour_fix, output_dir=RESULTS_DIR / "tta_accuracy" / f"severity{severity}", cache_dir=work / "cache",
             )  # fmt: skip
             result = evaluate(config)
             print(f"\nTinyActionNet top-1 (%) on {args.clips} held-out clips per corruption, severity {severity}\n")
@@ -92,7 +93,7 @@ def main() -> int:
                   + f" (target >= 0 each): {'PASS' if min(noise.values()) >= 0 else 'FAIL'}")  # fmt: skip
             report[str(severity)] = {"accuracy": result.accuracy, "mean": result.mean, "seconds_per_clip": result.mode_seconds_per_clip,
                                      "stage_seconds_per_clip": result.seconds_per_clip, "ensemble_gain": gain, "noise_restored_gain": noise}  # fmt: skip
-        save_json("tta_accuracy", {"clips": args.clips, "editor": args.editor or "embedded", "editor_size": args.editor_size,
+        save_json("tta_accuracy", {"clips": args.clips, "editor": args.editor or "embedded", "editor_steps": args.editor_steps, "editor_size": args.editor_size,
                    "editor_colour_fix": args.editor_colour_fix, "severities": report}, args.output)
     finally:
         if not args.keep:
