@@ -297,8 +297,9 @@ class DecorruptorMixin:
         checkpoint, whose best guess without the UNet is "no change"). Stable Diffusion's schedule
         keeps a terminal SNR of a_T = 0.0047 at t = 999, and a UNet trained on it takes the low
         frequencies (colour, brightness) from that leftover signal; pure noise has none. Measured on
-        Decorruptor-Tiny (CM-4, held-out 128 px crops): +1.1 to +1.8 dB on noise, blur, JPEG,
-        pixelation and clean inputs.
+        the first Decorruptor-Tiny, a plain-target model (CM-4, held-out 128 px crops): +1.1 to
+        +1.8 dB on noise, blur, JPEG, pixelation and clean inputs. For a residual-target checkpoint
+        the start is pure noise scaled by sqrt(1 - a_T), so the setting makes no difference there.
         """
         noise_generator = shared_generators(generator, image_latents.shape[0]) if shared_noise else generator
         noise = randn_tensor(image_latents.shape, generator=noise_generator, device=self._execution_device, dtype=self.unet.dtype)
