@@ -147,6 +147,23 @@ def test_smoothing_carries_across_chunk_boundaries(cm):
     assert np.abs(streamed[3].astype(int) - alone[0]).max() <= 1
 
 
+@pytest.mark.parametrize(("steps", "passes_per_step"), [(1, 4), (2, 2), (4, 1), (8, 1)])
+def test_fewer_steps_smooth_more_per_step(cm, steps, passes_per_step, monkeypatch):
+    """Four smoothing passes per sampling run at least, whatever the step count."""
+    import video_decorruptor.restore as restore_module
+
+    calls = []
+
+    def counting_smooth(latents, strength, tolerance=None):
+        calls.append(latents.shape[0])
+        return temporal_smooth(latents, strength, tolerance)
+
+    monkeypatch.setattr(restore_module, "temporal_smooth", counting_smooth)
+    settings = ConsistencySettings(shared_noise=True, anchor_attention=False, smoothing=0.5)
+    restorer(cm, consistency=settings, colour_fix_sigma=0, num_inference_steps=steps).restore_frames(moving_clip(4, 16, 16))
+    assert len(calls) == steps * passes_per_step
+
+
 def test_the_colour_reference_is_the_input_smoothed_along_time_across_batches(cm):
     from video_decorruptor.restore import _StreamState
 
