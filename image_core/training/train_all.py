@@ -53,10 +53,11 @@ def _training_summary(output_dir: Path) -> str:
 MODEL_CARD = """# Decorruptor-Tiny
 
 An InstructPix2Pix-style latent diffusion editor that turns corrupted images into clean ones,
-trained from scratch by this project: `decorruptor-tiny-dpm` (the teacher, 20 steps with three-way
-guidance) and `decorruptor-tiny-cm` (the 4-step consistency student, the default of
-`load_editor()`), sharing one autoencoder. Weights are float16 safetensors; the instruction
-embeddings are stored (`prompt_embeds.safetensors`), so no text encoder is needed.
+trained from scratch by this project: `decorruptor-tiny-dpm` (the teacher, three-way guidance)
+and `decorruptor-tiny-cm` (the consistency student, the default of `load_editor()`), sharing one
+autoencoder. Each folder's `model_index.json` holds its default step count (`inference_steps`,
+set by the training configs). Weights are float16 safetensors; the instruction embeddings are
+stored (`prompt_embeds.safetensors`), so no text encoder is needed.
 
 ## Architecture
 - Autoencoder: `image_core.editor.autoencoder.PatchAutoencoder`, a linear code of 4x4 pixel
@@ -65,16 +66,19 @@ embeddings are stored (`prompt_embeds.safetensors`), so no text encoder is neede
 - UNet: diffusers `UNet2DConditionModel`, blocks (64, 128, 128), input = [noisy latent | image latent]
   (40 channels), cross-attention on two stored 8-token embeddings (instruction and null prompt);
   the CM student adds a guidance embedding (`timestep_cond`, emb(w_T) * emb(w_I)).
-- Teacher: v-prediction, trailing timesteps, DDIM. Student: LCM scheduler, 4 steps.
+- Residual target (`residual_target` in `model_index.json`): the diffused variable is the change
+  to the input's normalised latents, so a clean input is a zero target.
+- Teacher: v-prediction, trailing timesteps, DDIM, training timesteps drawn towards t = 999
+  (`timestep_power`). Student: LCM scheduler.
 
 ## Data
 Clean images: random crops of the scikit-image photos (a share of them recoloured: hues rotated,
 saturation scaled, so colours are learned from the input) plus dead-leaves images. Pairs: the published
 corruption-modeling cases (identity, PixMix with procedural fractals / plasma / feature patterns,
 SimSiam views) and a generic second-order degradation model (random blur kernels, resizing,
-Gaussian and Poisson noise, JPEG and H.264 compression). scikit-learn's two photos are held out for
-evaluation. No ImageNet-C or UCF-101C corruption function is used for training: those are the
-test sets.
+Gaussian and Poisson noise, JPEG and H.264 compression, and 3 times in 10 heavy full-resolution
+Gaussian, Poisson or impulse noise). scikit-learn's two photos are held out for evaluation. No
+ImageNet-C or UCF-101C corruption function is used for training: those are the test sets.
 
 ## How it was made
 Profile `{profile}` of `python -m image_core.training.train_all` (configs in
