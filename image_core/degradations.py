@@ -111,7 +111,6 @@ class DegradationModel:
         encoded = cv2.imencode(".jpg", np.rint(x * 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, quality])[1]
         return cv2.imdecode(encoded, cv2.IMREAD_UNCHANGED).astype(np.float32) / 255.0
 
-
     def _final_noise(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         kind = int(rng.integers(3))
         if kind == 0:

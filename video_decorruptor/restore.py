@@ -48,6 +48,13 @@ class ConsistencySettings:
         return cls(shared_noise=False, anchor_attention=False, smoothing=0.0)
 
 
+def _smooth(frames: torch.Tensor, strength: float, passes: int) -> torch.Tensor:
+    """``passes`` rounds of :func:`temporal_smooth` over (T, C, h, w) frames or latents."""
+    for _ in range(passes):
+        frames = temporal_smooth(frames, strength)
+    return frames
+
+
 def working_size(height: int, width: int, long_side: int | None, multiple: int) -> tuple[int, int]:
     """(h, w) with the long side at ``long_side`` (default: native, at most 512), both rounded to ``multiple``."""
     target = long_side or min(max(height, width), MAX_DEFAULT_SIZE)
@@ -154,18 +161,14 @@ class VideoDecorruptor:
         if settings.smoothing > 0:
             passes = math.ceil(SMOOTHING_PASSES / self.pipe.resolve_inference_steps(self.num_inference_steps))
 
-            def smooth(latents: torch.Tensor) -> torch.Tensor:
-                for _ in range(passes):
-                    latents = temporal_smooth(latents, settings.smoothing)
-                return latents
-
             def transform(denoised: torch.Tensor, step: int) -> torch.Tensor:
                 groups = denoised.view(-1, len(frames), *denoised.shape[1:])  # (guidance groups, frames, C, h, w)
                 carried = stream.last_denoised
                 if step < len(carried):  # the previous chunk's last frame is this chunk's left neighbour
-                    smoothed = torch.stack([smooth(torch.cat([left, group]))[1:] for left, group in zip(carried[step], groups)])
+                    smoothed = torch.stack([_smooth(torch.cat([left, group]), settings.smoothing, passes)[1:]
+                                            for left, group in zip(carried[step], groups)])  # fmt: skip
                 else:
-                    smoothed = torch.stack([smooth(group) for group in groups])
+                    smoothed = torch.stack([_smooth(group, settings.smoothing, passes) for group in groups])
                 carried[step : step + 1] = [smoothed[:, -1:]]
                 return smoothed.view_as(denoised)
 
@@ -186,8 +189,7 @@ class VideoDecorruptor:
         """The frames (B, 3, h, w) whose low frequencies the colour fix gives the edit: the input,
         smoothed along time as the latents are (raw frames would bring their noise's flicker back)."""
         stack = images if stream.last_frame is None else torch.cat([stream.last_frame, images])
-        for _ in range(SMOOTHING_PASSES):
-            stack = temporal_smooth(stack, self.consistency.smoothing)
+        stack = _smooth(stack, self.consistency.smoothing, SMOOTHING_PASSES)
         stream.last_frame = images[-1:]
         return stack[len(stack) - len(images) :]
 
