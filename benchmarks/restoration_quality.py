@@ -2,7 +2,8 @@
 
 Crops (128x128 and 224x224) of scikit-learn's two bundled photos, which training never sees, under
 the 15 ImageNet-C corruptions at severities 3 and 5. Reported: the corrupted input, DPM-20 and CM-4
-restorations (other step counts with --dpm-steps / --cm-steps; the targets are set at 20 and 4) (with the pipelines' colour fix unless --colour-fix says otherwise; 0 turns it off), the
+restorations (other step counts with --dpm-steps / --cm-steps; the targets are set at 20 and 4) (with the pipelines' colour fix unless --colour-fix says otherwise, 0 turns it off, and the
+checkpoints' grid shifts unless --grid-shifts does), the
 autoencoder round trip of the clean crop (the ceiling) and a clean crop passed through the editor (it
 should come out unchanged). Plus the CM's ms per 128x128 image at batch 1 and 8.
 
@@ -14,6 +15,7 @@ Targets at severity 3: autoencoder >= 32 dB; clean through CM >= 30 dB; CM mean 
     python benchmarks/restoration_quality.py --dpm PATH --cm PATH --crops 2 --skip-dpm
     python benchmarks/restoration_quality.py --colour-fix 0         # the decoded edit alone
     python benchmarks/restoration_quality.py --cm-steps 1 --skip-dpm  # a one-step student
+    python benchmarks/restoration_quality.py --cm-steps 1 --skip-dpm --grid-shifts 1  # one edit per image
 """
 
 from __future__ import annotations
@@ -54,11 +56,11 @@ def held_out_crops(size: int, per_photo: int, seed: int = 0) -> np.ndarray:
     return np.stack([random_crop(photo, size, rng, flip=False) for photo in heldout_photos().values() for _ in range(per_photo)])
 
 
-def restore(pipe, images: np.ndarray, steps: int, colour_fix_sigma: float | None = None) -> np.ndarray:
-    """Seeded edit; ``colour_fix_sigma`` None keeps the pipeline's default colour fix."""
+def restore(pipe, images: np.ndarray, steps: int, colour_fix_sigma: float | None = None, grid_shifts: int | None = None) -> np.ndarray:
+    """Seeded edit; ``colour_fix_sigma`` and ``grid_shifts`` None keep the pipeline's defaults."""
     generators = [torch.Generator().manual_seed(i) for i in range(len(images))]
     kwargs = {} if colour_fix_sigma is None else {"colour_fix_sigma": colour_fix_sigma}
-    return pipe(image=images, num_inference_steps=steps, generator=generators, **kwargs).images
+    return pipe(image=images, num_inference_steps=steps, generator=generators, grid_shifts=grid_shifts, **kwargs).images
 
 
 @torch.no_grad()
@@ -69,12 +71,12 @@ def autoencoder_round_trip(vae, images: np.ndarray) -> np.ndarray:
     return (decoded.permute(0, 2, 3, 1) * 255).round().to(torch.uint8).cpu().numpy()
 
 
-def ms_per_image(pipe, batch: int, steps: int, size: int = 128, repeats: int = 3) -> float:
+def ms_per_image(pipe, batch: int, steps: int, grid_shifts: int | None = None, size: int = 128, repeats: int = 3) -> float:
     images = held_out_crops(size, 4)[:1].repeat(batch, axis=0)
-    restore(pipe, images, steps)
+    restore(pipe, images, steps, grid_shifts=grid_shifts)
     start = time.perf_counter()
     for _ in range(repeats):
-        restore(pipe, images, steps)
+        restore(pipe, images, steps, grid_shifts=grid_shifts)
     return (time.perf_counter() - start) / repeats / batch * 1000
 
 
@@ -89,6 +91,7 @@ def main() -> int:
     parser.add_argument("--cm-steps", type=int, default=4, help="CM steps (default 4, the published count the targets name)")
     parser.add_argument("--dpm-steps", type=int, default=20, help="DPM steps (default 20)")
     parser.add_argument("--colour-fix", type=float, metavar="SIGMA", help=f"editor colour fix in pixels, 0 = off (default {COLOUR_FIX_SIGMA})")
+    parser.add_argument("--grid-shifts", type=int, metavar="N", help="edits on shifted latent grids, averaged: 1, 2 or 4 (default: each checkpoint's own)")
     parser.add_argument("--output", type=Path, help="JSON file (default benchmarks/results/restoration_quality.json)")
     args = parser.parse_args()
     torch.set_grad_enabled(False)
@@ -110,17 +113,17 @@ def main() -> int:
             values["ssim"].append(ssim(batch, out))
         return {key: float(np.mean(v)) for key, v in values.items()}
 
-    reference = {"autoencoder": score(lambda b: autoencoder_round_trip(cm.vae, b)), f"clean -> {cm_name}": score(lambda b: restore(cm, b, args.cm_steps, args.colour_fix))}
+    reference = {"autoencoder": score(lambda b: autoencoder_round_trip(cm.vae, b)), f"clean -> {cm_name}": score(lambda b: restore(cm, b, args.cm_steps, args.colour_fix, args.grid_shifts))}
     if dpm is not None:
-        reference[f"clean -> {dpm_name}"] = score(lambda b: restore(dpm, b, args.dpm_steps, args.colour_fix))
+        reference[f"clean -> {dpm_name}"] = score(lambda b: restore(dpm, b, args.dpm_steps, args.colour_fix, args.grid_shifts))
     results: dict[str, dict] = {}
     for severity in severities:
         for name in BENCHMARK_CORRUPTIONS:
             corrupted = {size: np.stack([corrupt(img, name, severity, rng=i) for i, img in enumerate(batch)]) for size, batch in clean.items()}
             row = {"input": score(lambda b: corrupted[b.shape[1]])}
-            row["cm"] = score(lambda b: restore(cm, corrupted[b.shape[1]], args.cm_steps, args.colour_fix))
+            row["cm"] = score(lambda b: restore(cm, corrupted[b.shape[1]], args.cm_steps, args.colour_fix, args.grid_shifts))
             if dpm is not None:
-                row["dpm"] = score(lambda b: restore(dpm, corrupted[b.shape[1]], args.dpm_steps, args.colour_fix))
+                row["dpm"] = score(lambda b: restore(dpm, corrupted[b.shape[1]], args.dpm_steps, args.colour_fix, args.grid_shifts))
             results[f"{name}/{severity}"] = row
             print(f"{name} s{severity}: input {row['input']['psnr']:.2f} dB, CM {row['cm']['psnr']:.2f} dB", flush=True)
 
@@ -148,10 +151,10 @@ def main() -> int:
             targets_met &= mean_gain >= 2.0 and min(gains.values()) >= -0.5
             targets_met &= all(gains[name] >= 4.0 for name in NOISE_AND_CONTRAST)
             targets_met &= not gaps or abs(statistics.mean(gaps)) <= 0.5
-    speed = {f"batch {b}": ms_per_image(cm, b, args.cm_steps) for b in (1, 8)}
+    speed = {f"batch {b}": ms_per_image(cm, b, args.cm_steps, args.grid_shifts) for b in (1, 8)}
     print(f"\n{cm_name} at 128x128: {speed['batch 1']:.0f} ms/image at batch 1, {speed['batch 8']:.0f} ms/image at batch 8")
     print(f"targets at severity 3: {'PASS' if targets_met else 'FAIL'}")
-    save_json("restoration_quality", {"cm": args.cm, "dpm": None if dpm is None else args.dpm, "cm_steps": args.cm_steps,
+    save_json("restoration_quality", {"cm": args.cm, "dpm": None if dpm is None else args.dpm, "cm_steps": args.cm_steps, "grid_shifts": args.grid_shifts,
                                       "dpm_steps": args.dpm_steps, "colour_fix_sigma": colour_fix, "reference": reference,
                                       "results": results, "ms_per_image_cm_128": speed, "pass": targets_met}, args.output)  # fmt: skip
     return 0 if targets_met else 1

@@ -14,7 +14,13 @@ from image_core.editor import (
     image_guidance_schedule,
     load_editor,
 )
-from image_core.editor.common import PROMPT_EMBEDS_FILE, keep_low_frequencies, normalize_latents
+from image_core.editor.common import (
+    PROMPT_EMBEDS_FILE,
+    grid_offsets,
+    grid_shift_mean,
+    keep_low_frequencies,
+    normalize_latents,
+)
 
 
 @pytest.fixture(scope="module")
@@ -139,6 +145,50 @@ def test_keep_low_frequencies_takes_the_broad_colours_and_keeps_the_fine_detail(
     torch.testing.assert_close(fixed, (reference + checker).clamp(0, 1), atol=2e-3, rtol=0)
     tiny = torch.rand(1, 3, 3, 5)  # smaller than the kernel: it shrinks to fit the reflect padding
     torch.testing.assert_close(keep_low_frequencies(tiny, tiny, sigma=4.0), tiny)
+
+
+def test_grid_shift_mean_shifts_every_copy_by_its_offset_and_back():
+    images = torch.rand(2, 3, 9, 11, generator=torch.Generator().manual_seed(0))
+    copies = []
+
+    def edit(copy: torch.Tensor, index: int) -> torch.Tensor:
+        copies.append(copy)
+        return copy + index
+
+    torch.testing.assert_close(grid_shift_mean(edit, images, 4, factor=4), images + 1.5)  # every copy is shifted back
+    assert [tuple(c.shape) for c in copies] == [(2, 3, 11, 13)] * 4  # one shape: half the factor larger
+    for copy, (top, left) in zip(copies, [(0, 0), (2, 2), (0, 2), (2, 0)]):
+        torch.testing.assert_close(copy[..., top : top + 9, left : left + 11], images)
+    torch.testing.assert_close(grid_shift_mean(lambda copy, _: copy, images, 1, factor=4), images)  # one copy: no padding
+    assert grid_offsets(4, 8) == [(0, 0), (4, 4), (0, 4), (4, 0)]
+    with pytest.raises(ValueError, match=r"grid_shifts must be one of \(1, 2, 4\), got 3"):
+        grid_offsets(3, 4)
+
+
+@pytest.mark.parametrize("which", ["cm", "dpm"])
+def test_grid_shifts_average_shifted_edits_and_a_checkpoint_sets_the_count(which, request, tmp_path):
+    pipe = request.getfixturevalue(which)
+    tensor = torch.from_numpy(images(2, 37, 29)).permute(0, 3, 1, 2).float() / 255
+    steps = {"num_inference_steps": 1}
+    calls = count_unet_calls(pipe)
+    try:
+        shifted = pipe(image=tensor, generator=seeded(), grid_shifts=4, **steps).images
+        assert len(calls) == 4 and shifted.shape == tensor.shape
+        generator = seeded()
+        edit = lambda copy, _: pipe(image=copy, generator=generator, grid_shifts=1, colour_fix_sigma=0, **steps).images  # noqa: E731
+        expected = keep_low_frequencies(grid_shift_mean(edit, tensor, 4, pipe.vae_scale_factor), tensor, 2.0)
+        torch.testing.assert_close(shifted, expected, atol=1e-5, rtol=0)
+        assert (shifted - pipe(image=tensor, generator=seeded(), **steps).images).abs().max() > 1e-3
+        pipe.register_to_config(grid_shifts=2)
+        pipe.save_pretrained(tmp_path)
+        reloaded = load_editor(tmp_path, device="cpu")
+        assert reloaded.config.grid_shifts == 2
+        assert reloaded.resolve_grid_shifts(None) == 2 and reloaded.resolve_grid_shifts(1) == 1
+    finally:
+        pipe._test_hook.remove()
+        pipe.register_to_config(grid_shifts=None)
+    with pytest.raises(ValueError, match="grid_shifts must be one of"):
+        pipe(image=tensor, grid_shifts=3)
 
 
 @pytest.mark.parametrize("which", ["cm", "dpm"])

@@ -39,6 +39,29 @@ def test_restore_frames_keeps_shape_for_cm_dpm_odd_sizes_and_one_frame(cm):
         restorer(cm, batch_size=0)
 
 
+def test_grid_shifts_edit_each_batch_on_shifted_grids_with_a_state_per_shift(cm, monkeypatch):
+    clip = moving_clip(6, 20, 28)
+    single = restorer(cm).restore_frames(clip)
+    shifted = restorer(cm, grid_shifts=2).restore_frames(clip)
+    assert shifted.shape == clip.shape and np.abs(shifted.astype(int) - single).max() > 0
+    np.testing.assert_array_equal(shifted, restorer(cm, grid_shifts=2).restore_frames(clip))  # seeded
+    with pytest.raises(ValueError, match="grid_shifts must be one of"):
+        restorer(cm, grid_shifts=3)
+    # each shift carries its own anchor tokens and smoothing neighbours from batch to batch
+    seen = []
+    original = VideoDecorruptor._edit_copy
+
+    def recording(self, images, chunk_index, stream):
+        seen.append((chunk_index, tuple(images.shape[-2:]), id(stream)))
+        return original(self, images, chunk_index, stream)
+
+    monkeypatch.setattr(VideoDecorruptor, "_edit_copy", recording)
+    restorer(cm, grid_shifts=2).restore_frames(clip)  # batches of 4 and 2 frames
+    assert [(chunk, size) for chunk, size, _ in seen] == [(0, (21, 29))] * 2 + [(1, (21, 29))] * 2  # + half the factor, 2
+    streams = [stream for _, _, stream in seen]
+    assert streams[0] != streams[1] and streams[:2] == streams[2:]
+
+
 def test_working_size_rounds_the_long_side_to_the_vae_factor():
     assert working_size(240, 320, None, 8) == (240, 320)
     assert working_size(720, 1280, None, 8) == (288, 512)  # native capped at 512
@@ -326,7 +349,8 @@ def test_restore_cli_bad_inputs_are_one_clear_line_and_leave_nothing(case, model
     assert set(tmp_path.iterdir()) == before
 
 
-@pytest.mark.parametrize("option, value", [("--batch-size", "0"), ("--steps", "-1"), ("--size", "0"), ("--smoothing", "-0.5"), ("--colour-fix", "-1")])
+@pytest.mark.parametrize("option, value", [("--batch-size", "0"), ("--steps", "-1"), ("--size", "0"), ("--smoothing", "-0.5"), ("--colour-fix", "-1"),
+                                           ("--grid-shifts", "0")])
 def test_restore_cli_out_of_range_numbers_are_bad_usage(option, value, tmp_path, capsys):
     from video_decorruptor.cli import main
 

@@ -192,6 +192,9 @@ def _add_restore(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--colour-fix", type=non_negative_float, metavar="SIGMA",
                         help="colour fix: the input's frequencies below a Gaussian of this std in pixels (the frames "
                         "smoothed along time first) replace the edit's; 0 = off (default: the editor's, 2)")  # fmt: skip
+    parser.add_argument("--grid-shifts", type=positive_int, metavar="N",
+                        help="edit each batch N times (1, 2 or 4) on latent grids shifted by half a latent pixel and average: "
+                        "fewer patch seams and less noise for N times the work (default: the checkpoint's own, else 1)")  # fmt: skip
     parser.add_argument("--side-by-side", action="store_true", help="write input | restored next to each other")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     parser.add_argument("--backend", default="pyav", choices=["pyav", "decord"], help="video decoder (default pyav)")
@@ -211,7 +214,7 @@ def _run_restore(args: argparse.Namespace) -> None:
     consistency = ConsistencySettings(not args.no_shared_noise, not args.no_anchor, args.smoothing)
     restorer = VideoDecorruptor.from_pretrained(
         args.model, device=args.device, batch_size=args.batch_size, size=args.size, consistency=consistency,
-        seed=args.seed, num_inference_steps=args.steps, colour_fix_sigma=args.colour_fix,
+        seed=args.seed, num_inference_steps=args.steps, colour_fix_sigma=args.colour_fix, grid_shifts=args.grid_shifts,
     )  # fmt: skip
     summary = restorer.restore_video(args.input, args.output, side_by_side=args.side_by_side, backend=args.backend)
     print(
@@ -255,6 +258,9 @@ def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--editor-size", type=positive_int, help="editor working long side in pixels (default: native, at most 512)")
     parser.add_argument("--editor-colour-fix", type=non_negative_float, metavar="SIGMA",
                         help="editor colour fix, std in pixels; 0 = off (default: the editor's, 2; see restore --help)")
+    parser.add_argument("--editor-grid-shifts", type=positive_int, metavar="N",
+                        help="editor edits per batch on shifted latent grids, averaged: 1, 2 or 4 (default: the "
+                        "checkpoint's own, else 1; see restore --help)")  # fmt: skip
     parser.add_argument("--batch-size", type=positive_int, default=8, help="clips per classifier batch and per TENT update (default 8)")
     parser.add_argument("--tent-lr", type=float, default=1e-3, help="TENT learning rate (default 1e-3)")
     parser.add_argument("--limit", type=positive_int, help="only the first N videos of the split")
@@ -278,7 +284,7 @@ def _run_evaluate(args: argparse.Namespace) -> None:
         corruptions=parse_corruptions(args.corruptions), severities=parse_severities(args.severity),
         modes=[m.strip() for m in args.modes.split(",") if m.strip()], classifier=args.model, weights=args.weights,
         editor=args.editor, editor_steps=args.editor_steps, editor_size=args.editor_size,
-        editor_colour_fix=args.editor_colour_fix, batch_size=args.batch_size,
+        editor_colour_fix=args.editor_colour_fix, editor_grid_shifts=args.editor_grid_shifts, batch_size=args.batch_size,
         tent_learning_rate=args.tent_lr, limit=args.limit, output_dir=args.output_dir, cache_dir=args.cache_dir,
         device=args.device, seed=args.seed, backend=args.backend,
     )  # fmt: skip

@@ -25,7 +25,14 @@ import numpy as np
 import torch
 
 from image_core.editor import load_editor
-from image_core.editor.common import check_colour_fix_sigma, images_to_tensor, tensor_to_images
+from image_core.editor.common import (
+    COLOUR_FIX_SIGMA,
+    check_colour_fix_sigma,
+    grid_shift_mean,
+    images_to_tensor,
+    keep_low_frequencies,
+    tensor_to_images,
+)
 from video_decorruptor.consistency import install_anchor_attention, temporal_smooth
 from video_decorruptor.io import VideoWriter, open_video
 
@@ -107,6 +114,10 @@ class VideoDecorruptor:
             None: the pipelines' default, see :func:`image_core.editor.common.keep_low_frequencies`). The
             input frames are first smoothed along time like the latents, so that their noise does not
             flicker back in.
+        grid_shifts: 1, 2 or 4 edits of each batch on grids shifted by half a latent pixel, averaged
+            (None: the checkpoint's own, else 1; see
+            :meth:`image_core.editor.common.DecorruptorMixin.grid_shift_ensemble`). Each shift keeps its
+            own anchor and smoothing state across batches; the colour fix runs once, on the mean.
         progress: show a progress bar in frames.
     """
 
@@ -119,6 +130,7 @@ class VideoDecorruptor:
     guidance_scale: float | None = None
     image_guidance_scale: float | None = None
     colour_fix_sigma: float | None = None
+    grid_shifts: int | None = None
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -126,6 +138,7 @@ class VideoDecorruptor:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.colour_fix_sigma is not None:
             check_colour_fix_sigma(self.colour_fix_sigma)
+        self.pipe.resolve_grid_shifts(self.grid_shifts)  # checks the count
         self.pipe.set_progress_bar_config(disable=True)
         self._anchor_state = install_anchor_attention(self.pipe.unet)
 
@@ -140,8 +153,19 @@ class VideoDecorruptor:
     # Frames
     # -----------------------------------------------------------------------------------------
 
-    def _edit(self, frames: np.ndarray, chunk_index: int, stream: _StreamState) -> np.ndarray:
-        """Edit one chunk of consecutive frames, (B, h, w, 3) uint8 -> (B, h, w, 3) uint8.
+    def _edit(self, frames: np.ndarray, chunk_index: int, streams: list[_StreamState]) -> np.ndarray:
+        """Edit one chunk of consecutive frames, (B, h, w, 3) uint8 -> (B, h, w, 3) uint8: once per
+        grid shift (one stream state each), averaged, then the colour fix."""
+        images, _ = images_to_tensor(frames)
+        edit = lambda copy, index: self._edit_copy(copy, chunk_index, streams[index])  # noqa: E731
+        edited = grid_shift_mean(edit, images, len(streams), self.pipe.vae_scale_factor)
+        if self.colour_fix_sigma != 0:
+            sigma = COLOUR_FIX_SIGMA if self.colour_fix_sigma is None else self.colour_fix_sigma
+            edited = keep_low_frequencies(edited, self._colour_reference(images, streams[0]), sigma)
+        return tensor_to_images(edited, "numpy")
+
+    def _edit_copy(self, images: torch.Tensor, chunk_index: int, stream: _StreamState) -> torch.Tensor:
+        """Edit one chunk's frames (B, 3, h, w) on one grid, without the colour fix.
 
         Chunk 0 starts with the anchor and records it into ``stream``; later chunks replay it.
         """
@@ -150,11 +174,11 @@ class VideoDecorruptor:
         if settings.shared_noise:
             generator = torch.Generator().manual_seed(seed)
         else:
-            generator = [torch.Generator().manual_seed(seed + i) for i in range(len(frames))]
+            generator = [torch.Generator().manual_seed(seed + i) for i in range(len(images))]
         kwargs = {
             key: value
             for key, value in (("num_inference_steps", self.num_inference_steps), ("guidance_scale", self.guidance_scale),
-                               ("image_guidance_scale", self.image_guidance_scale), ("colour_fix_sigma", self.colour_fix_sigma))
+                               ("image_guidance_scale", self.image_guidance_scale))
             if value is not None
         }  # fmt: skip
         transform = None
@@ -162,7 +186,7 @@ class VideoDecorruptor:
             passes = math.ceil(SMOOTHING_PASSES / self.pipe.resolve_inference_steps(self.num_inference_steps))
 
             def transform(denoised: torch.Tensor, step: int) -> torch.Tensor:
-                groups = denoised.view(-1, len(frames), *denoised.shape[1:])  # (guidance groups, frames, C, h, w)
+                groups = denoised.view(-1, len(images), *denoised.shape[1:])  # (guidance groups, frames, C, h, w)
                 carried = stream.last_denoised
                 if step < len(carried):  # the previous chunk's last frame is this chunk's left neighbour
                     smoothed = torch.stack([_smooth(torch.cat([left, group]), settings.smoothing, passes)[1:]
@@ -172,18 +196,15 @@ class VideoDecorruptor:
                 carried[step : step + 1] = [smoothed[:, -1:]]
                 return smoothed.view_as(denoised)
 
-        images, _ = images_to_tensor(frames)
-        if self.colour_fix_sigma != 0:  # None: the pipeline's default fix
-            kwargs["colour_reference"] = self._colour_reference(images, stream)
         if settings.anchor_attention:
-            self._anchor_state.start_batch(len(frames), stream.anchor_tokens, recording=chunk_index == 0)
+            self._anchor_state.start_batch(len(images), stream.anchor_tokens, recording=chunk_index == 0)
         try:
-            edited = self.pipe(
-                image=images, generator=generator, shared_noise=settings.shared_noise, denoised_transform=transform, **kwargs
-            ).images
+            return self.pipe(
+                image=images, generator=generator, shared_noise=settings.shared_noise, denoised_transform=transform,
+                colour_fix_sigma=0, grid_shifts=1, **kwargs,
+            ).images  # fmt: skip
         finally:
             self._anchor_state.enabled = False  # the pipeline stays usable on its own
-        return tensor_to_images(edited, "numpy")
 
     def _colour_reference(self, images: torch.Tensor, stream: _StreamState) -> torch.Tensor:
         """The frames (B, 3, h, w) whose low frequencies the colour fix gives the edit: the input,
@@ -208,9 +229,9 @@ class VideoDecorruptor:
         """Restored frames at the source size, batch by batch, in order."""
         source_size = first_frame.shape[:2]
         work_size = working_size(*source_size, self.size, self.pipe.vae_scale_factor)
-        stream = _StreamState()
+        streams = [_StreamState() for _ in range(self.pipe.resolve_grid_shifts(self.grid_shifts))]
         for index, frames in enumerate(self._batches(chunks, first_frame.shape)):
-            edited = self._edit(np.stack([_resize(f, work_size) for f in frames]), index, stream)
+            edited = self._edit(np.stack([_resize(f, work_size) for f in frames]), index, streams)
             yield np.stack([_resize(f, source_size) for f in edited])
 
     def restore_frames(self, frames: np.ndarray) -> np.ndarray:

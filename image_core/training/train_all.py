@@ -55,8 +55,9 @@ MODEL_CARD = """# Decorruptor-Tiny
 An InstructPix2Pix-style latent diffusion editor that turns corrupted images into clean ones,
 trained from scratch by this project: `decorruptor-tiny-dpm` (the teacher, three-way guidance)
 and `decorruptor-tiny-cm` (the consistency student, the default of `load_editor()`), sharing one
-autoencoder. Each folder's `model_index.json` holds its default step count (`inference_steps`,
-set by the training configs). Weights are float16 safetensors; the instruction embeddings are
+autoencoder. Each folder's `model_index.json` holds its default step count (`inference_steps`)
+and grid shifts (`grid_shifts`: edits of copies shifted by half a latent pixel, averaged), both
+set by the training configs. Weights are float16 safetensors; the instruction embeddings are
 stored (`prompt_embeds.safetensors`), so no text encoder is needed.
 
 ## Architecture
