@@ -68,7 +68,8 @@ class DecorruptorDPMPipeline(DecorruptorMixin, DiffusionPipeline):
             colour_fix_sigma: take the output's frequencies below a Gaussian of this std (pixels) from the
                 input (see ``keep_low_frequencies``); 0 = off, the decoded edit as it is.
             colour_reference: float tensor (B, 3, H, W) in [0, 1], the input's size, whose low frequencies the
-                colour fix keeps instead of the input's (the video layer's time-smoothed frames).
+                colour fix keeps instead of the input's (e.g. frames smoothed along time, which the video layer
+                fixes against).
             grid_shifts: 1, 2 or 4 edits of copies shifted by half a latent pixel, averaged (see
                 ``grid_shift_ensemble``); None = the checkpoint's ``grid_shifts``, else 1.
             return_dict: return an ``EditorOutput`` instead of a tuple.
