@@ -7,6 +7,8 @@ and readable top to bottom.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,6 +132,26 @@ def grid_shift_mean(edit: Callable[[torch.Tensor, int], torch.Tensor], images: t
         edited = edit(F.pad(images, (left, margin - left, top, margin - top), mode="replicate"), index)
         edits.append(edited[..., top : top + height, left : left + width])
     return torch.stack(edits).mean(0)
+
+
+def grid_shifted(call: Callable) -> Callable:
+    """Decorate a pipeline's ``__call__`` with its ``grid_shifts`` argument: the count is resolved
+    (the call's, else the checkpoint's) before the body runs, and more than one hands the whole
+    call to ``DecorruptorMixin.grid_shift_ensemble``, which edits each copy through this call with
+    one shift. So every argument of either pipeline reaches the copies without a list to keep."""
+    signature = inspect.signature(call)
+
+    @functools.wraps(call)
+    def wrapper(self, *args, **kwargs):
+        arguments = signature.bind(self, *args, **kwargs)
+        arguments.apply_defaults()
+        arguments = {name: value for name, value in arguments.arguments.items() if name != "self"}
+        count = self.resolve_grid_shifts(arguments.pop("grid_shifts"))
+        if count == 1:
+            return call(self, grid_shifts=1, **arguments)
+        return self.grid_shift_ensemble(count, **arguments)
+
+    return wrapper
 
 
 def check_colour_reference(reference: torch.Tensor | None, images: torch.Tensor) -> None:

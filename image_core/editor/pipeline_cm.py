@@ -13,6 +13,7 @@ from image_core.editor.common import (
     DenoisedTransform,
     ImageInput,
     apply_denoised_transform,
+    grid_shifted,
     guidance_embedding,
     previous_alpha,
 )
@@ -51,6 +52,7 @@ class DecorruptorCMPipeline(DecorruptorMixin, DiffusionPipeline):
         return (text * image).to(self._execution_device, self.unet.dtype)
 
     @torch.no_grad()
+    @grid_shifted
     def __call__(
         self,
         image: ImageInput,
@@ -88,22 +90,13 @@ class DecorruptorCMPipeline(DecorruptorMixin, DiffusionPipeline):
                 colour fix keeps instead of the input's (e.g. frames smoothed along time, which the video layer
                 fixes against).
             grid_shifts: 1, 2 or 4 edits of copies shifted by half a latent pixel, averaged (see
-                ``grid_shift_ensemble``); None = the checkpoint's ``grid_shifts``, else 1.
+                ``grid_shift_ensemble``); None = the checkpoint's ``grid_shifts``, else 1. Resolved by
+                ``grid_shifted`` before this body runs, which then sees 1.
             return_dict: return an ``EditorOutput`` instead of a tuple.
 
         Returns:
             ``EditorOutput`` whose ``images`` are of the input's kind and size.
         """
-        # 0. Several edits on shifted grids, averaged, where the call or the checkpoint asks for them
-        grid_shifts = self.resolve_grid_shifts(grid_shifts)
-        if grid_shifts > 1:
-            return self.grid_shift_ensemble(
-                grid_shifts, image, colour_fix_sigma, colour_reference, return_dict, num_inference_steps=num_inference_steps,
-                guidance_scale=guidance_scale, image_guidance_scale=image_guidance_scale, generator=generator,
-                shared_noise=shared_noise, start_from_image=start_from_image, original_inference_steps=original_inference_steps,
-                denoised_transform=denoised_transform,
-            )  # fmt: skip
-
         # 1. Check inputs, convert, pad to the VAE factor
         num_inference_steps = self.resolve_inference_steps(num_inference_steps)
         images, kind, size, colour_reference = self.prepare_images(
