@@ -4,6 +4,7 @@ import numpy as np
 import PIL.Image
 import pytest
 import torch
+import torchvision.transforms.v2.functional as TF
 from diffusers import DDIMScheduler, LCMScheduler
 from tiny_editor import tiny_pipeline, tiny_unet, tiny_vae, write_released_layout
 
@@ -19,6 +20,7 @@ from image_core.editor.common import (
     grid_offsets,
     grid_shift_mean,
     keep_low_frequencies,
+    median_filter,
     normalize_latents,
 )
 
@@ -145,6 +147,17 @@ def test_keep_low_frequencies_takes_the_broad_colours_and_keeps_the_fine_detail(
     torch.testing.assert_close(fixed, (reference + checker).clamp(0, 1), atol=2e-3, rtol=0)
     tiny = torch.rand(1, 3, 3, 5)  # smaller than the kernel: it shrinks to fit the reflect padding
     torch.testing.assert_close(keep_low_frequencies(tiny, tiny, sigma=4.0), tiny)
+
+
+def test_keep_low_frequencies_takes_the_median_of_the_difference_so_impulse_grains_do_not_move_colours():
+    generator = torch.Generator().manual_seed(0)
+    clean = 0.3 + 0.2 * torch.rand(1, 3, 40, 40, generator=generator)
+    salted = torch.where(torch.rand(clean.shape, generator=generator) < 0.1, torch.ones_like(clean), clean)
+    fixed = keep_low_frequencies(clean, salted, sigma=2.0)  # an edit that took the grains out
+    averaged = clean + TF.gaussian_blur(salted - clean, [13, 13], [2.0, 2.0])  # the plain low-pass of the input
+    assert (fixed - clean).abs().mean() < 0.005 < 0.05 < (averaged - clean).mean()  # the grains would brighten it
+    assert torch.equal(median_filter(salted, 1), salted)
+    torch.testing.assert_close(median_filter(torch.arange(9.0).view(1, 1, 3, 3), 3)[0, 0, 1, 1], torch.tensor(4.0))
 
 
 def test_grid_shift_mean_shifts_every_copy_by_its_offset_and_back():

@@ -168,8 +168,9 @@ def _barrier(world: int) -> None:
 # pipelines or the video layer), so a cache never serves clips of the older code.
 # 2: sampling starts from the input's latents; 3: anchor attention keeps the frame's own tokens;
 # 4: the anchor is edited once per video and smoothing crosses chunk boundaries;
-# 5: the colour fix (``keep_low_frequencies``) is on by default, against time-smoothed frames
-RESTORATION_VERSION = 5
+# 5: the colour fix (``keep_low_frequencies``) is on by default, against time-smoothed frames;
+# 6: the colour fix low-passes a median of (input - edit)
+RESTORATION_VERSION = 6
 
 
 def _key(*parts: object) -> str:

@@ -31,6 +31,10 @@ PROMPT_EMBEDS_FILE = "prompt_embeds.safetensors"
 # Default std in pixels of ``keep_low_frequencies``, chosen on crops of the training photos (the
 # held-out ones are the test set): the best noise removal of sigma 1, 2, 3, 4 and 6 with Decorruptor-Tiny.
 COLOUR_FIX_SIGMA = 2.0
+# Window of the median that the colour fix takes of (input - edit) before its low-pass, chosen on the
+# same training crops: 3 lifted the mean gain over the 15 corruptions from +1.40 to +1.53 dB (impulse
+# noise +1.6), 5 gave +1.51, and a median of the input itself +1.59 but cost clean crops 1.3 dB.
+COLOUR_FIX_MEDIAN = 3
 
 ImageInput = Union[PIL.Image.Image, Sequence[PIL.Image.Image], np.ndarray, torch.Tensor]
 
@@ -167,6 +171,14 @@ def check_colour_fix_sigma(sigma: float) -> None:
         raise ValueError(f"colour_fix_sigma must be >= 0 (0 = off), got {sigma}")
 
 
+def median_filter(images: torch.Tensor, size: int) -> torch.Tensor:
+    """The median of every value's ``size`` x ``size`` neighbourhood (reflect padding, so H and W > size // 2):
+    (B, C, H, W) -> same."""
+    padded = F.pad(images, (size // 2,) * 4, mode="reflect")
+    windows = padded.unfold(2, size, 1).unfold(3, size, 1)  # (B, C, H, W, size, size)
+    return windows.flatten(-2).median(dim=-1).values
+
+
 def keep_low_frequencies(edited: torch.Tensor, reference: torch.Tensor, sigma: float) -> torch.Tensor:
     """``edited`` with its Gaussian low-pass (std ``sigma`` pixels) replaced by ``reference``'s: both (B, 3, H, W).
 
@@ -174,12 +186,14 @@ def keep_low_frequencies(edited: torch.Tensor, reference: torch.Tensor, sigma: f
     diffusion upscaler), while noise, blur, compression and pixelation leave an image's broad colours
     in place. The result keeps the edit's fine detail and the input's low frequencies; it also gives
     up the editor's repair of corruptions that live in the low frequencies (fog, brightness, snow).
+    The difference ``reference - edited`` goes through a 3 x 3 median before the low-pass: impulse
+    grains and the tails of heavy noise would otherwise move the broad colours they are averaged into
+    (salt grains brighten them), while a drift, smooth by nature, passes the median as it is.
     """
     height, width = edited.shape[-2:]
     kernel = min(2 * math.ceil(3 * sigma) + 1, 2 * min(height, width) - 1)  # reflect padding needs kernel // 2 < size
-    reference = reference.to(edited.device, edited.dtype)
-    low_edit, low_reference = (TF.gaussian_blur(x, [kernel, kernel], [sigma, sigma]) for x in (edited, reference))
-    return (edited - low_edit + low_reference).clamp(0, 1)
+    difference = median_filter(reference.to(edited.device, edited.dtype) - edited, COLOUR_FIX_MEDIAN)
+    return (edited + TF.gaussian_blur(difference, [kernel, kernel], [sigma, sigma])).clamp(0, 1)
 
 
 def image_guidance_schedule(num_steps: int, start: float = 1.8) -> torch.Tensor:
