@@ -155,7 +155,8 @@ def test_keep_low_frequencies_takes_the_median_of_the_difference_so_impulse_grai
     salted = torch.where(torch.rand(clean.shape, generator=generator) < 0.1, torch.ones_like(clean), clean)
     fixed = keep_low_frequencies(clean, salted, sigma=2.0)  # an edit that took the grains out
     averaged = clean + TF.gaussian_blur(salted - clean, [13, 13], [2.0, 2.0])  # the plain low-pass of the input
-    assert (fixed - clean).abs().mean() < 0.005 < 0.05 < (averaged - clean).mean()  # the grains would brighten it
+    assert (fixed - clean).abs().mean() < 0.005
+    assert (averaged - clean).mean() > 0.05  # what the grains would have added to the broad colours
     assert torch.equal(median_filter(salted, 1), salted)
     torch.testing.assert_close(median_filter(torch.arange(9.0).view(1, 1, 3, 3), 3)[0, 0, 1, 1], torch.tensor(4.0))
 

@@ -180,15 +180,17 @@ def median_filter(images: torch.Tensor, size: int) -> torch.Tensor:
 
 
 def keep_low_frequencies(edited: torch.Tensor, reference: torch.Tensor, sigma: float) -> torch.Tensor:
-    """``edited`` with its Gaussian low-pass (std ``sigma`` pixels) replaced by ``reference``'s: both (B, 3, H, W).
+    """``edited`` with its broad colours, below a Gaussian of std ``sigma`` pixels, taken from ``reference``:
+    both (B, 3, H, W).
 
     Why: a latent editor drifts in colour and brightness (StableSR corrects the same drift of its
     diffusion upscaler), while noise, blur, compression and pixelation leave an image's broad colours
     in place. The result keeps the edit's fine detail and the input's low frequencies; it also gives
     up the editor's repair of corruptions that live in the low frequencies (fog, brightness, snow).
-    The difference ``reference - edited`` goes through a 3 x 3 median before the low-pass: impulse
-    grains and the tails of heavy noise would otherwise move the broad colours they are averaged into
-    (salt grains brighten them), while a drift, smooth by nature, passes the median as it is.
+    The difference ``reference - edited`` goes through a ``COLOUR_FIX_MEDIAN`` (3 x 3) median before
+    the low-pass: impulse grains and the tails of heavy noise would otherwise move the broad colours
+    they are averaged into (salt grains brighten them), while a drift, smooth by nature, passes the
+    median as it is. The median holds nine shifted copies of the batch in memory for a moment.
     """
     height, width = edited.shape[-2:]
     kernel = min(2 * math.ceil(3 * sigma) + 1, 2 * min(height, width) - 1)  # reflect padding needs kernel // 2 < size
