@@ -21,6 +21,7 @@ Targets at severity 3: autoencoder >= 32 dB; clean through CM >= 30 dB; CM mean 
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import sys
 import time
@@ -96,6 +97,7 @@ def main() -> int:
     args = parser.parse_args()
     torch.set_grad_enabled(False)
     cm_name, dpm_name = f"CM-{args.cm_steps}", f"DPM-{args.dpm_steps}"
+    names = {"cm": cm_name, "dpm": dpm_name}
 
     cm = load_editor(args.cm)  # CUDA (float16) when there is one
     dpm = None if args.skip_dpm else load_editor(args.dpm)
@@ -113,17 +115,17 @@ def main() -> int:
             values["ssim"].append(ssim(batch, out))
         return {key: float(np.mean(v)) for key, v in values.items()}
 
-    reference = {"autoencoder": score(lambda b: autoencoder_round_trip(cm.vae, b)), f"clean -> {cm_name}": score(lambda b: restore(cm, b, args.cm_steps, args.colour_fix, args.grid_shifts))}
+    edits = {"cm": functools.partial(restore, cm, steps=args.cm_steps, colour_fix_sigma=args.colour_fix, grid_shifts=args.grid_shifts)}
     if dpm is not None:
-        reference[f"clean -> {dpm_name}"] = score(lambda b: restore(dpm, b, args.dpm_steps, args.colour_fix, args.grid_shifts))
+        edits["dpm"] = functools.partial(restore, dpm, steps=args.dpm_steps, colour_fix_sigma=args.colour_fix, grid_shifts=args.grid_shifts)
+    reference = {"autoencoder": score(lambda b: autoencoder_round_trip(cm.vae, b))}
+    reference.update({f"clean -> {names[key]}": score(edit) for key, edit in edits.items()})
     results: dict[str, dict] = {}
     for severity in severities:
         for name in BENCHMARK_CORRUPTIONS:
             corrupted = {size: np.stack([corrupt(img, name, severity, rng=i) for i, img in enumerate(batch)]) for size, batch in clean.items()}
             row = {"input": score(lambda b: corrupted[b.shape[1]])}
-            row["cm"] = score(lambda b: restore(cm, corrupted[b.shape[1]], args.cm_steps, args.colour_fix, args.grid_shifts))
-            if dpm is not None:
-                row["dpm"] = score(lambda b: restore(dpm, corrupted[b.shape[1]], args.dpm_steps, args.colour_fix, args.grid_shifts))
+            row.update({key: score(lambda b, edit=edit: edit(corrupted[b.shape[1]])) for key, edit in edits.items()})
             results[f"{name}/{severity}"] = row
             print(f"{name} s{severity}: input {row['input']['psnr']:.2f} dB, CM {row['cm']['psnr']:.2f} dB", flush=True)
 
