@@ -26,11 +26,10 @@ import torch
 
 from image_core.editor import load_editor
 from image_core.editor.common import (
-    COLOUR_FIX_SIGMA,
     check_colour_fix_sigma,
+    colour_fix,
     grid_shift_mean,
     images_to_tensor,
-    keep_low_frequencies,
     tensor_to_images,
 )
 from video_decorruptor.consistency import install_anchor_attention, temporal_smooth
@@ -159,9 +158,8 @@ class VideoDecorruptor:
         images, _ = images_to_tensor(frames)
         edit = lambda copy, index: self._edit_copy(copy, chunk_index, streams[index])  # noqa: E731
         edited = grid_shift_mean(edit, images, len(streams), self.pipe.vae_scale_factor)
-        if self.colour_fix_sigma != 0:
-            sigma = COLOUR_FIX_SIGMA if self.colour_fix_sigma is None else self.colour_fix_sigma
-            edited = keep_low_frequencies(edited, self._colour_reference(images, streams[0]), sigma)
+        if self.colour_fix_sigma != 0:  # the reference's smoothing carries state: only when the fix runs
+            edited = colour_fix(edited, self._colour_reference(images, streams[0]), self.colour_fix_sigma)
         return tensor_to_images(edited, "numpy")
 
     def _edit_copy(self, images: torch.Tensor, chunk_index: int, stream: _StreamState) -> torch.Tensor:

@@ -198,6 +198,13 @@ def keep_low_frequencies(edited: torch.Tensor, reference: torch.Tensor, sigma: f
     return (edited + TF.gaussian_blur(difference, [kernel, kernel], [sigma, sigma])).clamp(0, 1)
 
 
+def colour_fix(edited: torch.Tensor, reference: torch.Tensor, sigma: float | None) -> torch.Tensor:
+    """The colour fix as the pipelines and the video layer apply it: :func:`keep_low_frequencies` with
+    ``sigma`` pixels (None: ``COLOUR_FIX_SIGMA``; 0: off, ``edited`` as it is). Both (B, 3, H, W)."""
+    sigma = COLOUR_FIX_SIGMA if sigma is None else sigma
+    return keep_low_frequencies(edited, reference, sigma) if sigma > 0 else edited
+
+
 def image_guidance_schedule(num_steps: int, start: float = 1.8) -> torch.Tensor:
     """The published square-root decay of the image guidance: sqrt(linspace(start^2, 0, steps))."""
     return torch.linspace(start**2, 0.0, num_steps).sqrt()
@@ -340,8 +347,8 @@ class DecorruptorMixin:
         Why: a latent edit's errors follow the autoencoder's patch grid (a patch code's error is a
         block), and a one-step edit is one draw of noise; shifted copies put the seams elsewhere and
         draw new noise, and their mean is the better estimate (on held-out crops with the embedded
-        model, 4 copies: +0.16 dB mean gain, +0.6 dB on noise, no corruption below -0.4 dB). The
-        colour fix runs once, on the mean.
+        model, 4 copies against one: +0.19 dB mean gain, +0.5 to +0.7 dB on noise, no corruption
+        below -0.4 dB). The colour fix runs once, on the mean.
         """
         check_colour_fix_sigma(colour_fix_sigma)
         images, kind = images_to_tensor(image)
@@ -463,8 +470,6 @@ class DecorruptorMixin:
         return_dict: bool,
     ):  # fmt: skip
         """Colour fix against the (padded) ``reference``, crop back to ``size``, convert to ``kind``."""
-        if colour_fix_sigma > 0:
-            decoded = keep_low_frequencies(decoded, reference, colour_fix_sigma)
-        images = tensor_to_images(decoded[..., : size[0], : size[1]], kind)
+        images = tensor_to_images(colour_fix(decoded, reference, colour_fix_sigma)[..., : size[0], : size[1]], kind)
         self.maybe_free_model_hooks()
         return EditorOutput(images=images) if return_dict else (images,)
