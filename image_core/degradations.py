@@ -18,7 +18,7 @@ import numpy as np
 
 from image_core.codec import decode_stream, encode_frames
 
-__all__ = ["DegradationModel", "random_blur_kernel"]
+__all__ = ["DegradationModel", "lower_contrast", "random_blur_kernel"]
 
 _INTERPOLATIONS = (cv2.INTER_AREA, cv2.INTER_LINEAR, cv2.INTER_CUBIC)
 
@@ -37,10 +37,23 @@ def random_blur_kernel(rng: np.random.Generator, max_sigma: float, size_range: t
     return (kernel / kernel.sum()).astype(np.float32)
 
 
+def lower_contrast(image: np.ndarray, factor: float) -> np.ndarray:
+    """(H, W, 3) float in [0, 1] with every value's distance to the grey mean scaled by ``factor``
+    (torchvision's ``adjust_contrast``; below 1 it stays in [0, 1])."""
+    grey_mean = float((image @ np.array([0.299, 0.587, 0.114], np.float32)).mean())
+    return (grey_mean + (image - grey_mean) * factor).astype(np.float32)
+
+
 @dataclass
 class DegradationModel:
-    """Two rounds of blur -> resize -> noise -> JPEG, back to the input size, maybe heavy noise at
-    full resolution, then maybe a video codec.
+    """Maybe a global tone change, two rounds of blur -> resize -> noise -> JPEG, back to the input
+    size, maybe heavy noise at full resolution, then maybe a video codec.
+
+    The tone change comes first, as in a camera, where the scene's haze or flat light is there
+    before the sensor adds noise: contrast lowered towards the picture's grey mean (torchvision's
+    ``adjust_contrast`` with a factor below 1), haze (a blend with a bright, slightly tinted
+    airlight) or exposure and gamma. Without it an editor never sees low-frequency damage, and its
+    colour fix keeps such damage as it came.
 
     The rounds' noise is softened by the resizing and JPEG that follow it, as in a camera pipeline,
     and their Gaussian noise stops at 30 grey levels. The final noise is strong and left as it is:
@@ -50,6 +63,10 @@ class DegradationModel:
     10.8 dB only to 16-17 dB.
 
     Args:
+        tone_probability: chance of the global tone change (0: none, the v2 model's data).
+        contrast_range: contrast factor (drawn log-uniform); the haze transmission uses it too.
+        exposure_range: exposure gain (drawn log-uniform).
+        gamma_range: gamma exponent (drawn log-uniform).
         blur_probability: per round.
         max_blur_sigma: per round (the second round is milder).
         scale_range: resize factor per round.
@@ -65,6 +82,10 @@ class DegradationModel:
         video_crf_range: CRF of that encode.
     """
 
+    tone_probability: float = 0.0
+    contrast_range: tuple[float, float] = (0.08, 0.8)
+    exposure_range: tuple[float, float] = (0.4, 2.5)
+    gamma_range: tuple[float, float] = (0.5, 2.0)
     blur_probability: tuple[float, float] = (0.8, 0.5)
     max_blur_sigma: tuple[float, float] = (3.0, 1.5)
     scale_range: tuple[float, float] = (0.4, 1.2)
@@ -83,6 +104,8 @@ class DegradationModel:
         """(H, W, 3) uint8 -> degraded (H, W, 3) float32 in [0, 1]."""
         height, width = image.shape[:2]
         x = image.astype(np.float32) / 255.0
+        if self.tone_probability > 0 and rng.random() < self.tone_probability:
+            x = self._tone(x, rng)
         for round_index in range(2):
             if round_index == 1 and rng.random() >= self.second_round_probability:
                 break
@@ -94,6 +117,17 @@ class DegradationModel:
         if rng.random() < self.video_codec_probability:
             x = _h264_intra(x, int(rng.integers(self.video_crf_range[0], self.video_crf_range[1] + 1)))
         return x.astype(np.float32)
+
+    def _tone(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        kind = int(rng.integers(3))
+        if kind == 0:
+            return lower_contrast(x, _log_uniform(rng, self.contrast_range))
+        if kind == 1:
+            transmission = _log_uniform(rng, self.contrast_range)
+            airlight = rng.uniform(0.6, 1.0) + rng.uniform(-0.05, 0.05, 3).astype(np.float32)
+            return np.clip(x * transmission + airlight * (1 - transmission), 0, 1)
+        exposed = np.clip(x * _log_uniform(rng, self.exposure_range), 0, 1)
+        return exposed ** np.float32(_log_uniform(rng, self.gamma_range))
 
     def _round(self, x: np.ndarray, round_index: int, rng: np.random.Generator) -> np.ndarray:
         if rng.random() < self.blur_probability[round_index]:

@@ -170,8 +170,28 @@ def test_degradation_model_final_noise_is_heavy_and_full_resolution(photo):
         assert abs(np.corrcoef(error[:, :-1].ravel(), error[:, 1:].ravel())[0, 1]) < 0.3
 
 
+def test_degradation_model_tone_stage_changes_the_global_tone(photo):
+    from image_core.degradations import DegradationModel, lower_contrast
+
+    gentle = DegradationModel(blur_probability=(0, 0), scale_range=(1, 1), gaussian_sigma_range=(1, 1),
+                              poisson_peak_range=(1e4, 1e4), jpeg_quality_range=(95, 95), second_round_probability=0,
+                              final_noise_probability=0, video_codec_probability=0)  # fmt: skip
+    toned = dataclasses.replace(gentle, tone_probability=1)
+    clean = photo / 255.0
+    for seed in range(6):
+        out = toned(photo, np.random.default_rng(seed))
+        assert 0 <= out.min() and out.max() <= 1
+        # a global change: the mean or the spread moves by far more than the gentle rounds' noise
+        assert abs(out.mean() - clean.mean()) > 0.02 or abs(out.std() - clean.std()) > 0.02
+    # the contrast kind keeps the grey mean and scales every deviation from it by the factor
+    grey_mean = (clean @ np.array([0.299, 0.587, 0.114])).mean()
+    flat = lower_contrast(clean.astype(np.float32), 0.3)
+    np.testing.assert_allclose(flat - grey_mean, 0.3 * (clean - grey_mean), atol=1e-5)
+
+
 @pytest.mark.parametrize(
     ("weights", "message"),
+
     [({"jpeg": 1}, r"unknown cases \['jpeg'\]; allowed: identity"), ({"identity": 0}, "positive sum"), ({"pixmix": -1}, ">= 0")],
 )
 def test_pair_sampler_rejects_bad_weights(bank, weights, message):

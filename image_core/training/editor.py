@@ -26,6 +26,7 @@ from safetensors.torch import load_file, save_file
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from image_core.corruption_modeling import CorruptionPairDataset, MixingBank, PairSampler
+from image_core.degradations import DegradationModel
 from image_core.editor.architectures import ARCHITECTURES, SD_SCHEDULE
 from image_core.editor.autoencoder import Autoencoder, load_autoencoder
 from image_core.editor.common import INSTRUCTION, diffusion_latents
@@ -45,6 +46,7 @@ class EditorConfig(LoopConfig):
     init_from: str | None = None
     image_size: int = 64
     recolour_fraction: float = 0.0  # photo crops recoloured (image_core.sources.recolour)
+    tone_probability: float = 0.0  # degradation pairs with a global tone change first (DegradationModel)
     bank_size: int = 20_000
     bank_batch_size: int = 64
     bank_workers: int = 0  # DataLoader workers drawing the pairs to encode
@@ -73,7 +75,8 @@ class EditorConfig(LoopConfig):
 
 def pair_dataset(config: EditorConfig) -> CorruptionPairDataset:
     """(clean, corrupted) training pairs: crops of the training photos through the pair sampler."""
-    sampler = PairSampler(MixingBank(count=config.mixing_bank_count), case_weights=dict(config.case_weights))
+    sampler = PairSampler(MixingBank(count=config.mixing_bank_count), case_weights=dict(config.case_weights),
+                          degradation=DegradationModel(tone_probability=config.tone_probability))  # fmt: skip
     clean = CleanImageDataset(size=config.image_size, length=config.dataset_length, seed=config.seed,
                               recolour_fraction=config.recolour_fraction)  # fmt: skip
     return CorruptionPairDataset(clean, sampler)
@@ -121,7 +124,7 @@ def _weights_digest(module: torch.nn.Module) -> str:
 
 def _bank_recipe(vae: Autoencoder, config: EditorConfig) -> str:
     """What the bank's contents depend on: a cached bank made otherwise is rebuilt, not reused."""
-    fields = ("image_size", "bank_size", "case_weights", "mixing_bank_count", "recolour_fraction", "seed")
+    fields = ("image_size", "bank_size", "case_weights", "mixing_bank_count", "recolour_fraction", "tone_probability", "seed")
     return json.dumps({"vae": dict(vae.config), "vae_weights": _weights_digest(vae), **{name: getattr(config, name) for name in fields}},
                       sort_keys=True, default=str)  # fmt: skip
 
