@@ -2,6 +2,11 @@
 
 Shared by the codec video corruptions (CRF / ABR encodes, bit errors, packet loss) and the
 training degradation model (one intra-coded H.264 frame).
+
+The RGB <-> YUV 4:2:0 conversions are OpenCV's, not FFmpeg's: with swscale's (FFmpeg 8.1 in PyAV
+17 and 18) a process that had already run a few round trips now and then got another picture for
+the same frames, so a seeded codec corruption was not always the same (the determinism test of
+the video corruptions failed in about half of the runs).
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ import io
 from fractions import Fraction
 from typing import Callable
 
+import cv2
 import numpy as np
 
 __all__ = ["decode_stream", "encode_frames"]
@@ -27,8 +33,8 @@ def encode_frames(frames: np.ndarray, fps: float, codec: str, options: dict[str,
         if bit_rate:
             stream.bit_rate = bit_rate
         for frame in frames:
-            even = np.ascontiguousarray(frame[: stream.height, : stream.width])
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(even, format="rgb24")))
+            planar = cv2.cvtColor(np.ascontiguousarray(frame[: stream.height, : stream.width]), cv2.COLOR_RGB2YUV_I420)
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(planar, format="yuv420p")))
         container.mux(stream.encode(None))
     buffer.seek(0)
     return buffer
@@ -83,4 +89,5 @@ def _decode_packet(decoder, packet, time_base, fps: float, decoded: dict[int, np
     for frame in frames:
         if frame.pts is None:
             continue
-        decoded[int(round(float(frame.pts * time_base) * fps))] = frame.to_ndarray(format="rgb24")
+        planar = frame.to_ndarray() if frame.format.name == "yuv420p" else frame.reformat(format="yuv420p").to_ndarray()
+        decoded[int(round(float(frame.pts * time_base) * fps))] = cv2.cvtColor(planar, cv2.COLOR_YUV2RGB_I420)
