@@ -52,8 +52,8 @@ class DegradationModel:
     The tone change comes first, as in a camera, where the scene's haze or flat light is there
     before the sensor adds noise: contrast lowered towards the picture's grey mean (torchvision's
     ``adjust_contrast`` with a factor below 1), haze (a blend with a bright, slightly tinted
-    airlight) or exposure and gamma. Without it an editor never sees low-frequency damage, and its
-    colour fix keeps such damage as it came.
+    airlight) or exposure and gamma. Without it an editor never sees low-frequency damage; with it
+    (0.4) a from-scratch CPU run of the v2 recipe still learned to undo none of it (README).
 
     The rounds' noise is softened by the resizing and JPEG that follow it, as in a camera pipeline,
     and their Gaussian noise stops at 30 grey levels. The final noise is strong and left as it is:
