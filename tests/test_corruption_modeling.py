@@ -191,7 +191,6 @@ def test_degradation_model_tone_stage_changes_the_global_tone(photo):
 
 @pytest.mark.parametrize(
     ("weights", "message"),
-
     [({"jpeg": 1}, r"unknown cases \['jpeg'\]; allowed: identity"), ({"identity": 0}, "positive sum"), ({"pixmix": -1}, ">= 0")],
 )
 def test_pair_sampler_rejects_bad_weights(bank, weights, message):
