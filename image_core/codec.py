@@ -89,5 +89,7 @@ def _decode_packet(decoder, packet, time_base, fps: float, decoded: dict[int, np
     for frame in frames:
         if frame.pts is None:
             continue
+        # the planes as decoded; ``to_ndarray(format="yuv420p")`` looks the same but made the repeat test
+        # fail 2 runs in 10 again
         planar = frame.to_ndarray() if frame.format.name == "yuv420p" else frame.reformat(format="yuv420p").to_ndarray()
         decoded[int(round(float(frame.pts * time_base) * fps))] = cv2.cvtColor(planar, cv2.COLOR_YUV2RGB_I420)

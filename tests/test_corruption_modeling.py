@@ -153,12 +153,17 @@ def test_degradation_model_damages_and_varies(photo):
     assert kernel.shape[0] % 2 == 1 and abs(kernel.sum() - 1) < 1e-5
 
 
-def test_degradation_model_final_noise_is_heavy_and_full_resolution(photo):
+@pytest.fixture
+def gentle():
+    """A degradation model whose rounds barely touch the image: what a test adds on top stands out."""
     from image_core.degradations import DegradationModel
 
-    gentle = DegradationModel(blur_probability=(0, 0), scale_range=(1, 1), gaussian_sigma_range=(1, 1),
-                              poisson_peak_range=(1e4, 1e4), jpeg_quality_range=(95, 95), second_round_probability=0,
-                              final_noise_probability=0, video_codec_probability=0)  # fmt: skip
+    return DegradationModel(blur_probability=(0, 0), scale_range=(1, 1), gaussian_sigma_range=(1, 1),
+                            poisson_peak_range=(1e4, 1e4), jpeg_quality_range=(95, 95), second_round_probability=0,
+                            final_noise_probability=0, video_codec_probability=0)  # fmt: skip
+
+
+def test_degradation_model_final_noise_is_heavy_and_full_resolution(photo, gentle):
     noisy = dataclasses.replace(gentle, final_noise_probability=1)
     clean = photo / 255.0
     for seed in range(6):
@@ -170,12 +175,9 @@ def test_degradation_model_final_noise_is_heavy_and_full_resolution(photo):
         assert abs(np.corrcoef(error[:, :-1].ravel(), error[:, 1:].ravel())[0, 1]) < 0.3
 
 
-def test_degradation_model_tone_stage_changes_the_global_tone(photo):
-    from image_core.degradations import DegradationModel, lower_contrast
+def test_degradation_model_tone_stage_changes_the_global_tone(photo, gentle):
+    from image_core.degradations import lower_contrast
 
-    gentle = DegradationModel(blur_probability=(0, 0), scale_range=(1, 1), gaussian_sigma_range=(1, 1),
-                              poisson_peak_range=(1e4, 1e4), jpeg_quality_range=(95, 95), second_round_probability=0,
-                              final_noise_probability=0, video_codec_probability=0)  # fmt: skip
     toned = dataclasses.replace(gentle, tone_probability=1)
     clean = photo / 255.0
     for seed in range(6):
