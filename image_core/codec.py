@@ -4,9 +4,10 @@ Shared by the codec video corruptions (CRF / ABR encodes, bit errors, packet los
 training degradation model (one intra-coded H.264 frame).
 
 The RGB <-> YUV 4:2:0 conversions are OpenCV's, not FFmpeg's: with swscale's (FFmpeg 8.1 in PyAV
-17 and 18) a process that had already run a few round trips now and then got another picture for
-the same frames, so a seeded codec corruption was not always the same (the determinism test of
-the video corruptions failed in about half of the runs).
+17 and 18) a process that had already run a few round trips often got another picture for the same
+frames, so a seeded codec corruption was not always the same (six codec tests failed in 13 of 20
+runs). With OpenCV's it still happens, more rarely (about 1 run in 10 of the same tests); one
+thread for x264 and for the decoder did not remove it, and the cause is not known.
 """
 
 from __future__ import annotations

@@ -85,8 +85,8 @@ def test_codec_corruptions_really_lower_bitrate_and_add_errors():
 
 
 def test_codec_round_trips_repeat_exactly_in_one_process(clip):
-    # FFmpeg's colour conversions gave another picture now and then once a process had run a few
-    # round trips; OpenCV's do not
+    # with FFmpeg's colour conversions a process that had run a few round trips often got another
+    # picture; with OpenCV's still now and then (image_core/codec.py)
     for name in ("h264_abr", "h264_crf", "bit_error"):
         for severity in (2, 5):
             first = corrupt_frames(clip, name, severity, rng=0)
