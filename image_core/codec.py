@@ -3,11 +3,14 @@
 Shared by the codec video corruptions (CRF / ABR encodes, bit errors, packet loss) and the
 training degradation model (one intra-coded H.264 frame).
 
-The RGB <-> YUV 4:2:0 conversions are OpenCV's, not FFmpeg's: with swscale's (FFmpeg 8.1 in PyAV
-17 and 18) a process that had already run a few round trips often got another picture for the same
-frames, so a seeded codec corruption was not always the same (six codec tests failed in 13 of 20
-runs). With OpenCV's it still happens, more rarely (about 1 run in 10 of the same tests); one
-thread for x264 and for the decoder did not remove it, and the cause is not known.
+x264 gets frames padded to a width of an even number of macroblocks (a multiple of 32 pixels, the
+last column repeated; decoding crops it off). On odd macroblock widths (80, 112, 176, 336 px
+measured) valgrind shows x264's macroblock tree reading uninitialised stack memory, and a process
+that had run some round trips then encoded the same frames to different bytes now and then (the
+seeded codec tests failed about 1 run in 10). Even widths (96, 160, 320, 352 px) read nothing
+uninitialised, and x264 keeps its defaults (``mbtree=0`` would also cure it, but it doubled the
+size of a CRF-23 stream and so changed every severity). The RGB <-> YUV 4:2:0 conversions are
+OpenCV's.
 """
 
 from __future__ import annotations
@@ -21,20 +24,26 @@ import numpy as np
 
 __all__ = ["decode_stream", "encode_frames"]
 
+X264_WIDTH_MULTIPLE = 32  # two macroblocks: see the module docstring
+
 
 def encode_frames(frames: np.ndarray, fps: float, codec: str, options: dict[str, str], bit_rate: int | None = None) -> io.BytesIO:
     """Encode to an in-memory MP4 (4:2:0, as real streams are)."""
     import av
 
+    height, width = frames.shape[1] // 2 * 2, frames.shape[2] // 2 * 2
+    if codec == "libx264":
+        width = -(-frames.shape[2] // X264_WIDTH_MULTIPLE) * X264_WIDTH_MULTIPLE
+        frames = np.pad(frames, ((0, 0), (0, 0), (0, width - frames.shape[2]), (0, 0)), mode="edge")
     buffer = io.BytesIO()
     with av.open(buffer, mode="w", format="mp4") as container:
         stream = container.add_stream(codec, rate=Fraction(fps).limit_denominator(1001), options=options)
-        stream.height, stream.width = frames.shape[1] // 2 * 2, frames.shape[2] // 2 * 2
+        stream.height, stream.width = height, width
         stream.pix_fmt = "yuv420p"
         if bit_rate:
             stream.bit_rate = bit_rate
         for frame in frames:
-            planar = cv2.cvtColor(np.ascontiguousarray(frame[: stream.height, : stream.width]), cv2.COLOR_RGB2YUV_I420)
+            planar = cv2.cvtColor(np.ascontiguousarray(frame[:height, :width]), cv2.COLOR_RGB2YUV_I420)
             container.mux(stream.encode(av.VideoFrame.from_ndarray(planar, format="yuv420p")))
         container.mux(stream.encode(None))
     buffer.seek(0)
@@ -49,7 +58,8 @@ def decode_stream(
     bitstream_filter: str | None = None,
 ) -> np.ndarray:
     """Decode the stream back to the reference's shape: lost or undecodable frames repeat the last
-    good one (the first good one for a damaged start); odd sizes get their last row/column back."""
+    good one (the first good one for a damaged start); odd sizes get their last row/column back,
+    padded widths lose their padding."""
     import av
 
     count, height, width = reference.shape[:3]
@@ -73,7 +83,7 @@ def decode_stream(
         return out
     last = decoded[good[0]]
     for index in range(count):
-        last = decoded.get(index, last)
+        last = decoded.get(index, last)[:, :width]
         out[index, : last.shape[0], : last.shape[1]] = last
         out[index, last.shape[0] :, : last.shape[1]] = last[-1:]
         out[index, :, last.shape[1] :] = out[index, :, last.shape[1] - 1 : last.shape[1]]
@@ -90,7 +100,5 @@ def _decode_packet(decoder, packet, time_base, fps: float, decoded: dict[int, np
     for frame in frames:
         if frame.pts is None:
             continue
-        # the planes as decoded; ``to_ndarray(format="yuv420p")`` looks the same but made the repeat test
-        # fail 2 runs in 10 again
-        planar = frame.to_ndarray() if frame.format.name == "yuv420p" else frame.reformat(format="yuv420p").to_ndarray()
+        planar = frame.to_ndarray(format="yuv420p")
         decoded[int(round(float(frame.pts * time_base) * fps))] = cv2.cvtColor(planar, cv2.COLOR_YUV2RGB_I420)
