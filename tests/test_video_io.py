@@ -59,6 +59,9 @@ def test_writer_leaves_nothing_on_error_and_renames_only_when_complete(tmp_path)
             writer.write(moving_clip(2))
             writer.write(np.zeros((1, 32, 32, 3), np.uint8))
     assert list(tmp_path.iterdir()) == []
+    with pytest.raises(ValueError, match="libx265 cannot write 40 px wide frames"):
+        write_video(target, moving_clip(2, 64, 40), 25, codec="libx265")  # x265 aborted the process
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_image_folders_and_single_images_read_as_videos(tmp_path):

@@ -253,6 +253,11 @@ def read_video(path: str | Path, backend: str = "pyav") -> tuple[np.ndarray, Vid
     return frames, reader.info
 
 
+# x265 (PyAV 18's wheels) corrupted the heap and aborted the process on frames 34 to 48 px wide
+# (image_core/codec.py pads such frames; a written video keeps its size, so the writer refuses them)
+X265_MIN_WIDTH = 50
+
+
 class VideoWriter:
     """Encode frames with PyAV into a temporary file; rename onto ``path`` on a clean ``close``.
 
@@ -296,6 +301,8 @@ class VideoWriter:
     def _open(self, height: int, width: int) -> None:
         import av
 
+        if self.codec == "libx265" and not self.lossless and width < X265_MIN_WIDTH:
+            raise ValueError(f"libx265 cannot write {width} px wide frames here (it aborted the process below {X265_MIN_WIDTH} px); use libx264")
         self._container = av.open(str(self._temporary), mode="w")
         codec, options, pixel_format = self.codec, dict(self.options), self.pixel_format
         if self.lossless:
