@@ -6,22 +6,38 @@ training degradation model (one intra-coded H.264 frame).
 Frames are padded (last row and column repeated) to a size each encoder handles safely, and the
 decoded frames cropped back. Measured with this project's PyAV wheels (x264 core 165, x265 4.x):
 - x264, widths of an odd number of macroblocks (80, 112, 176, 336 px): valgrind shows the
-  macroblock tree reading uninitialised stack memory, and a process that had run some round trips
-  now and then encoded the same frames to different bytes (the seeded codec tests failed about 1
-  run in 10). Even macroblock counts (96, 160, 320, 352 px) read nothing uninitialised, so widths
-  are padded to a multiple of 32 px and x264 keeps its defaults (``mbtree=0`` cures it too, but
-  it doubled a CRF-23 stream and so changed every severity).
+  macroblock tree reading uninitialised stack memory, and a process running x264 round trips of
+  an 80 px wide clip now and then encoded it to different bytes (1 run of 100 encodes in 10).
+  Even macroblock counts (96, 160, 320, 352 px) read nothing uninitialised, so widths are padded
+  to a multiple of 32 px, and x264 keeps its defaults (``mbtree=0`` would also quiet valgrind,
+  but it doubled a CRF-23 stream and so changed every severity). Padded, a process that ran the
+  whole corruption test file still got another stream now and then (2 runs of the file in 36, in
+  the macroblocks beside the padding), while fresh processes always gave the same one.
 - x265, one coding tree unit wide (up to 64 px): widths 34 to 48 px corrupted the heap (the
-  process aborted with "free(): invalid next size"), and 64 px gave another stream every few
-  encodes; 80 to 128 px were stable. So widths are padded to at least 128 px, two units. (At
-  very low average bitrates x265 is still not always repeatable at any width: README.)
+  process aborted with "free(): invalid next size", with or without threads), so widths are
+  padded to at least 128 px, two units. It is not repeatable within a process either (20 encodes
+  of one 320x240 clip at 40 kb/s gave 3 different streams), nor with its threads (fresh
+  processes: 2 streams in 12); fresh processes single-threaded (``pools=none:frame-threads=1``)
+  gave one stream in 12.
+- So by default every encode runs in a fresh Python process (``python -m image_core.codec``,
+  frames in and the stream out through its pipes): the same frames give the same stream, and an
+  encoder's abort becomes an error here.
+- Decoding uses the demuxer's own codec context. A decoder made with ``CodecContext.create`` and
+  given the stream's extradata read uninitialised memory when it opened (valgrind), and an x264
+  round trip in a process that had also decoded HEVC then came out different 2 runs in 6 (0 in 8
+  now).
 The RGB <-> YUV 4:2:0 conversions are OpenCV's.
 """
 
 from __future__ import annotations
 
 import io
+import os
+import pickle
+import subprocess
+import sys
 from fractions import Fraction
+from pathlib import Path
 from typing import Callable
 
 import cv2
@@ -39,8 +55,34 @@ def encoded_size(height: int, width: int, codec: str) -> tuple[int, int]:
     return height + height % 2, max(minimum, -(-width // multiple) * multiple)
 
 
-def encode_frames(frames: np.ndarray, fps: float, codec: str, options: dict[str, str], bit_rate: int | None = None) -> io.BytesIO:
-    """Encode to an in-memory MP4 (4:2:0, as real streams are)."""
+def encode_frames(
+    frames: np.ndarray, fps: float, codec: str, options: dict[str, str], bit_rate: int | None = None, fresh_process: bool = True
+) -> io.BytesIO:
+    """Encode (T, H, W, 3) uint8 frames to an in-memory MP4 (4:2:0, as real streams are).
+
+    ``fresh_process``: encode in a new Python process, so the same frames always give the same stream
+    (module docstring; about 0.25 s more per encode). False suits many small encodes (training pairs)
+    where one stream in many may come out different."""
+    if codec == "libx265":
+        options = {**options, "x265-params": ":".join(filter(None, [options.get("x265-params"), "pools=none:frame-threads=1"]))}
+    if fresh_process:
+        return _encode_in_fresh_process(frames, fps, codec, options, bit_rate)
+    return _encode(frames, fps, codec, options, bit_rate)
+
+
+def _encode_in_fresh_process(frames: np.ndarray, fps: float, codec: str, options: dict[str, str], bit_rate: int | None) -> io.BytesIO:
+    """:func:`_encode` in ``python -m image_core.codec``: the request and the stream go through its pipes."""
+    package_root = str(Path(__file__).resolve().parents[1])
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
+    request = pickle.dumps((np.ascontiguousarray(frames), fps, codec, options, bit_rate))
+    result = subprocess.run([sys.executable, "-m", "image_core.codec"], input=request, capture_output=True, env=environment)
+    if result.returncode != 0:
+        message = result.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no message"]
+        raise RuntimeError(f"{codec} failed on {frames.shape[2]}x{frames.shape[1]} frames (exit status {result.returncode}): {message[0]}")
+    return io.BytesIO(result.stdout)
+
+
+def _encode(frames: np.ndarray, fps: float, codec: str, options: dict[str, str], bit_rate: int | None) -> io.BytesIO:
     import av
 
     height, width = encoded_size(frames.shape[1], frames.shape[2], codec)
@@ -75,8 +117,7 @@ def decode_stream(
     decoded: dict[int, np.ndarray] = {}
     with av.open(buffer, mode="r", format="mp4") as container:
         stream = container.streams.video[0]
-        decoder = av.CodecContext.create(stream.codec_context.name, "r")
-        decoder.extradata = stream.codec_context.extradata
+        decoder = stream.codec_context
         noise = av.bitstream.BitStreamFilterContext(bitstream_filter, stream) if bitstream_filter else None
         packets = [packet for packet in container.demux(stream) if packet.size]
         for index, packet in enumerate(packets):
@@ -109,3 +150,7 @@ def _decode_packet(decoder, packet, time_base, fps: float, decoded: dict[int, np
             continue
         planar = frame.to_ndarray(format="yuv420p")
         decoded[int(round(float(frame.pts * time_base) * fps))] = cv2.cvtColor(planar, cv2.COLOR_YUV2RGB_I420)
+
+
+if __name__ == "__main__":  # the fresh process of _encode_in_fresh_process
+    sys.stdout.buffer.write(_encode(*pickle.loads(sys.stdin.buffer.read())).getvalue())

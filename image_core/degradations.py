@@ -179,8 +179,11 @@ def _impulse_noise(x: np.ndarray, amount: float, rng: np.random.Generator) -> np
 
 
 def _h264_intra(x: np.ndarray, crf: int) -> np.ndarray:
-    """One frame through libx264 (4:2:0) and back: blocking and chroma loss of video streams."""
+    """One frame through libx264 (4:2:0) and back: blocking and chroma loss of video streams.
+
+    In this process, not a fresh one (``image_core.codec``): a DataLoader worker makes thousands of
+    these, and 1500 repeats of such encodes on 64 px crops all gave the same frame."""
     frame = np.rint(x * 255).astype(np.uint8)[None]
-    stream = encode_frames(frame, 25.0, "libx264", {"crf": str(crf), "preset": "veryfast"})
+    stream = encode_frames(frame, 25.0, "libx264", {"crf": str(crf), "preset": "veryfast"}, fresh_process=False)
     decoded = decode_stream(stream, frame, 25.0)
     return decoded[0].astype(np.float32) / 255.0

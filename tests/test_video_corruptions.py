@@ -86,14 +86,18 @@ def test_codec_corruptions_really_lower_bitrate_and_add_errors():
 
 
 def test_codec_round_trips_repeat_exactly_in_one_process(clip):
-    # x264's macroblock tree reads uninitialised memory at this clip's width (5 macroblocks), so a process
-    # that had run some round trips now and then encoded the same frames differently; image_core/codec.py
-    # pads x264's input to an even number of macroblocks
-    for name in ("h264_abr", "h264_crf", "bit_error"):
+    # each once flaky in one process: x264 at odd macroblock widths, x265 anywhere, and a decoder given
+    # copied extradata (image_core/codec.py)
+    for name in ("h264_abr", "h264_crf", "bit_error", "h265_abr"):
         for severity in (2, 5):
             first = corrupt_frames(clip, name, severity, rng=0)
             for _ in range(4):
                 np.testing.assert_array_equal(corrupt_frames(clip, name, severity, rng=0), first)
+
+
+def test_an_x265_failure_in_its_own_process_is_an_error_here():
+    with pytest.raises(RuntimeError, match=r"libx265 failed on 80x64 frames \(exit status 1\): .*preset"):
+        encode_frames(moving_clip(2), 25, "libx265", {"preset": "nonsense"})
 
 
 @pytest.mark.parametrize(
@@ -102,7 +106,7 @@ def test_codec_round_trips_repeat_exactly_in_one_process(clip):
 )
 def test_encoders_get_a_safe_width_and_decoding_gives_the_source_shape(codec, width, encoded_width):
     # x264 at odd macroblock widths read uninitialised memory; x265 at 34-48 px corrupted the heap and
-    # aborted the process (image_core/codec.py)
+    # aborted its process (image_core/codec.py)
     import av
 
     frames = moving_clip(3, 63, width)
