@@ -302,7 +302,10 @@ class VideoWriter:
         import av
 
         if self.codec == "libx265" and not self.lossless and width < X265_MIN_WIDTH:
-            raise ValueError(f"libx265 cannot write {width} px wide frames here (it aborted the process below {X265_MIN_WIDTH} px); use libx264")
+            raise ValueError(
+                f"libx265 cannot write {width} px wide frames here (34 to 48 px aborted the process; this writer takes "
+                f"it from {X265_MIN_WIDTH} px); use libx264"
+            )
         self._container = av.open(str(self._temporary), mode="w")
         codec, options, pixel_format = self.codec, dict(self.options), self.pixel_format
         if self.lossless:
