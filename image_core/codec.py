@@ -49,6 +49,7 @@ __all__ = ["decode_stream", "encode_frames"]
 
 # codec -> (multiple, minimum) of the encoded width in pixels: see the module docstring
 WIDTH_RULES = {"libx264": (32, 0), "libx265": (2, 128)}
+X265_PARAMS = "log-level=error:pools=none:frame-threads=1"
 
 
 def encoded_size(height: int, width: int, codec: str) -> tuple[int, int]:
@@ -65,8 +66,8 @@ def encode_frames(
     ``fresh_process``: encode in a new Python process, so the same frames always give the same stream
     (module docstring; about 0.25 s more per encode). False suits many small encodes (training pairs)
     where one stream in many may come out different."""
-    if codec == "libx265":
-        options = {**options, "x265-params": ":".join(filter(None, [options.get("x265-params"), "pools=none:frame-threads=1"]))}
+    if codec == "libx265":  # quiet and single-threaded (module docstring), then the caller's own params
+        options = {**options, "x265-params": ":".join(filter(None, [X265_PARAMS, options.get("x265-params")]))}
     if fresh_process:
         return _encode_in_fresh_process(frames, fps, codec, options, bit_rate)
     return _encode(frames, fps, codec, options, bit_rate)

@@ -199,12 +199,9 @@ def _source_bit_rate(frames: np.ndarray, context: ClipContext) -> int:
     return int(size * 8 * context.fps / len(frames))
 
 
-_X265_QUIET = {"x265-params": "log-level=error"}
-
-
 def _crf(codec: str, table: list[int]) -> ClipFn:
     def apply(frames: np.ndarray, severity: int, rng: np.random.Generator, context: ClipContext) -> np.ndarray:
-        options = {"crf": str(table[severity - 1]), **(_X265_QUIET if codec == "libx265" else {})}
+        options = {"crf": str(table[severity - 1])}
         return decode_stream(encode_frames(frames, context.fps, codec, options), frames, context.fps)
 
     return apply
@@ -213,7 +210,7 @@ def _crf(codec: str, table: list[int]) -> ClipFn:
 def _abr(codec: str) -> ClipFn:
     def apply(frames: np.ndarray, severity: int, rng: np.random.Generator, context: ClipContext) -> np.ndarray:
         bit_rate = max(1000, _source_bit_rate(frames, context) // [2, 4, 8, 16, 32][severity - 1])
-        options = {"maxrate": str(bit_rate), "bufsize": str(bit_rate), **(_X265_QUIET if codec == "libx265" else {})}
+        options = {"maxrate": str(bit_rate), "bufsize": str(bit_rate)}
         return decode_stream(encode_frames(frames, context.fps, codec, options, bit_rate=bit_rate), frames, context.fps)
 
     return apply
