@@ -1,8 +1,8 @@
 """Compare candidate editors side by side before shipping one: PSNR per input and colour shift.
 
-Each editor is given as ``FOLDER[:STEPS[:SIGMA[:SHIFTS]]]`` (a DPM or CM pipeline folder; steps default to 4,
+Each editor is given as ``FOLDER[:STEPS[:SIGMA[:SHIFTS[:TONE]]]]`` (a DPM or CM pipeline folder; steps default to 4,
 the colour fix's sigma in pixels to the pipelines' default, 0 turns it off; grid shifts, 1, 2 or 4, to
-the checkpoint's own), or as
+the checkpoint's own; tone 0 skips the checkpoint's tone correction), or as
 an autoencoder folder alone (only its round trip is measured: for comparing autoencoders). Inputs
 are 128x128 crops of the held-out photos (or, with ``--photos training``, of the training photos:
 the gap between the two shows what a model learned of its training set rather than of images), clean
@@ -14,6 +14,7 @@ the mean of each colour channel of an image that needs no repair.
     python benchmarks/compare_editors.py runs/x/editor/dpm:1 runs/x/editor/dpm:20 --corruptions all
     python benchmarks/compare_editors.py image_core/weights/decorruptor-tiny-cm:4:0 image_core/weights/decorruptor-tiny-cm:4:2
     python benchmarks/compare_editors.py image_core/weights/decorruptor-tiny-cm:1:2:1 image_core/weights/decorruptor-tiny-cm:1:2:4
+    python benchmarks/compare_editors.py image_core/weights/decorruptor-tiny-cm:1:2:4:0 image_core/weights/decorruptor-tiny-cm:1
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def colour_shift(reference: np.ndarray, images: np.ndarray) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("editors", nargs="+", help="FOLDER[:STEPS[:SIGMA[:SHIFTS]]], a DPM or CM pipeline folder, or an autoencoder folder")
+    parser.add_argument("editors", nargs="+", help="FOLDER[:STEPS[:SIGMA[:SHIFTS[:TONE]]]], a DPM or CM pipeline folder, or an autoencoder folder")
     parser.add_argument("--crops", type=int, default=2, help="held-out: crops per photo (2 photos); training: crops in all")
     parser.add_argument("--photos", choices=("held-out", "training"), default="held-out")
     parser.add_argument("--corruptions", default=DEFAULT_CORRUPTIONS, help="comma-separated names, or 'all' (the 15 of ImageNet-C)")
@@ -74,7 +75,7 @@ def main() -> int:
     results = {}
     loaded: dict[str, tuple[object, float]] = {}  # folder -> (pipeline, autoencoder PSNR), once per folder
     for spec in args.editors:
-        folder, steps, sigma, shifts = (spec.split(":") + ["", "", ""])[:4]
+        folder, steps, sigma, shifts, tone = (spec.split(":") + ["", "", "", ""])[:5]
         if is_autoencoder(Path(folder)):
             round_trip = autoencoder_round_trip(load_autoencoder(folder), clean)
             results[spec] = {"autoencoder": psnr(clean, round_trip), "psnr": {}, "mean_gain": None,
@@ -85,7 +86,8 @@ def main() -> int:
             pipe.set_progress_bar_config(disable=True)
             loaded[folder] = pipe, psnr(clean, autoencoder_round_trip(pipe.vae, clean))
         pipe, autoencoder_psnr = loaded[folder]
-        outputs = {name: restore(pipe, images, int(steps or 4), float(sigma) if sigma else None, int(shifts) if shifts else None)
+        outputs = {name: restore(pipe, images, int(steps or 4), float(sigma) if sigma else None, int(shifts) if shifts else None,
+                                 tone_correction=tone != "0")
                    for name, images in inputs.items()}  # fmt: skip
         scores = {name: psnr(clean, out) for name, out in outputs.items()}
         gains = [scores[n] - input_psnr[n] for n in names]

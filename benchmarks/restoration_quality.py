@@ -3,7 +3,7 @@
 Crops (128x128 and 224x224) of scikit-learn's two bundled photos, which training never sees, under
 the 15 ImageNet-C corruptions at severities 3 and 5. Reported: the corrupted input, DPM-20 and CM-4
 restorations (other step counts with --dpm-steps / --cm-steps; the targets are set at 20 and 4) (with the pipelines' colour fix unless --colour-fix says otherwise, 0 turns it off, and the
-checkpoints' grid shifts unless --grid-shifts does), the
+checkpoints' grid shifts unless --grid-shifts does, and their tone correction unless --no-tone), the
 autoencoder round trip of the clean crop (the ceiling) and a clean crop passed through the editor (it
 should come out unchanged). Plus the CM's ms per 128x128 image at batch 1 and 8.
 
@@ -57,11 +57,13 @@ def held_out_crops(size: int, per_photo: int, seed: int = 0) -> np.ndarray:
     return np.stack([random_crop(photo, size, rng, flip=False) for photo in heldout_photos().values() for _ in range(per_photo)])
 
 
-def restore(pipe, images: np.ndarray, steps: int, colour_fix_sigma: float | None = None, grid_shifts: int | None = None) -> np.ndarray:
+def restore(pipe, images: np.ndarray, steps: int, colour_fix_sigma: float | None = None, grid_shifts: int | None = None,
+            tone_correction: bool = True) -> np.ndarray:  # fmt: skip
     """Seeded edit; ``colour_fix_sigma`` and ``grid_shifts`` None keep the pipeline's defaults."""
     generators = [torch.Generator().manual_seed(i) for i in range(len(images))]
     kwargs = {} if colour_fix_sigma is None else {"colour_fix_sigma": colour_fix_sigma}
-    return pipe(image=images, num_inference_steps=steps, generator=generators, grid_shifts=grid_shifts, **kwargs).images
+    return pipe(image=images, num_inference_steps=steps, generator=generators, grid_shifts=grid_shifts, tone_correction=tone_correction,
+                **kwargs).images  # fmt: skip
 
 
 @torch.no_grad()
@@ -93,6 +95,7 @@ def main() -> int:
     parser.add_argument("--dpm-steps", type=int, default=20, help="DPM steps (default 20)")
     parser.add_argument("--colour-fix", type=float, metavar="SIGMA", help=f"editor colour fix in pixels, 0 = off (default {COLOUR_FIX_SIGMA})")
     parser.add_argument("--grid-shifts", type=int, metavar="N", help="edits on shifted latent grids, averaged: 1, 2 or 4 (default: each checkpoint's own)")
+    parser.add_argument("--no-tone", action="store_true", help="skip the checkpoints' tone correction (image_core.editor.tone)")
     parser.add_argument("--output", type=Path, help="JSON file (default benchmarks/results/restoration_quality.json)")
     args = parser.parse_args()
     torch.set_grad_enabled(False)
@@ -115,9 +118,10 @@ def main() -> int:
             values["ssim"].append(ssim(batch, out))
         return {key: float(np.mean(v)) for key, v in values.items()}
 
-    edits = {"cm": functools.partial(restore, cm, steps=args.cm_steps, colour_fix_sigma=args.colour_fix, grid_shifts=args.grid_shifts)}
+    settings = {"colour_fix_sigma": args.colour_fix, "grid_shifts": args.grid_shifts, "tone_correction": not args.no_tone}
+    edits = {"cm": functools.partial(restore, cm, steps=args.cm_steps, **settings)}
     if dpm is not None:
-        edits["dpm"] = functools.partial(restore, dpm, steps=args.dpm_steps, colour_fix_sigma=args.colour_fix, grid_shifts=args.grid_shifts)
+        edits["dpm"] = functools.partial(restore, dpm, steps=args.dpm_steps, **settings)
     reference = {"autoencoder": score(lambda b: autoencoder_round_trip(cm.vae, b))}
     reference.update({f"clean -> {names[key]}": score(edit) for key, edit in edits.items()})
     results: dict[str, dict] = {}
@@ -130,7 +134,8 @@ def main() -> int:
             print(f"{name} s{severity}: input {row['input']['psnr']:.2f} dB, CM {row['cm']['psnr']:.2f} dB", flush=True)
 
     colour_fix = COLOUR_FIX_SIGMA if args.colour_fix is None else args.colour_fix
-    print(f"\nheld-out crops: {args.crops} per photo x 2 photos x sizes {args.sizes}; colour fix sigma {colour_fix:g} px\n")
+    tone = "off" if args.no_tone else "the checkpoints' own"
+    print(f"\nheld-out crops: {args.crops} per photo x 2 photos x sizes {args.sizes}; colour fix sigma {colour_fix:g} px; tone correction {tone}\n")
     print(markdown_table(["reference", "PSNR dB", "SSIM"], [[k, v["psnr"], f"{v['ssim']:.3f}"] for k, v in reference.items()]))
     targets_met = reference["autoencoder"]["psnr"] >= 32 and reference[f"clean -> {cm_name}"]["psnr"] >= 30
     for severity in severities:
@@ -157,7 +162,7 @@ def main() -> int:
     print(f"\n{cm_name} at 128x128: {speed['batch 1']:.0f} ms/image at batch 1, {speed['batch 8']:.0f} ms/image at batch 8")
     print(f"targets at severity 3: {'PASS' if targets_met else 'FAIL'}")
     save_json("restoration_quality", {"cm": args.cm, "dpm": None if dpm is None else args.dpm, "cm_steps": args.cm_steps, "grid_shifts": args.grid_shifts,
-                                      "dpm_steps": args.dpm_steps, "colour_fix_sigma": colour_fix, "reference": reference,
+                                      "dpm_steps": args.dpm_steps, "colour_fix_sigma": colour_fix, "tone_correction": not args.no_tone, "reference": reference,
                                       "results": results, "ms_per_image_cm_128": speed, "pass": targets_met}, args.output)  # fmt: skip
     return 0 if targets_met else 1
 

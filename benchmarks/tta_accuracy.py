@@ -60,6 +60,7 @@ def main() -> int:
     parser.add_argument("--editor-size", type=int, help="editor working long side in pixels (default: the clips' own, 64)")
     parser.add_argument("--editor-colour-fix", type=float, metavar="SIGMA", help="editor colour fix in pixels, 0 = off (default: the editor's)")
     parser.add_argument("--editor-grid-shifts", type=int, metavar="N", help="editor edits on shifted latent grids, averaged: 1, 2 or 4 (default: the editor's)")
+    parser.add_argument("--editor-no-tone", action="store_true", help="skip the editor's tone correction (default: the editor's own)")
     parser.add_argument("--seed", type=int, default=3, help="seed of the held-out clips (default 3)")
     parser.add_argument("--workers", type=int, default=2, help="processes building the mini UCF-101C (default 2)")
     parser.add_argument("--output", type=Path, help="JSON file (default benchmarks/results/tta_accuracy.json)")
@@ -77,7 +78,7 @@ def main() -> int:
         for severity in severities:
             config = EvaluationConfig(
                 data=work / "ucf101c", splits_dir=splits, corruptions=UCF101C_CORRUPTIONS, severities=[severity],
-                editor=args.editor, editor_steps=args.editor_steps, editor_size=args.editor_size, editor_colour_fix=args.editor_colour_fix, editor_grid_shifts=args.editor_grid_shifts, output_dir=RESULTS_DIR / "tta_accuracy" / f"severity{severity}", cache_dir=work / "cache",
+                editor=args.editor, editor_steps=args.editor_steps, editor_size=args.editor_size, editor_colour_fix=args.editor_colour_fix, editor_grid_shifts=args.editor_grid_shifts, editor_tone_correction=not args.editor_no_tone, output_dir=RESULTS_DIR / "tta_accuracy" / f"severity{severity}", cache_dir=work / "cache",
             )  # fmt: skip
             result = evaluate(config)
             print(f"\nTinyActionNet top-1 (%) on {args.clips} held-out clips per corruption, severity {severity}\n")
@@ -95,7 +96,7 @@ def main() -> int:
             report[str(severity)] = {"accuracy": result.accuracy, "mean": result.mean, "seconds_per_clip": result.mode_seconds_per_clip,
                                      "stage_seconds_per_clip": result.seconds_per_clip, "ensemble_gain": gain, "noise_restored_gain": noise}  # fmt: skip
         save_json("tta_accuracy", {"clips": args.clips, "editor": args.editor or "embedded", "editor_steps": args.editor_steps, "editor_size": args.editor_size,
-                   "editor_colour_fix": args.editor_colour_fix, "editor_grid_shifts": args.editor_grid_shifts, "severities": report}, args.output)
+                   "editor_colour_fix": args.editor_colour_fix, "editor_grid_shifts": args.editor_grid_shifts, "editor_tone_correction": not args.editor_no_tone, "severities": report}, args.output)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)

@@ -195,6 +195,9 @@ def _add_restore(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--grid-shifts", type=positive_int, metavar="N",
                         help="edit each batch N times (1, 2 or 4) on latent grids shifted by half a latent pixel and average: "
                         "fewer patch seams and less noise for N times the work (default: the checkpoint's own, else 1)")  # fmt: skip
+    parser.add_argument("--no-tone", action="store_true",
+                        help="skip the checkpoint's tone correction (a learned global gain and offset per frame, "
+                        "smoothed along time, that undoes lowered contrast; the embedded model has one)")  # fmt: skip
     parser.add_argument("--side-by-side", action="store_true", help="write input | restored next to each other")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     parser.add_argument("--backend", default="pyav", choices=["pyav", "decord"], help="video decoder (default pyav)")
@@ -215,6 +218,7 @@ def _run_restore(args: argparse.Namespace) -> None:
     restorer = VideoDecorruptor.from_pretrained(
         args.model, device=args.device, batch_size=args.batch_size, size=args.size, consistency=consistency,
         seed=args.seed, num_inference_steps=args.steps, colour_fix_sigma=args.colour_fix, grid_shifts=args.grid_shifts,
+        tone_correction=not args.no_tone,
     )  # fmt: skip
     summary = restorer.restore_video(args.input, args.output, side_by_side=args.side_by_side, backend=args.backend)
     print(
@@ -261,6 +265,7 @@ def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--editor-grid-shifts", type=positive_int, metavar="N",
                         help="editor edits per batch on shifted latent grids, averaged: 1, 2 or 4 (default: the "
                         "checkpoint's own, else 1; see restore --help)")  # fmt: skip
+    parser.add_argument("--editor-no-tone", action="store_true", help="skip the editor's tone correction (see restore --help)")
     parser.add_argument("--batch-size", type=positive_int, default=8, help="clips per classifier batch and per TENT update (default 8)")
     parser.add_argument("--tent-lr", type=float, default=1e-3, help="TENT learning rate (default 1e-3)")
     parser.add_argument("--limit", type=positive_int, help="only the first N videos of the split")
@@ -284,8 +289,9 @@ def _run_evaluate(args: argparse.Namespace) -> None:
         corruptions=parse_corruptions(args.corruptions), severities=parse_severities(args.severity),
         modes=[m.strip() for m in args.modes.split(",") if m.strip()], classifier=args.model, weights=args.weights,
         editor=args.editor, editor_steps=args.editor_steps, editor_size=args.editor_size,
-        editor_colour_fix=args.editor_colour_fix, editor_grid_shifts=args.editor_grid_shifts, batch_size=args.batch_size,
-        tent_learning_rate=args.tent_lr, limit=args.limit, output_dir=args.output_dir, cache_dir=args.cache_dir,
+        editor_colour_fix=args.editor_colour_fix, editor_grid_shifts=args.editor_grid_shifts,
+        editor_tone_correction=not args.editor_no_tone, batch_size=args.batch_size, tent_learning_rate=args.tent_lr,
+        limit=args.limit, output_dir=args.output_dir, cache_dir=args.cache_dir,
         device=args.device, seed=args.seed, backend=args.backend,
     )  # fmt: skip
     result = evaluate(config)

@@ -32,6 +32,7 @@ from image_core.editor.common import (
     images_to_tensor,
     tensor_to_images,
 )
+from image_core.editor.tone import apply_tone
 from video_decorruptor.consistency import install_anchor_attention, temporal_smooth
 from video_decorruptor.io import VideoWriter, open_video
 
@@ -94,6 +95,7 @@ class _StreamState:
     anchor_tokens: list[torch.Tensor] = field(default_factory=list)
     last_denoised: list[torch.Tensor] = field(default_factory=list)
     last_frame: torch.Tensor | None = None  # the previous batch's last input frame (1, 3, h, w)
+    last_tone: torch.Tensor | None = None  # the previous batch's last tone estimate (1, 6, 1, 1): log-gain, offset
 
 
 @dataclass
@@ -117,6 +119,8 @@ class VideoDecorruptor:
             (None: the checkpoint's own, else 1; see
             :meth:`image_core.editor.common.DecorruptorMixin.grid_shift_ensemble`). Each shift keeps its
             own anchor and smoothing state across batches; the colour fix runs once, on the mean.
+        tone_correction: pass the frames through the checkpoint's tone corrector where it has one
+            (:mod:`image_core.editor.tone`), with its per-frame gain and offset smoothed along time.
         progress: show a progress bar in frames.
     """
 
@@ -130,6 +134,7 @@ class VideoDecorruptor:
     image_guidance_scale: float | None = None
     colour_fix_sigma: float | None = None
     grid_shifts: int | None = None
+    tone_correction: bool = True
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -160,10 +165,24 @@ class VideoDecorruptor:
         edited = grid_shift_mean(edit, images, len(streams), self.pipe.vae_scale_factor)
         if self.colour_fix_sigma != 0:  # the reference's smoothing carries state: only when the fix runs
             edited = colour_fix(edited, self._colour_reference(images, streams[0]), self.colour_fix_sigma)
+        if self.tone_correction and self.pipe.tone_corrector is not None:
+            edited = self._correct_tone(edited, streams[0])
         return tensor_to_images(edited, "numpy")
 
+    @torch.no_grad()
+    def _correct_tone(self, frames: torch.Tensor, stream: _StreamState) -> torch.Tensor:
+        """The checkpoint's tone correction of frames (B, 3, h, w), its log-gain and offset smoothed
+        along time as the colour reference is: a per-frame estimate moves a little with the content,
+        which a video would show as flicker of the whole frame."""
+        gain, offset = self.pipe.tone_corrector(frames)
+        estimates = torch.cat([gain.log(), offset], 1)[..., None, None]  # (B, 6, 1, 1)
+        stack = estimates if stream.last_tone is None else torch.cat([stream.last_tone.to(estimates), estimates])
+        stack = _smooth(stack, self.consistency.smoothing, SMOOTHING_PASSES)[len(stack) - len(frames) :, :, 0, 0]
+        stream.last_tone = estimates[-1:]
+        return apply_tone(frames.float(), stack[:, :3].exp(), stack[:, 3:])
+
     def _edit_copy(self, images: torch.Tensor, chunk_index: int, stream: _StreamState) -> torch.Tensor:
-        """Edit one chunk's frames (B, 3, h, w) on one grid, without the colour fix.
+        """Edit one chunk's frames (B, 3, h, w) on one grid, without the colour fix and the tone correction.
 
         Chunk 0 starts with the anchor and records it into ``stream``; later chunks replay it.
         """
@@ -199,7 +218,7 @@ class VideoDecorruptor:
         try:
             return self.pipe(
                 image=images, generator=generator, shared_noise=settings.shared_noise, denoised_transform=transform,
-                colour_fix_sigma=0, grid_shifts=1, **kwargs,
+                colour_fix_sigma=0, tone_correction=False, grid_shifts=1, **kwargs,
             ).images  # fmt: skip
         finally:
             self._anchor_state.enabled = False  # the pipeline stays usable on its own

@@ -5,6 +5,7 @@ from image_core.editor.common import INSTRUCTION, EditorOutput, guidance_embeddi
 from image_core.editor.loading import load_editor
 from image_core.editor.pipeline_cm import DecorruptorCMPipeline
 from image_core.editor.pipeline_dpm import DecorruptorDPMPipeline
+from image_core.editor.tone import ToneCorrector
 
 __all__ = [
     "INSTRUCTION",
@@ -12,6 +13,7 @@ __all__ = [
     "DecorruptorDPMPipeline",
     "EditorOutput",
     "PatchAutoencoder",
+    "ToneCorrector",
     "guidance_embedding",
     "image_guidance_schedule",
     "load_editor",

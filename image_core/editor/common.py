@@ -320,15 +320,16 @@ class DecorruptorMixin:
     stored embeddings. Mixed into ``DiffusionPipeline`` subclasses."""
 
     model_cpu_offload_seq = "text_encoder->unet->vae"
-    _optional_components = ["text_encoder", "tokenizer"]
+    _optional_components = ["text_encoder", "tokenizer", "tone_corrector"]
     prompt_embeds: torch.Tensor | None = None
     negative_prompt_embeds: torch.Tensor | None = None
     default_inference_steps: int  # each pipeline's published step count, for checkpoints that name none
 
     def __init__(self, vae, unet, scheduler, text_encoder=None, tokenizer=None, residual_target: bool = False,
-                 inference_steps: int | None = None, grid_shifts: int | None = None):  # fmt: skip
+                 inference_steps: int | None = None, grid_shifts: int | None = None, tone_corrector=None):  # fmt: skip
         super().__init__()
-        self.register_modules(vae=vae, unet=unet, scheduler=scheduler, text_encoder=text_encoder, tokenizer=tokenizer)
+        self.register_modules(vae=vae, unet=unet, scheduler=scheduler, text_encoder=text_encoder, tokenizer=tokenizer,
+                              tone_corrector=tone_corrector)  # fmt: skip
         self.register_to_config(residual_target=residual_target, inference_steps=inference_steps, grid_shifts=grid_shifts)
 
     def resolve_grid_shifts(self, grid_shifts: int | None) -> int:
@@ -340,7 +341,7 @@ class DecorruptorMixin:
 
     def grid_shift_ensemble(
         self, count: int, image: ImageInput, colour_fix_sigma: float, colour_reference: torch.Tensor | None,
-        return_dict: bool, **kwargs,
+        tone_correction: bool, return_dict: bool, **kwargs,
     ):  # fmt: skip
         """Edit ``count`` copies of the images shifted by half a latent pixel and average them.
 
@@ -348,15 +349,15 @@ class DecorruptorMixin:
         block), and a one-step edit is one draw of noise; shifted copies put the seams elsewhere and
         draw new noise, and their mean is the better estimate (on held-out crops with the embedded
         model, 4 copies against one: +0.19 dB mean gain, +0.5 to +0.7 dB on noise, no corruption
-        below -0.4 dB). The colour fix runs once, on the mean.
+        below -0.4 dB). The colour fix and the tone correction run once, on the mean.
         """
         check_colour_fix_sigma(colour_fix_sigma)
         images, kind = images_to_tensor(image)
         check_colour_reference(colour_reference, images)
-        edit = lambda copy, _: self(image=copy, grid_shifts=1, colour_fix_sigma=0, **kwargs).images  # noqa: E731
+        edit = lambda copy, _: self(image=copy, grid_shifts=1, colour_fix_sigma=0, tone_correction=False, **kwargs).images  # noqa: E731
         mean = grid_shift_mean(edit, images, count, self.vae_scale_factor)
         reference = images if colour_reference is None else colour_reference
-        return self._output(mean, reference, colour_fix_sigma, tuple(images.shape[-2:]), kind, return_dict)
+        return self._output(mean, reference, colour_fix_sigma, tone_correction, tuple(images.shape[-2:]), kind, return_dict)
 
     def resolve_inference_steps(self, num_inference_steps: int | None) -> int:
         """The call's step count, else the checkpoint's own (``inference_steps`` in ``model_index.json``:
@@ -465,11 +466,21 @@ class DecorruptorMixin:
             pipe.negative_prompt_embeds = tensors["negative_prompt_embeds"]
         return pipe
 
+    def correct_tone(self, images: torch.Tensor) -> torch.Tensor:
+        """Images (B, 3, H, W) in [0, 1] through the checkpoint's tone corrector
+        (:mod:`image_core.editor.tone`); unchanged where the checkpoint has none."""
+        if self.tone_corrector is None:
+            return images
+        return self.tone_corrector.correct(images.to(self.tone_corrector.device))
+
     def _output(
-        self, decoded: torch.Tensor, reference: torch.Tensor, colour_fix_sigma: float, size: tuple[int, int], kind: str,
-        return_dict: bool,
+        self, decoded: torch.Tensor, reference: torch.Tensor, colour_fix_sigma: float, tone_correction: bool,
+        size: tuple[int, int], kind: str, return_dict: bool,
     ):  # fmt: skip
-        """Colour fix against the (padded) ``reference``, crop back to ``size``, convert to ``kind``."""
-        images = tensor_to_images(colour_fix(decoded, reference, colour_fix_sigma)[..., : size[0], : size[1]], kind)
+        """Colour fix against the (padded) ``reference``, crop back to ``size``, correct the tone
+        (if asked and the checkpoint has a corrector; on the cropped image, whose statistics it
+        reads), convert to ``kind``."""
+        images = colour_fix(decoded, reference, colour_fix_sigma)[..., : size[0], : size[1]]
+        images = tensor_to_images(self.correct_tone(images) if tone_correction else images, kind)
         self.maybe_free_model_hooks()
         return EditorOutput(images=images) if return_dict else (images,)

@@ -36,13 +36,14 @@ class DecorruptorCMPipeline(DecorruptorMixin, DiffusionPipeline):
     default_inference_steps = 4
 
     def __init__(self, vae, unet, scheduler, text_encoder=None, tokenizer=None, residual_target: bool = False,
-                 inference_steps: Optional[int] = None, grid_shifts: Optional[int] = None):  # fmt: skip
+                 inference_steps: Optional[int] = None, grid_shifts: Optional[int] = None, tone_corrector=None):  # fmt: skip
         if unet.config.time_cond_proj_dim is None:
             raise ValueError(
                 "this UNet has no guidance embedding (unet.config.time_cond_proj_dim is None): it is a DPM "
                 "teacher, load it with DecorruptorDPMPipeline"
             )
-        super().__init__(vae, unet, scheduler, text_encoder, tokenizer, residual_target, inference_steps, grid_shifts)
+        super().__init__(vae, unet, scheduler, text_encoder, tokenizer, residual_target, inference_steps, grid_shifts,
+                         tone_corrector)  # fmt: skip
 
     def guidance_condition(self, guidance_scale: float, image_guidance_scale: float, batch: int) -> torch.Tensor:
         """``timestep_cond`` (B, time_cond_proj_dim): emb(w_T) * emb(w_I)."""
@@ -66,6 +67,7 @@ class DecorruptorCMPipeline(DecorruptorMixin, DiffusionPipeline):
         denoised_transform: Optional[DenoisedTransform] = None,
         colour_fix_sigma: float = COLOUR_FIX_SIGMA,
         colour_reference: Optional[torch.Tensor] = None,
+        tone_correction: bool = True,
         grid_shifts: Optional[int] = None,
         return_dict: bool = True,
     ):
@@ -89,6 +91,9 @@ class DecorruptorCMPipeline(DecorruptorMixin, DiffusionPipeline):
             colour_reference: float tensor (B, 3, H, W) in [0, 1], the input's size, whose low frequencies the
                 colour fix keeps instead of the input's (e.g. frames smoothed along time, which the video layer
                 fixes against).
+            tone_correction: pass the result through the checkpoint's tone corrector, where it has one
+                (``tone_corrector`` in ``model_index.json``; see :mod:`image_core.editor.tone`): a
+                global per-channel gain and offset that undoes lowered contrast.
             grid_shifts: 1, 2 or 4 edits of copies shifted by half a latent pixel, averaged (see
                 ``grid_shift_ensemble``); None = the checkpoint's ``grid_shifts``, else 1. Resolved by
                 ``grid_shifted`` before this body runs, which then sees 1.
@@ -137,5 +142,5 @@ class DecorruptorCMPipeline(DecorruptorMixin, DiffusionPipeline):
                     denoised_transform, latents, denoised, previous_alpha(self.scheduler, i, t), i, offset
                 )  # fmt: skip
 
-        # 8. Decode the denoised estimate, take the input's low frequencies, crop back, convert to the input kind
-        return self._output(self.decode_latents(denoised, offset), colour_reference, colour_fix_sigma, size, kind, return_dict)
+        # 8. Decode the denoised estimate, take the input's low frequencies, crop back, correct the tone, convert
+        return self._output(self.decode_latents(denoised, offset), colour_reference, colour_fix_sigma, tone_correction, size, kind, return_dict)

@@ -50,6 +50,7 @@ class DecorruptorDPMPipeline(DecorruptorMixin, DiffusionPipeline):
         denoised_transform: Optional[DenoisedTransform] = None,
         colour_fix_sigma: float = COLOUR_FIX_SIGMA,
         colour_reference: Optional[torch.Tensor] = None,
+        tone_correction: bool = True,
         grid_shifts: Optional[int] = None,
         return_dict: bool = True,
     ):
@@ -72,6 +73,9 @@ class DecorruptorDPMPipeline(DecorruptorMixin, DiffusionPipeline):
             colour_reference: float tensor (B, 3, H, W) in [0, 1], the input's size, whose low frequencies the
                 colour fix keeps instead of the input's (e.g. frames smoothed along time, which the video layer
                 fixes against).
+            tone_correction: pass the result through the checkpoint's tone corrector, where it has one
+                (``tone_corrector`` in ``model_index.json``; see :mod:`image_core.editor.tone`): a
+                global per-channel gain and offset that undoes lowered contrast.
             grid_shifts: 1, 2 or 4 edits of copies shifted by half a latent pixel, averaged (see
                 ``grid_shift_ensemble``); None = the checkpoint's ``grid_shifts``, else 1. Resolved by
                 ``grid_shifted`` before this body runs, which then sees 1.
@@ -134,8 +138,8 @@ class DecorruptorDPMPipeline(DecorruptorMixin, DiffusionPipeline):
                     denoised_transform, latents, step.pred_original_sample, previous_alpha(self.scheduler, i, t), i, offset
                 )  # fmt: skip
 
-        # 7. Decode, take the input's low frequencies, crop back to the input size, convert to the input kind
-        return self._output(self.decode_latents(latents, offset), colour_reference, colour_fix_sigma, size, kind, return_dict)
+        # 7. Decode, take the input's low frequencies, crop back to the input size, correct the tone, convert
+        return self._output(self.decode_latents(latents, offset), colour_reference, colour_fix_sigma, tone_correction, size, kind, return_dict)
 
     def _step_parameters(self) -> set[str]:
         return set(inspect.signature(self.scheduler.step).parameters)

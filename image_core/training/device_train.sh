@@ -12,7 +12,7 @@
 #
 # The first argument gives each stage (autoencoder, editor, distill) its minutes: the GPU configs are
 # sized by time, a stage stops at its deadline with its cosine decay finished, checkpoints and
-# exports. Further arguments go to train_all (e.g. --set editor.bank_size=512). A machine starts
+# exports. The tone corrector that follows has no budget (about 2 minutes, its bank drawn on the CPU). Further arguments go to train_all (e.g. --set editor.bank_size=512). A machine starts
 # bare; a stage whose export travels with the call is skipped (carry runs/tiny-gpu/autoencoder to
 # train only the editor and the student on an autoencoder from an earlier call). Back in $OUT: the GPU's name, the training output, the
 # logs, and the shipped float16 weights in pieces under the 16 MiB a returned file may have (if

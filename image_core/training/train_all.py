@@ -1,5 +1,5 @@
 """The whole Decorruptor-Tiny recipe in one resumable command: autoencoder -> DPM teacher -> CM
-student, then (``--ship``) the embedded copies in ``image_core/weights``.
+student -> tone corrector, then (``--ship``) the embedded copies in ``image_core/weights``.
 
 A stage whose export exists is skipped; an interrupted stage resumes from its newest checkpoint.
 
@@ -24,12 +24,14 @@ from image_core.training.autoencoder import AutoencoderConfig, train_autoencoder
 from image_core.training.common import load_config
 from image_core.training.distill import DistillConfig, distill
 from image_core.training.editor import EditorConfig, train_editor
+from image_core.training.tone import TONE_CORRECTOR, ToneConfig, attach_tone_corrector, train_tone
 
 CONFIGS = Path(__file__).resolve().parent / "configs"
 STAGES = (
     ("autoencoder", AutoencoderConfig, train_autoencoder, "vae"),
     ("editor", EditorConfig, train_editor, "dpm"),
     ("distill", DistillConfig, distill, "cm"),
+    ("tone", ToneConfig, train_tone, TONE_CORRECTOR),
 )
 
 
@@ -67,6 +69,8 @@ stored (`prompt_embeds.safetensors`), so no text encoder is needed.
 - UNet: diffusers `UNet2DConditionModel`, blocks (64, 128, 128), input = [noisy latent | image latent]
   (40 channels), cross-attention on two stored 8-token embeddings (instruction and null prompt);
   the CM student adds a guidance embedding (`timestep_cond`, emb(w_T) * emb(w_I)).
+- Tone corrector (`tone_corrector/`, `image_core.editor.tone.ToneCorrector`): an MLP from global
+  image statistics to a per-channel gain and offset, applied after the edit and its colour fix.
 - Residual target (`residual_target` in `model_index.json`): the diffused variable is the change
   to the input's normalised latents, so a clean input is a zero target.
 - Teacher: v-prediction, trailing timesteps, DDIM, training timesteps drawn towards t = 999
@@ -78,7 +82,9 @@ saturation scaled, so colours are learned from the input) plus dead-leaves image
 corruption-modeling cases (identity, PixMix with procedural fractals / plasma / feature patterns,
 SimSiam views) and a generic second-order degradation model (random blur kernels, resizing,
 Gaussian and Poisson noise, JPEG and H.264 compression, and 3 times in 10 heavy full-resolution
-Gaussian, Poisson or impulse noise). scikit-learn's two photos are held out for evaluation. No
+Gaussian, Poisson or impulse noise). The tone corrector: photo crops of 64 to 224 px, some degraded
+or blurred, some given a generic tone change (contrast towards the mean, haze, exposure and gamma),
+with a per-image log-MSE loss. scikit-learn's two photos are held out for evaluation. No
 ImageNet-C or UCF-101C corruption function is used for training: those are the test sets.
 
 ## How it was made
@@ -97,7 +103,8 @@ corruption; its table for these weights is in the README ("Restoration quality")
 
 
 def ship(exports: dict[str, Path], profile: str, destination: Path = EMBEDDED_DIR) -> list[Path]:
-    """Copy the DPM and CM pipelines into ``destination`` in float16 with a model card."""
+    """Copy the DPM and CM pipelines into ``destination`` in float16, each with the tone corrector
+    (where ``exports`` has one), and a model card."""
     shipped = []
     for name in ("dpm", "cm"):
         pipe = load_editor(exports[name], device="cpu", dtype=torch.float16)
@@ -105,11 +112,13 @@ def ship(exports: dict[str, Path], profile: str, destination: Path = EMBEDDED_DI
         staging = target.with_name(target.name + ".partial")
         shutil.rmtree(staging, ignore_errors=True)
         pipe.save_pretrained(staging)
+        if TONE_CORRECTOR in exports:
+            attach_tone_corrector(staging, exports[TONE_CORRECTOR])
         shutil.rmtree(target, ignore_errors=True)
         staging.rename(target)
         shipped.append(target)
-    stages = "\n".join(f"- {stage}: {_training_summary(exports[key].parent)}"
-                       for stage, key in (("autoencoder", "vae"), ("editor (DPM teacher)", "dpm"), ("distillation (CM student)", "cm")))  # fmt: skip
+    names = (("autoencoder", "vae"), ("editor (DPM teacher)", "dpm"), ("distillation (CM student)", "cm"), ("tone corrector", TONE_CORRECTOR))
+    stages = "\n".join(f"- {stage}: {_training_summary(exports[key].parent)}" for stage, key in names if key in exports)
     machine = f"{os.cpu_count()} CPU cores" if not torch.cuda.is_available() else torch.cuda.get_device_name()
     (destination / "MODEL_CARD.md").write_text(MODEL_CARD.format(profile=profile, machine=machine, stages=stages))
     return shipped
@@ -120,7 +129,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--profile", choices=("cpu", "gpu"), default="cpu", help="config set under image_core/training/configs")
     parser.add_argument("--ship", action="store_true", help="copy the results into image_core/weights")
     parser.add_argument(
-        "--minutes", help="time budgets per stage, e.g. 2.5,3.5,2.5: a stage stops there (checkpointed) and exports"
+        "--minutes", help="time budgets per stage in order (autoencoder, editor, distill, tone), e.g. 2.5,3.5,2.5: a stage "
+        "stops there (checkpointed) and exports; stages left out have none"
     )  # fmt: skip
     parser.add_argument(
         "--set", action="append", default=[], metavar="STAGE.KEY=VALUE",
@@ -133,9 +143,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         if not dot or stage not in overrides:
             parser.error(f"--set {item!r}: expected STAGE.KEY=VALUE with STAGE one of {', '.join(overrides)}")
         overrides[stage].append(assignment)
-    budgets = [float(m) for m in args.minutes.split(",")] if args.minutes else [0.0] * len(STAGES)
-    if len(budgets) != len(STAGES):
-        parser.error(f"--minutes needs {len(STAGES)} values (autoencoder, editor, distill), got {args.minutes!r}")
+    budgets = [float(m) for m in args.minutes.split(",")] if args.minutes else []
+    if len(budgets) > len(STAGES):
+        parser.error(f"--minutes takes at most {len(STAGES)} values ({', '.join(s for s, *_ in STAGES)}), got {args.minutes!r}")
+    budgets += [0.0] * (len(STAGES) - len(budgets))
     exports: dict[str, Path] = {}
     for (stage, config_class, train, export_name), minutes in zip(STAGES, budgets):
         config = load_config(config_class, CONFIGS / args.profile / f"{stage}.yaml", [f"time_budget_minutes={minutes}", *overrides[stage]])

@@ -1,0 +1,90 @@
+"""The editor's global tone correction: a small learned map of an image's statistics to a
+per-channel gain and offset, applied after the edit.
+
+Why a separate stage: the Decorruptor-Tiny editor keeps the input's low frequencies (the colour
+fix), so it cannot undo damage that lives there (lowered contrast, brightness); the published
+Decorruptor learns those inside its large diffusion model. A global map is what such damage
+needs, and a few global statistics (channel quantiles, spread, the share of clipped pixels) tell
+how far an image has been pushed. It is trained on generic tone degradations (contrast towards
+the mean, haze, exposure and gamma) of clean photo crops, never on the ImageNet-C functions.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from diffusers.configuration_utils import ConfigMixin, register_to_config
+from diffusers.models.modeling_utils import ModelMixin
+
+__all__ = ["ToneCorrector", "apply_tone", "tone_features"]
+
+QUANTILES = (0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99)
+FEATURE_SIDE = 256  # images are area-resized to at most this long side before their statistics are taken
+CLIP_LEVEL = 0.01  # a value within this of 0 or 1 counts as clipped
+
+
+def tone_features(images: torch.Tensor) -> torch.Tensor:
+    """Global statistics of images (B, 3, H, W) in [0, 1] -> (B, 48): per channel the quantiles
+    ``QUANTILES`` (27), of the channel mean the same quantiles (9), per channel mean (3) and std (3),
+    and per channel the share of values clipped high and low (6).
+
+    Large images are first area-resized to a long side of ``FEATURE_SIDE``: the statistics barely
+    move, and quantiles of a full frame cost a sort of every pixel.
+    """
+    images = images.float()
+    height, width = images.shape[-2:]
+    if max(height, width) > FEATURE_SIDE:
+        scale = FEATURE_SIDE / max(height, width)
+        images = F.interpolate(images, size=(max(1, round(height * scale)), max(1, round(width * scale))), mode="area")
+    flat = images.flatten(2)  # (B, 3, N)
+    levels = torch.tensor(QUANTILES, device=flat.device)
+    channel_quantiles = torch.quantile(flat, levels, dim=2).permute(1, 2, 0).flatten(1)
+    grey_quantiles = torch.quantile(flat.mean(1), levels, dim=1).T
+    clipped = torch.cat([(flat >= 1 - CLIP_LEVEL).float().mean(2), (flat <= CLIP_LEVEL).float().mean(2)], 1)
+    return torch.cat([channel_quantiles, grey_quantiles, flat.mean(2), flat.std(2), clipped], 1)
+
+
+def apply_tone(images: torch.Tensor, gain: torch.Tensor, offset: torch.Tensor, mean: torch.Tensor | None = None) -> torch.Tensor:
+    """``gain * (x - mean) + mean + offset`` per channel, clamped to [0, 1]: images (B, 3, H, W),
+    gain, offset and mean (B, 3). The pivot is the images' channel mean unless ``mean`` is given
+    (training sees sampled pixels of an image whose mean was taken whole); gain 1 and offset 0 are identity."""
+    pivot = (images.mean((2, 3)) if mean is None else mean)[..., None, None]
+    return (gain[..., None, None] * (images - pivot) + pivot + offset[..., None, None]).clamp(0, 1)
+
+
+class ToneCorrector(ModelMixin, ConfigMixin):
+    """An MLP from :func:`tone_features` (standardised by stored statistics of the training data)
+    to a per-channel log-gain and offset. Its last layer starts at zero: an untrained corrector is
+    the identity.
+
+    Args:
+        hidden: width of the two hidden layers.
+    """
+
+    @register_to_config
+    def __init__(self, hidden: int = 128):
+        super().__init__()
+        features = len(QUANTILES) * 4 + 12
+        self.register_buffer("feature_mean", torch.zeros(features))
+        self.register_buffer("feature_std", torch.ones(features))
+        self.net = torch.nn.Sequential(
+            torch.nn.Linear(features, hidden), torch.nn.SiLU(), torch.nn.Linear(hidden, hidden), torch.nn.SiLU(),
+            torch.nn.Linear(hidden, 6),
+        )  # fmt: skip
+        torch.nn.init.zeros_(self.net[-1].weight)
+        torch.nn.init.zeros_(self.net[-1].bias)
+
+    def tone_parameters(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Features (B, 48) -> (gain (B, 3), offset (B, 3)), float32."""
+        standardised = (features.float() - self.feature_mean.float()) / self.feature_std.float()
+        out = self.net(standardised.to(self.net[0].weight.dtype)).float()
+        return out[:, :3].exp(), out[:, 3:]
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Images (B, 3, H, W) in [0, 1] -> (gain (B, 3), offset (B, 3)) for :func:`apply_tone`."""
+        return self.tone_parameters(tone_features(images))
+
+    def correct(self, images: torch.Tensor) -> torch.Tensor:
+        """Images (B, 3, H, W) in [0, 1] -> tone-corrected images, float32."""
+        gain, offset = self(images)
+        return apply_tone(images.float(), gain, offset)
