@@ -65,6 +65,7 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=8, help="frames per editor batch: smaller ones test chunk boundaries")
     parser.add_argument("--severities", default="3,5")
     parser.add_argument("--colour-fix", type=float, metavar="SIGMA", help="editor colour fix in pixels, 0 = off (default: the editor's)")
+    parser.add_argument("--no-tone", action="store_true", help="skip the editor's tone correction (default: the editor's own)")
     parser.add_argument("--seeds", type=int, default=2,
                         help="noise seeds averaged: shared noise is one draw per clip, so one seed measures the draw")
     parser.add_argument("--output", type=Path, help="JSON file (default benchmarks/results/temporal.json)")
@@ -84,7 +85,8 @@ def main() -> int:
                     for seed in range(args.seeds):
                         # Seeds far apart: independent noise seeds frame i with seed + i.
                         restorer = VideoDecorruptor(pipe, args.batch_size, consistency=settings, seed=10_000 * seed,
-                                                    colour_fix_sigma=args.colour_fix, progress=False)  # fmt: skip
+                                                    colour_fix_sigma=args.colour_fix, tone_correction=not args.no_tone,
+                                                    progress=False)  # fmt: skip
                         restored = restorer.restore_frames(corrupted)
                         for key, fn in (("psnr", psnr), ("ssim", ssim), ("warping", warping_error), ("flicker", flicker)):
                             scores[name][key].append(fn(clean, restored))
