@@ -78,9 +78,7 @@ def test_the_objective_learns_a_fixed_batch_and_the_bank_is_cached_per_recipe(tm
     assert other.tensors["inputs"].equal(other.tensors["targets"])  # another recipe rebuilds: no tone, no change
 
     corrector = ToneCorrector(hidden=32)
-    features = bank.tensors["features"]
-    corrector.feature_mean.copy_(features.mean(0))
-    corrector.feature_std.copy_(features.std(0) + 1e-4)
+    corrector.standardise_on(bank.tensors["features"])
     objective = ToneObjective(corrector, config.loss_floor)
     batch = tuple(torch.stack(column) for column in zip(*(bank[i] for i in range(16))))
     optimizer = torch.optim.Adam(corrector.parameters(), lr=3e-3)

@@ -74,6 +74,13 @@ class ToneCorrector(ModelMixin, ConfigMixin):
         torch.nn.init.zeros_(self.net[-1].weight)
         torch.nn.init.zeros_(self.net[-1].bias)
 
+    @torch.no_grad()
+    def standardise_on(self, features: torch.Tensor) -> None:
+        """Store the mean and std of training features (N, 48) that inputs are standardised by
+        (a feature constant over the data, e.g. no clipping anywhere, keeps a finite scale)."""
+        self.feature_mean.copy_(features.float().mean(0))
+        self.feature_std.copy_(features.float().std(0) + 1e-4)
+
     def tone_parameters(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Features (B, 48) -> (gain (B, 3), offset (B, 3)), float32."""
         standardised = (features.float() - self.feature_mean.float()) / self.feature_std.float()

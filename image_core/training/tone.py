@@ -169,9 +169,7 @@ def train_tone(config: ToneConfig) -> Path:
     output_dir = Path(config.output_dir)
     bank = build_tone_bank(config, output_dir / "tone_bank.safetensors")
     corrector = ToneCorrector(hidden=config.hidden)
-    features = bank.tensors["features"].float()
-    corrector.feature_mean.copy_(features.mean(0))
-    corrector.feature_std.copy_(features.std(0) + 1e-4)  # a constant feature (no clipping anywhere) stays finite
+    corrector.standardise_on(bank.tensors["features"])
     run_loop(config, ToneObjective(corrector, config.loss_floor), bank)
     export = output_dir / TONE_CORRECTOR
     corrector.save_pretrained(export)
