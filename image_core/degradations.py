@@ -105,7 +105,7 @@ class DegradationModel:
         height, width = image.shape[:2]
         x = image.astype(np.float32) / 255.0
         if self.tone_probability > 0 and rng.random() < self.tone_probability:
-            x = self._tone(x, rng)
+            x = self.tone_change(x, rng)
         for round_index in range(2):
             if round_index == 1 and rng.random() >= self.second_round_probability:
                 break
@@ -118,7 +118,9 @@ class DegradationModel:
             x = _h264_intra(x, int(rng.integers(self.video_crf_range[0], self.video_crf_range[1] + 1)))
         return x.astype(np.float32)
 
-    def _tone(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    def tone_change(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """One global tone change of (H, W, 3) float in [0, 1]: lowered contrast, haze, or exposure
+        and gamma (a third each); also the tone corrector's training data (image_core.training.tone)."""
         kind = int(rng.integers(3))
         if kind == 0:
             return lower_contrast(x, _log_uniform(rng, self.contrast_range))

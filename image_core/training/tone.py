@@ -6,7 +6,7 @@ generic degradation model without its tone change (blur, noise, JPEG: the correc
 damage alone) and a quarter only blurred (the corrector runs on edits, which are smooth: without
 these it took blurred edits for flattened ones and lost 0.4 to 0.7 dB on them; a blur of up to
 5 px rather than 2.5 halved what remained), 4 in 10 then given a generic tone change
-(``DegradationModel``'s: contrast towards the mean, haze, exposure and gamma). The target is the
+(``DegradationModel.tone_change``: contrast towards the mean, haze, exposure and gamma). The target is the
 image before the tone change. A bank of image statistics and sampled pixels is built once, so a
 step costs one small MLP call.
 
@@ -92,7 +92,7 @@ def _pair(config: ToneConfig, index: int, crops: dict[int, CleanImageDataset], t
     else:
         target = image.astype(np.float32) / 255
     if rng.random() < config.tone_probability:
-        return np.clip(tone._tone(target, rng), 0, 1).astype(np.float32), target
+        return np.clip(tone.tone_change(target, rng), 0, 1).astype(np.float32), target
     return target, target
 
 
