@@ -120,12 +120,12 @@ def build_tone_bank(config: ToneConfig, path: Path) -> ToneBank:
     tone, degrade = DegradationModel(), DegradationModel(video_codec_probability=0.0)
     rows: dict[str, list[torch.Tensor]] = {key: [] for key in ToneBank.KEYS}
     for index in tqdm(range(config.bank_size), desc="tone bank", unit="pair"):
-        degraded, target = _pair(config, index, crops, tone, degrade)
-        image = torch.from_numpy(degraded).permute(2, 0, 1)[None]
+        given, target = _pair(config, index, crops, tone, degrade)
+        image = torch.from_numpy(given).permute(2, 0, 1)[None]
         rows["features"].append(tone_features(image)[0])
         rows["means"].append(image.mean((2, 3))[0])
         pick = np.random.default_rng([config.seed, index, 1]).integers(0, target.shape[0] * target.shape[1], config.pixels_per_image)
-        rows["inputs"].append(torch.from_numpy(degraded.reshape(-1, 3)[pick]))
+        rows["inputs"].append(torch.from_numpy(given.reshape(-1, 3)[pick]))
         rows["targets"].append(torch.from_numpy(target.reshape(-1, 3)[pick]))
     tensors = {key: torch.stack(values).contiguous() for key, values in rows.items()}
     path.parent.mkdir(parents=True, exist_ok=True)
