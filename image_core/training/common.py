@@ -21,8 +21,8 @@ import torch
 import yaml
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-__all__ = ["LoopConfig", "StepSampler", "config_main", "in_memory_device", "load_config", "run_loop", "step_generator",
-           "latest_checkpoint"]  # fmt: skip
+__all__ = ["LoopConfig", "StepSampler", "config_main", "in_memory_device", "load_cached_tensors", "load_config", "run_loop",
+           "save_cached_tensors", "step_generator", "latest_checkpoint"]  # fmt: skip
 
 ConfigT = TypeVar("ConfigT")
 
@@ -118,6 +118,31 @@ def in_memory_device(config: LoopConfig) -> torch.device:
 
     device = PartialState().device
     return device if device.type == "cuda" and config.num_workers == 0 else torch.device("cpu")
+
+
+def load_cached_tensors(path: Path, recipe: str) -> dict[str, torch.Tensor] | None:
+    """The tensors :func:`save_cached_tensors` stored at ``path`` with this ``recipe`` (a data bank
+    drawn once), or None when there are none or another recipe made them."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    if not path.is_file():
+        return None
+    with safe_open(str(path), "pt") as cached:
+        if (cached.metadata() or {}).get("recipe") != recipe:
+            return None
+    return load_file(str(path))
+
+
+def save_cached_tensors(path: Path, tensors: dict[str, torch.Tensor], recipe: str) -> None:
+    """Store ``tensors`` at ``path`` (safetensors, written aside and renamed into place) with the
+    ``recipe`` that made them, for :func:`load_cached_tensors`."""
+    from safetensors.torch import save_file
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".partial")
+    save_file(tensors, str(temporary), metadata={"recipe": recipe})
+    temporary.replace(path)
 
 
 def latest_checkpoint(output_dir: str | Path) -> Path | None:

@@ -22,7 +22,6 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 from diffusers import DDIMScheduler, DDPMScheduler, UNet2DConditionModel
-from safetensors.torch import load_file, save_file
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from image_core.corruption_modeling import CorruptionPairDataset, MixingBank, PairSampler
@@ -32,7 +31,15 @@ from image_core.editor.autoencoder import Autoencoder, load_autoencoder
 from image_core.editor.common import INSTRUCTION, diffusion_latents
 from image_core.editor.pipeline_dpm import DecorruptorDPMPipeline
 from image_core.sources import CleanImageDataset
-from image_core.training.common import LoopConfig, config_main, in_memory_device, run_loop, step_generator
+from image_core.training.common import (
+    LoopConfig,
+    config_main,
+    in_memory_device,
+    load_cached_tensors,
+    run_loop,
+    save_cached_tensors,
+    step_generator,
+)
 
 __all__ = ["EditorConfig", "LatentBank", "build_latent_bank", "pair_dataset", "train_editor", "widen_unet_input", "main"]
 
@@ -132,14 +139,12 @@ def _bank_recipe(vae: Autoencoder, config: EditorConfig) -> str:
 @torch.no_grad()
 def build_latent_bank(vae: Autoencoder, config: EditorConfig, path: Path) -> LatentBank:
     """Encode ``config.bank_size`` pairs once (float16, cached at ``path`` with the recipe that made them)."""
-    from safetensors import safe_open
     from tqdm.auto import tqdm
 
     recipe = _bank_recipe(vae, config)
-    if path.is_file():
-        with safe_open(str(path), "pt") as cached:
-            if (cached.metadata() or {}).get("recipe") == recipe:
-                return LatentBank(load_file(str(path)))
+    cached = load_cached_tensors(path, recipe)
+    if cached is not None:
+        return LatentBank(cached)
     pairs = Subset(pair_dataset(config), range(config.bank_size))
     loader = DataLoader(pairs, batch_size=config.bank_batch_size, num_workers=config.bank_workers)
     chunks: dict[str, list[torch.Tensor]] = {key: [] for key in LatentBank.KEYS}
@@ -148,10 +153,7 @@ def build_latent_bank(vae: Autoencoder, config: EditorConfig, path: Path) -> Lat
             latents = vae.encode(images.to(vae.device, vae.dtype) * 2 - 1).latent_dist.mode()
             chunks[key].append(latents.half().cpu())
     tensors = {name: torch.cat(values).contiguous() for name, values in chunks.items()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".partial")
-    save_file(tensors, str(temporary), metadata={"recipe": recipe})
-    temporary.replace(path)
+    save_cached_tensors(path, tensors, recipe)
     return LatentBank(tensors)
 
 

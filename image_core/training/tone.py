@@ -31,13 +31,12 @@ from typing import Sequence
 import cv2
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 from torch.utils.data import Dataset
 
 from image_core.degradations import DegradationModel
 from image_core.editor.tone import ToneCorrector, apply_tone, tone_features
 from image_core.sources import CleanImageDataset
-from image_core.training.common import LoopConfig, config_main, run_loop
+from image_core.training.common import LoopConfig, config_main, load_cached_tensors, run_loop, save_cached_tensors
 
 __all__ = ["ToneBank", "ToneConfig", "attach_tone_corrector", "build_tone_bank", "main", "train_tone"]
 
@@ -105,14 +104,12 @@ def _bank_recipe(config: ToneConfig) -> str:
 @torch.no_grad()
 def build_tone_bank(config: ToneConfig, path: Path) -> ToneBank:
     """Draw ``config.bank_size`` pairs once (cached at ``path`` with the recipe that made them)."""
-    from safetensors import safe_open
     from tqdm.auto import tqdm
 
     recipe = _bank_recipe(config)
-    if path.is_file():
-        with safe_open(str(path), "pt") as cached:
-            if (cached.metadata() or {}).get("recipe") == recipe:
-                return ToneBank(load_file(str(path)))
+    cached = load_cached_tensors(path, recipe)
+    if cached is not None:
+        return ToneBank(cached)
     crops = {size: CleanImageDataset(size=size, length=config.bank_size, seed=config.seed + size,
                                      recolour_fraction=config.recolour_fraction,
                                      dead_leaves_fraction=config.dead_leaves_fraction)
@@ -128,10 +125,7 @@ def build_tone_bank(config: ToneConfig, path: Path) -> ToneBank:
         rows["inputs"].append(torch.from_numpy(given.reshape(-1, 3)[pick]))
         rows["targets"].append(torch.from_numpy(target.reshape(-1, 3)[pick]))
     tensors = {key: torch.stack(values).contiguous() for key, values in rows.items()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".partial")
-    save_file(tensors, str(temporary), metadata={"recipe": recipe})
-    temporary.replace(path)
+    save_cached_tensors(path, tensors, recipe)
     return ToneBank(tensors)
 
 

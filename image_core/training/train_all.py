@@ -84,7 +84,8 @@ SimSiam views) and a generic second-order degradation model (random blur kernels
 Gaussian and Poisson noise, JPEG and H.264 compression, and 3 times in 10 heavy full-resolution
 Gaussian, Poisson or impulse noise). The tone corrector: photo crops of 96 to 256 px, half of them
 degraded (the model above, no tone change) and a quarter blurred (up to 5 px), 4 in 10 then given a
-generic tone change (contrast towards the mean, haze, exposure and gamma), per-image log-MSE loss. scikit-learn's two photos are held out for evaluation. No
+generic tone change (contrast towards the mean, haze, exposure and gamma), per-image log-MSE loss.
+scikit-learn's two photos are held out for evaluation. No
 ImageNet-C or UCF-101C corruption function is used for training: those are the test sets.
 
 ## How it was made
