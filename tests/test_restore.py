@@ -21,6 +21,9 @@ def cm():
 
 
 def restorer(pipe, **kwargs) -> VideoDecorruptor:
+    """Without the temporal fusion unless asked: it mixes neighbouring frames into each input, which the
+    tests of the other mechanisms must not see (tests/test_fusion.py tests it)."""
+    kwargs.setdefault("fusion_radius", 0)
     return VideoDecorruptor(pipe, batch_size=kwargs.pop("batch_size", 4), progress=False, **kwargs)
 
 
@@ -303,6 +306,10 @@ def test_restore_cli_end_to_end_and_overwrite(model_dir, tmp_path):
     result = run_cli("restore", str(tmp_path / "in.mp4"), "-o", str(out), "--model", str(model_dir), "--batch-size", "3")
     assert result.returncode == 0, result.stderr
     assert "restored 5 frames" in result.stdout and str(out) in result.stdout
+    unfused = tmp_path / "unfused.mp4"
+    assert run_cli("restore", str(tmp_path / "in.mp4"), "-o", str(unfused), "--model", str(model_dir), "--batch-size", "3",
+                   "--fusion-radius", "0").returncode == 0  # fmt: skip
+    assert np.abs(read_video(unfused)[0].astype(int) - read_video(out)[0]).max() > 0  # the fusion is on by default
     again = run_cli("restore", str(tmp_path / "in.mp4"), "-o", str(out), "--model", str(model_dir))
     assert again.returncode == 1 and "exists; pass --overwrite" in again.stderr
     assert run_cli("restore", str(tmp_path / "in.mp4"), "-o", str(out), "--model", str(model_dir), "--overwrite").returncode == 0
@@ -350,7 +357,7 @@ def test_restore_cli_bad_inputs_are_one_clear_line_and_leave_nothing(case, model
 
 
 @pytest.mark.parametrize("option, value", [("--batch-size", "0"), ("--steps", "-1"), ("--size", "0"), ("--smoothing", "-0.5"), ("--colour-fix", "-1"),
-                                           ("--grid-shifts", "0")])
+                                           ("--grid-shifts", "0"), ("--fusion-radius", "-1")])
 def test_restore_cli_out_of_range_numbers_are_bad_usage(option, value, tmp_path, capsys):
     from video_decorruptor.cli import main
 

@@ -156,7 +156,7 @@ class DecorruptedClassifier(nn.Module):
 
     Args:
         classifier: any module mapping clips (N, 3, T, H, W) in [0, 1] to logits.
-        editor: a ``VideoDecorruptor`` (default: the embedded Decorruptor-Tiny).
+        editor: a ``VideoDecorruptor`` (default: the embedded Decorruptor-Tiny, with its temporal fusion).
         mode: ``restored`` (logits of the edited clip) or ``ensemble`` (sum of the logits of the
             original and the edited clip, the DDA protocol).
 

@@ -30,6 +30,14 @@ def positive_int(text: str) -> int:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
 def non_negative_float(text: str) -> float:
     """argparse type: a float >= 0."""
     value = float(text)
@@ -173,8 +181,9 @@ def _add_restore(subparsers: argparse._SubParsersAction) -> None:
         "restore",
         help="restore a corrupted video (or image folder) with the Decorruptor editor",
         description="Edit every frame of a video back to clean with a Decorruptor checkpoint (default: the "
-        "embedded Decorruptor-Tiny CM), keeping it temporally consistent with shared noise, anchor-frame "
-        "attention and motion-aware latent smoothing. The output keeps the source's size and fps and appears "
+        "embedded Decorruptor-Tiny CM), each frame first fused with its neighbours warped onto it by optical flow, "
+        "and keep it temporally consistent with shared noise, anchor-frame attention and motion-aware latent "
+        "smoothing. The output keeps the source's size and fps and appears "
         "only when complete.",
         epilog=f"example: {PROG} restore noisy.mp4 -o restored.mp4 --side-by-side",
     )
@@ -198,6 +207,10 @@ def _add_restore(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-tone", action="store_true",
                         help="skip the checkpoint's tone correction (a learned global gain and offset per frame, "
                         "smoothed along time, that undoes lowered contrast; the embedded model has one)")  # fmt: skip
+    parser.add_argument("--fusion-radius", type=non_negative_int, default=2, metavar="N",
+                        help="before the edit, average each frame with N neighbours on each side, warped onto it by optical "
+                        "flow where the flow is reliable: noise, grain, rain and compression drawn afresh per frame average "
+                        "out; 0 = off (default 2)")  # fmt: skip
     parser.add_argument("--side-by-side", action="store_true", help="write input | restored next to each other")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     parser.add_argument("--backend", default="pyav", choices=["pyav", "decord"], help="video decoder (default pyav)")
@@ -218,7 +231,7 @@ def _run_restore(args: argparse.Namespace) -> None:
     restorer = VideoDecorruptor.from_pretrained(
         args.model, device=args.device, batch_size=args.batch_size, size=args.size, consistency=consistency,
         seed=args.seed, num_inference_steps=args.steps, colour_fix_sigma=args.colour_fix, grid_shifts=args.grid_shifts,
-        tone_correction=not args.no_tone,
+        tone_correction=not args.no_tone, fusion_radius=args.fusion_radius,
     )  # fmt: skip
     summary = restorer.restore_video(args.input, args.output, side_by_side=args.side_by_side, backend=args.backend)
     print(
@@ -235,8 +248,8 @@ def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
         "evaluate",
         help="action-recognition accuracy on corrupted video, with and without test-time adaptation",
         description="Classify every video of a split under each corruption and severity, in the modes source "
-        "(as is), restored (edited by Decorruptor), ensemble (sum of both logits), tent (TENT over the stream, "
-        "reset per corruption) and restored+tent. Prints a Markdown table and writes results.csv, "
+        "(as is), restored (each frame fused with its flow-warped neighbours, then edited by Decorruptor), "
+        "ensemble (sum of both logits), tent (TENT over the stream, reset per corruption) and restored+tent. Prints a Markdown table and writes results.csv, "
         "results.json and accuracy.png to --output-dir. Restored clips and logits are cached, so a rerun or "
         "an added mode redoes nothing. Under `torchrun --nproc_per_node N` the work is sharded across "
         "processes and the result is the same.",
@@ -266,6 +279,9 @@ def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
                         help="editor edits per batch on shifted latent grids, averaged: 1, 2 or 4 (default: the "
                         "checkpoint's own, else 1; see restore --help)")  # fmt: skip
     parser.add_argument("--editor-no-tone", action="store_true", help="skip the editor's tone correction (see restore --help)")
+    parser.add_argument("--editor-fusion-radius", type=non_negative_int, default=2, metavar="N",
+                        help="flow-warped neighbours on each side fused into each frame before the edit; 0 = off "
+                        "(default 2; see restore --help)")  # fmt: skip
     parser.add_argument("--batch-size", type=positive_int, default=8, help="clips per classifier batch and per TENT update (default 8)")
     parser.add_argument("--tent-lr", type=float, default=1e-3, help="TENT learning rate (default 1e-3)")
     parser.add_argument("--limit", type=positive_int, help="only the first N videos of the split")
@@ -290,7 +306,8 @@ def _run_evaluate(args: argparse.Namespace) -> None:
         modes=[m.strip() for m in args.modes.split(",") if m.strip()], classifier=args.model, weights=args.weights,
         editor=args.editor, editor_steps=args.editor_steps, editor_size=args.editor_size,
         editor_colour_fix=args.editor_colour_fix, editor_grid_shifts=args.editor_grid_shifts,
-        editor_tone_correction=not args.editor_no_tone, batch_size=args.batch_size, tent_learning_rate=args.tent_lr,
+        editor_tone_correction=not args.editor_no_tone, editor_fusion_radius=args.editor_fusion_radius,
+        batch_size=args.batch_size, tent_learning_rate=args.tent_lr,
         limit=args.limit, output_dir=args.output_dir, cache_dir=args.cache_dir,
         device=args.device, seed=args.seed, backend=args.backend,
     )  # fmt: skip

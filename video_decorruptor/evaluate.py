@@ -65,8 +65,8 @@ class EvaluationConfig:
             for ``tiny_action_net``).
         editor: editor checkpoint folder (None: the embedded Decorruptor-Tiny CM).
         editor_steps, editor_size, editor_batch_size, editor_colour_fix, editor_grid_shifts,
-            editor_tone_correction: editor settings (see ``VideoDecorruptor``; the colour fix is its
-            ``colour_fix_sigma``).
+            editor_tone_correction, editor_fusion_radius: editor settings (see ``VideoDecorruptor``;
+            the colour fix is its ``colour_fix_sigma``).
         clip_length: frames per clip, sampled uniformly over the video (None: what the classifier needs, else 16).
         batch_size: clips per classifier batch, and per TENT update.
         tent_learning_rate: TENT's SGD step size.
@@ -95,6 +95,7 @@ class EvaluationConfig:
     editor_colour_fix: float | None = None
     editor_grid_shifts: int | None = None
     editor_tone_correction: bool = True
+    editor_fusion_radius: int = 2
     clip_length: int | None = None
     batch_size: int = 8
     tent_learning_rate: float = 1e-3
@@ -260,7 +261,8 @@ class _Evaluator:
 
         self.editor_key = _key(RESTORATION_VERSION, _file_identity(config.editor or str(EMBEDDED_DEFAULT)), config.editor_steps,
                                config.editor_size, config.editor_batch_size, config.editor_colour_fix, config.seed,
-                               self.clip_length, config.editor_grid_shifts, config.editor_tone_correction)  # fmt: skip
+                               self.clip_length, config.editor_grid_shifts, config.editor_tone_correction,
+                               config.editor_fusion_radius)  # fmt: skip
         self.restored_dir = cache / "restored" / self.editor_key
         self._editor = None
         self.seconds = {stage: 0.0 for stage in STAGES}
@@ -332,7 +334,8 @@ class _Evaluator:
                 self.config.editor, device=self.device, batch_size=self.config.editor_batch_size, size=self.config.editor_size,
                 seed=self.config.seed, num_inference_steps=self.config.editor_steps,
                 colour_fix_sigma=self.config.editor_colour_fix, grid_shifts=self.config.editor_grid_shifts,
-                tone_correction=self.config.editor_tone_correction, progress=False,
+                tone_correction=self.config.editor_tone_correction, fusion_radius=self.config.editor_fusion_radius,
+                progress=False,
             )  # fmt: skip
         return self._editor
 

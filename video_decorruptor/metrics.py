@@ -16,6 +16,8 @@ import cv2
 import numpy as np
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
+from video_decorruptor.flow import consistent, warp
+
 __all__ = ["flicker", "optical_flow", "psnr", "ssim", "warping_error"]
 
 
@@ -42,13 +44,6 @@ def optical_flow(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     return cv2.calcOpticalFlowFarneback(gray[0], gray[1], None, 0.5, 3, 15, 3, 5, 1.2, 0)
 
 
-def _warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
-    """Sample ``image`` at (x + flow): brings the next frame back onto the current one."""
-    h, w = flow.shape[:2]
-    grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    return cv2.remap(image, grid_x + flow[..., 0], grid_y + flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-
-
 def warping_error(reference: np.ndarray, output: np.ndarray, occlusion_threshold: float = 0.5) -> float:
     """Mean squared difference between each output frame and the next one warped back onto it,
     outside occlusions; flow from the clean reference."""
@@ -59,11 +54,8 @@ def warping_error(reference: np.ndarray, output: np.ndarray, occlusion_threshold
     for t in range(len(reference) - 1):
         forward = optical_flow(reference[t], reference[t + 1])
         backward = optical_flow(reference[t + 1], reference[t])
-        # Forward-backward check: a visible pixel comes back where it started.
-        round_trip = forward + _warp(backward, forward)
-        magnitude = (forward**2).sum(-1) + (_warp(backward, forward) ** 2).sum(-1)
-        visible = ((round_trip**2).sum(-1) < 0.01 * magnitude + occlusion_threshold).astype(np.float32)
-        warped = _warp(output[t + 1].astype(np.float32) / 255, forward)
+        visible = consistent(forward, backward, occlusion_threshold).astype(np.float32)
+        warped = warp(output[t + 1].astype(np.float32) / 255, forward)
         squared = ((output[t].astype(np.float32) / 255 - warped) ** 2).sum(-1)
         errors.append(float((visible * squared).sum() / max(visible.sum(), 1.0)))
     return float(np.mean(errors))

@@ -1,10 +1,13 @@
 """``VideoDecorruptor``: restore videos frame by frame with the Decorruptor editor, without flicker.
 
-Frames are edited in chunks of ``batch_size``, one editor batch each. Three consistency
-mechanisms, each switchable: shared noise (every frame and every chunk starts from, and is
-re-noised with, the same noise), anchor attention to the video's first frame (edited once, in the
-first chunk, and replayed to the others) and latent temporal smoothing, which carries each chunk's
-last frame into the next chunk as a neighbour (:mod:`video_decorruptor.consistency`).
+Frames are edited in chunks of ``batch_size``, one editor batch each. Before the edit, each frame
+is fused with its neighbours warped onto it by optical flow (:mod:`video_decorruptor.fusion`): damage
+drawn afresh in every frame (noise, grain, rain, compression) averages out, which no per-frame edit
+can do. Three consistency mechanisms, each switchable: shared noise (every frame and every chunk
+starts from, and is re-noised with, the same noise), anchor attention to the video's first frame
+(edited once, in the first chunk, and replayed to the others) and latent temporal smoothing, which
+carries each chunk's last frame into the next chunk as a neighbour
+(:mod:`video_decorruptor.consistency`).
 Videos stream: decoding, editing and encoding overlap through bounded queues, so memory does not
 grow with the video's length.
 """
@@ -16,6 +19,7 @@ import math
 import queue
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -34,6 +38,7 @@ from image_core.editor.common import (
 )
 from image_core.editor.tone import apply_tone
 from video_decorruptor.consistency import install_anchor_attention, temporal_smooth
+from video_decorruptor.fusion import fuse_frames
 from video_decorruptor.io import VideoWriter, open_video
 
 __all__ = ["ConsistencySettings", "VideoDecorruptor"]
@@ -121,6 +126,10 @@ class VideoDecorruptor:
             own anchor and smoothing state across batches; the colour fix runs once, on the mean.
         tone_correction: pass the frames through the checkpoint's tone corrector where it has one
             (:mod:`image_core.editor.tone`), with its per-frame gain and offset smoothed along time.
+        fusion_radius: neighbours on each side that each frame is fused with before the edit,
+            warped onto it by optical flow (0 = off; :func:`video_decorruptor.fusion.fuse_frames`).
+            Frames are fused at the working size; a batch waits for the first ``fusion_radius``
+            frames of the next.
         progress: show a progress bar in frames.
     """
 
@@ -135,6 +144,7 @@ class VideoDecorruptor:
     colour_fix_sigma: float | None = None
     grid_shifts: int | None = None
     tone_correction: bool = True
+    fusion_radius: int = 2
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -142,6 +152,8 @@ class VideoDecorruptor:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.colour_fix_sigma is not None:
             check_colour_fix_sigma(self.colour_fix_sigma)
+        if self.fusion_radius < 0:
+            raise ValueError(f"fusion_radius must be >= 0, got {self.fusion_radius}")
         self.pipe.resolve_grid_shifts(self.grid_shifts)  # checks the count
         self.pipe.set_progress_bar_config(disable=True)
         self._anchor_state = install_anchor_attention(self.pipe.unet)
@@ -242,13 +254,41 @@ class VideoDecorruptor:
         if len(pending):
             yield pending
 
+    def _fused(self, batches: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+        """The batches (B, h, w, 3) uint8, in order and of the same sizes, each frame fused with
+        ``fusion_radius`` neighbours on each side: a batch is held back until the frames after it
+        have been read, and the last frames before it are kept as its left context."""
+        radius = self.fusion_radius
+        if radius == 0:
+            yield from batches
+            return
+        window: np.ndarray | None = None  # left context, then the batches not yet fused
+        context, pending = 0, deque()  # frames of left context at the front of window; pending batch sizes
+
+        def fuse_first() -> np.ndarray:
+            nonlocal window, context
+            size = pending.popleft()
+            fused = fuse_frames(window, radius, range(context, context + size))
+            keep = min(radius, context + size)
+            window, context = window[context + size - keep :], keep
+            return fused
+
+        for batch in batches:
+            window = batch if window is None else np.concatenate([window, batch])
+            pending.append(len(batch))
+            while pending and len(window) - context - pending[0] >= radius:
+                yield fuse_first()
+        while pending:
+            yield fuse_first()
+
     def _restore_stream(self, chunks: Iterator[np.ndarray], first_frame: np.ndarray) -> Iterator[np.ndarray]:
         """Restored frames at the source size, batch by batch, in order."""
         source_size = first_frame.shape[:2]
         work_size = working_size(*source_size, self.size, self.pipe.vae_scale_factor)
         streams = [_StreamState() for _ in range(self.pipe.resolve_grid_shifts(self.grid_shifts))]
-        for index, frames in enumerate(self._batches(chunks, first_frame.shape)):
-            edited = self._edit(np.stack([_resize(f, work_size) for f in frames]), index, streams)
+        resized = (np.stack([_resize(f, work_size) for f in frames]) for frames in self._batches(chunks, first_frame.shape))
+        for index, frames in enumerate(self._fused(resized)):
+            edited = self._edit(frames, index, streams)
             yield np.stack([_resize(f, source_size) for f in edited])
 
     def restore_frames(self, frames: np.ndarray) -> np.ndarray:
