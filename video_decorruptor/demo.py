@@ -4,7 +4,7 @@ Decorruptor-Tiny, write input | restored side by side and print the quality befo
 The clip pans across one of the held-out photos (scikit-learn's, which the editor never trained
 on); the corruption is UCF-101C's ``gauss`` at severity 3 unless told otherwise.
 
-    python -m video_decorruptor.demo [--out demo-output] [--corruption gauss] [--severity 3]
+    python -m video_decorruptor.demo [--out demo-output] [--corruption gauss] [--severity 3] [--fusion-radius 2]
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--severity", type=int, default=3, help="1 to 5 (default 3)")
     parser.add_argument("--frames", type=int, default=24, help="clip length (default 24)")
     parser.add_argument("--model", help="editor checkpoint (default: the embedded Decorruptor-Tiny CM)")
+    parser.add_argument("--fusion-radius", type=int, default=2, help="flow-warped neighbours fused into each frame before the edit, 0 = off (default 2)")
     args = parser.parse_args(argv)
 
     # 1. A clean clip with real motion and its corrupted copy, stored losslessly.
@@ -45,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     write_video(corrupted_path, corrupted, 12, lossless=True)
 
     # 2. The real restore path: streaming decode -> edit -> encode, input | restored in one video.
-    restorer = VideoDecorruptor.from_pretrained(args.model)
+    restorer = VideoDecorruptor.from_pretrained(args.model, fusion_radius=args.fusion_radius)
     summary = restorer.restore_video(corrupted_path, output, side_by_side=True)
     restored = read_video(output)[0][:, :, clean.shape[2] :]
 
