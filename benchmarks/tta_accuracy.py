@@ -39,8 +39,8 @@ from video_decorruptor.data import UCF101C, uniform_indices  # noqa: E402
 from video_decorruptor.evaluate import MODES, EvaluationConfig, evaluate  # noqa: E402
 from video_decorruptor.evaluate import markdown_table as accuracy_table  # noqa: E402
 from video_decorruptor.fusion import fuse_frames  # noqa: E402
-from video_decorruptor.recognition import load_action_model  # noqa: E402
 from video_decorruptor.io import write_video  # noqa: E402
+from video_decorruptor.recognition import load_action_model  # noqa: E402
 from video_decorruptor.synthetic_actions import ACTION_CLASSES, SyntheticActions  # noqa: E402
 from video_decorruptor.ucf101c import build_ucf101c, parse_severities  # noqa: E402
 

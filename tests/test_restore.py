@@ -239,7 +239,8 @@ def test_denoised_transform_moves_the_result(cm):
 def test_restore_video_streams_to_a_file_with_side_by_side(cm, tmp_path):
     clip = moving_clip(10, 32, 40)
     write_video(tmp_path / "in.mp4", clip, 30, lossless=True)
-    summary = restorer(cm).restore_video(tmp_path / "in.mp4", tmp_path / "out.mp4", side_by_side=True)
+    fused = restorer(cm, fusion_radius=2)  # each batch comes out after the next one is read: the pairing must wait
+    summary = fused.restore_video(tmp_path / "in.mp4", tmp_path / "out.mp4", side_by_side=True)
     frames, info = read_video(tmp_path / "out.mp4")
     assert summary["frames"] == 10 and info.num_frames == 10 and info.fps == 30
     assert frames.shape == (10, 32, 80, 3)
