@@ -188,10 +188,9 @@ class VideoDecorruptor:
         which a video would show as flicker of the whole frame."""
         gain, offset = self.pipe.tone_corrector(frames)
         estimates = torch.cat([gain.log(), offset], 1)[..., None, None]  # (B, 6, 1, 1)
-        stack = estimates if stream.last_tone is None else torch.cat([stream.last_tone.to(estimates), estimates])
-        stack = _smooth(stack, self.consistency.smoothing, SMOOTHING_PASSES)[len(stack) - len(frames) :, :, 0, 0]
+        smoothed = self._smooth_after(estimates, stream.last_tone)[:, :, 0, 0]
         stream.last_tone = estimates[-1:]
-        return apply_tone(frames.float(), stack[:, :3].exp(), stack[:, 3:])
+        return apply_tone(frames.float(), smoothed[:, :3].exp(), smoothed[:, 3:])
 
     def _edit_copy(self, images: torch.Tensor, chunk_index: int, stream: _StreamState) -> torch.Tensor:
         """Edit one chunk's frames (B, 3, h, w) on one grid, without the colour fix and the tone correction.
@@ -238,10 +237,15 @@ class VideoDecorruptor:
     def _colour_reference(self, images: torch.Tensor, stream: _StreamState) -> torch.Tensor:
         """The frames (B, 3, h, w) whose low frequencies the colour fix gives the edit: the input,
         smoothed along time as the latents are (raw frames would bring their noise's flicker back)."""
-        stack = images if stream.last_frame is None else torch.cat([stream.last_frame, images])
-        stack = _smooth(stack, self.consistency.smoothing, SMOOTHING_PASSES)
+        reference = self._smooth_after(images, stream.last_frame)
         stream.last_frame = images[-1:]
-        return stack[len(stack) - len(images) :]
+        return reference
+
+    def _smooth_after(self, values: torch.Tensor, previous: torch.Tensor | None) -> torch.Tensor:
+        """``values`` (B, C, h, w), consecutive, smoothed along time (``SMOOTHING_PASSES`` passes) with
+        ``previous`` (1, C, h, w), the last one of the batch before, as the first one's left neighbour."""
+        stack = values if previous is None else torch.cat([previous.to(values), values])
+        return _smooth(stack, self.consistency.smoothing, SMOOTHING_PASSES)[len(stack) - len(values) :]
 
     def _batches(self, chunks: Iterator[np.ndarray], frame_shape: tuple[int, ...]) -> Iterator[np.ndarray]:
         """Regroup decoded chunks into editor batches of ``batch_size`` frames."""
