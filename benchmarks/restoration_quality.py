@@ -85,11 +85,13 @@ def ms_per_image(pipe, batch: int, steps: int, grid_shifts: int | None = None, s
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dpm", default=str(EMBEDDED_DIR / "decorruptor-tiny-dpm"))
-    parser.add_argument("--cm", default=str(EMBEDDED_DIR / "decorruptor-tiny-cm"))
+    parser.add_argument("--dpm", default=str(EMBEDDED_DIR / "decorruptor-tiny-dpm"), metavar="FOLDER",
+                        help="DPM teacher pipeline folder (default: the embedded one)")
+    parser.add_argument("--cm", default=str(EMBEDDED_DIR / "decorruptor-tiny-cm"), metavar="FOLDER",
+                        help="CM student pipeline folder (default: the embedded one)")
     parser.add_argument("--crops", type=int, default=2, help="crops per photo and size")
-    parser.add_argument("--sizes", default="128,224")
-    parser.add_argument("--severities", default="3,5")
+    parser.add_argument("--sizes", default="128,224", help="crop sizes in pixels, comma-separated (default 128,224)")
+    parser.add_argument("--severities", default="3,5", help="comma-separated (default 3,5; the targets are at 3)")
     parser.add_argument("--skip-dpm", action="store_true", help="CM only (DPM-20 is 15x the work of CM-4)")
     parser.add_argument("--cm-steps", type=int, default=4, help="CM steps (default 4, the published count the targets name)")
     parser.add_argument("--dpm-steps", type=int, default=20, help="DPM steps (default 20)")

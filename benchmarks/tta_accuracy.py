@@ -40,6 +40,7 @@ from video_decorruptor.evaluate import MODES, EvaluationConfig, evaluate  # noqa
 from video_decorruptor.evaluate import markdown_table as accuracy_table  # noqa: E402
 from video_decorruptor.fusion import fuse_frames  # noqa: E402
 from video_decorruptor.io import write_video  # noqa: E402
+from video_decorruptor.options import add_editor_options, editor_config_fields  # noqa: E402
 from video_decorruptor.recognition import load_action_model  # noqa: E402
 from video_decorruptor.synthetic_actions import ACTION_CLASSES, SyntheticActions  # noqa: E402
 from video_decorruptor.ucf101c import build_ucf101c, parse_severities  # noqa: E402
@@ -85,14 +86,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=int, default=100, help="held-out clips per corruption (default 100)")
     parser.add_argument("--severity", default="5,3", help="severities, e.g. 5 or 5,3 (default 5,3)")
-    parser.add_argument("--editor", help="editor checkpoint (default: the embedded Decorruptor-Tiny CM)")
-    parser.add_argument("--editor-steps", type=int, help="editor steps (default: the checkpoint's own, else 4 for a CM)")
-    parser.add_argument("--editor-size", type=int, help="editor working long side in pixels (default: the clips' own, 64)")
-    parser.add_argument("--editor-colour-fix", type=float, metavar="SIGMA", help="editor colour fix in pixels, 0 = off (default: the editor's)")
-    parser.add_argument("--editor-grid-shifts", type=int, metavar="N", help="editor edits on shifted latent grids, averaged: 1, 2 or 4 (default: the editor's)")
-    parser.add_argument("--editor-no-tone", action="store_true", help="skip the editor's tone correction (default: the editor's own)")
-    parser.add_argument("--editor-fusion-radius", type=int, default=2, metavar="N",
-                        help="flow-warped neighbours fused into each frame before the edit, 0 = off (default 2)")
+    add_editor_options(parser, "editor-")
     parser.add_argument("--seed", type=int, default=3, help="seed of the held-out clips (default 3)")
     parser.add_argument("--workers", type=int, default=2, help="processes building the mini UCF-101C (default 2)")
     parser.add_argument("--output", type=Path, help="JSON file (default benchmarks/results/tta_accuracy.json)")
@@ -110,7 +104,7 @@ def main() -> int:
         for severity in severities:
             config = EvaluationConfig(
                 data=work / "ucf101c", splits_dir=splits, corruptions=UCF101C_CORRUPTIONS, severities=[severity],
-                editor=args.editor, editor_steps=args.editor_steps, editor_size=args.editor_size, editor_colour_fix=args.editor_colour_fix, editor_grid_shifts=args.editor_grid_shifts, editor_tone_correction=not args.editor_no_tone, editor_fusion_radius=args.editor_fusion_radius, output_dir=RESULTS_DIR / "tta_accuracy" / f"severity{severity}", cache_dir=work / "cache",
+                **editor_config_fields(args), output_dir=RESULTS_DIR / "tta_accuracy" / f"severity{severity}", cache_dir=work / "cache",
             )  # fmt: skip
             result = evaluate(config)
             print(f"\nTinyActionNet top-1 (%) on {args.clips} held-out clips per corruption, severity {severity}\n")
@@ -137,8 +131,8 @@ def main() -> int:
                 print(f"\nthe fusion alone (radius {args.editor_fusion_radius}, no editor; {fusion_cost:.4f} s/clip) and with the editor after it:\n")
                 print(markdown_table(["corruption", "source", "fused only", "restored (fused + edited)", "editor's share"], rows))
                 report[str(severity)]["fused_only"] = {"accuracy": fused, "seconds_per_clip": fusion_cost}
-        save_json("tta_accuracy", {"clips": args.clips, "editor": args.editor or "embedded", "editor_steps": args.editor_steps, "editor_size": args.editor_size,
-                   "editor_colour_fix": args.editor_colour_fix, "editor_grid_shifts": args.editor_grid_shifts, "editor_tone_correction": not args.editor_no_tone, "editor_fusion_radius": args.editor_fusion_radius, "severities": report}, args.output)
+        editor = editor_config_fields(args)
+        save_json("tta_accuracy", {"clips": args.clips, **editor, "editor": editor["editor"] or "embedded", "severities": report}, args.output)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)

@@ -14,36 +14,19 @@ from typing import Callable, Sequence
 
 from image_core import __version__
 from image_core.corruptions import CORRUPTIONS, FAMILIES, SEVERITIES, corruption_names
+from video_decorruptor.options import (
+    add_editor_options,
+    editor_config_fields,
+    non_negative_float,
+    positive_int,
+    restorer_settings,
+)
 
 PROG = "video-decorruptor"
 
 
 class CommandError(Exception):
     """A runtime failure to report in one line (exit code 1)."""
-
-
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1, so that 0 or -3 is bad usage (exit code 2), not a late failure."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    """argparse type: an integer >= 0."""
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
-
-
-def non_negative_float(text: str) -> float:
-    """argparse type: a float >= 0."""
-    value = float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
 
 
 def _add_corrupt(subparsers: argparse._SubParsersAction) -> None:
@@ -189,28 +172,13 @@ def _add_restore(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("input", type=Path, help="video file, folder of frames or image")
     parser.add_argument("-o", "--output", type=Path, required=True, help="output video (.mp4, .mkv, ...)")
-    parser.add_argument("--model", help="checkpoint folder or hub id (default: the embedded Decorruptor-Tiny CM)")
-    parser.add_argument("--steps", type=positive_int, help="editor steps (default: the checkpoint's own, else 4 for CM and 20 for DPM)")
+    add_editor_options(parser)
     parser.add_argument("--batch-size", type=positive_int, default=8, help="frames per editor batch (default 8)")
-    parser.add_argument("--size", type=positive_int, help="working long side in pixels (default: native, at most 512)")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
     parser.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
     parser.add_argument("--no-shared-noise", action="store_true", help="independent noise per frame")
     parser.add_argument("--no-anchor", action="store_true", help="no anchor-frame attention")
     parser.add_argument("--smoothing", type=non_negative_float, default=0.5, help="latent temporal smoothing strength, 0 = off (default 0.5)")
-    parser.add_argument("--colour-fix", type=non_negative_float, metavar="SIGMA",
-                        help="colour fix: the input's frequencies below a Gaussian of this std in pixels (the frames "
-                        "smoothed along time first) replace the edit's; 0 = off (default: the editor's, 2)")  # fmt: skip
-    parser.add_argument("--grid-shifts", type=positive_int, metavar="N",
-                        help="edit each batch N times (1, 2 or 4) on latent grids shifted by half a latent pixel and average: "
-                        "fewer patch seams and less noise for N times the work (default: the checkpoint's own, else 1)")  # fmt: skip
-    parser.add_argument("--no-tone", action="store_true",
-                        help="skip the checkpoint's tone correction (a learned global gain and offset per frame, "
-                        "smoothed along time, that undoes lowered contrast; the embedded model has one)")  # fmt: skip
-    parser.add_argument("--fusion-radius", type=non_negative_int, default=2, metavar="N",
-                        help="before the edit, average each frame with N neighbours on each side, warped onto it by optical "
-                        "flow where the flow is reliable: noise, grain, rain and compression drawn afresh per frame average "
-                        "out; 0 = off (default 2)")  # fmt: skip
     parser.add_argument("--side-by-side", action="store_true", help="write input | restored next to each other")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     parser.add_argument("--backend", default="pyav", choices=["pyav", "decord"], help="video decoder (default pyav)")
@@ -229,10 +197,8 @@ def _run_restore(args: argparse.Namespace) -> None:
     diffusers_logging.disable_progress_bar()  # our own progress bar counts frames
     consistency = ConsistencySettings(not args.no_shared_noise, not args.no_anchor, args.smoothing)
     restorer = VideoDecorruptor.from_pretrained(
-        args.model, device=args.device, batch_size=args.batch_size, size=args.size, consistency=consistency,
-        seed=args.seed, num_inference_steps=args.steps, colour_fix_sigma=args.colour_fix, grid_shifts=args.grid_shifts,
-        tone_correction=not args.no_tone, fusion_radius=args.fusion_radius,
-    )  # fmt: skip
+        device=args.device, batch_size=args.batch_size, consistency=consistency, seed=args.seed, **restorer_settings(args)
+    )
     summary = restorer.restore_video(args.input, args.output, side_by_side=args.side_by_side, backend=args.backend)
     print(
         f"restored {summary['frames']} frames at {summary['frames_per_second']:.2f} frames/s "
@@ -270,18 +236,7 @@ def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", default="tiny_action_net", choices=list(VIDEO_MODELS), metavar="NAME",
                         help=f"video classifier: {', '.join(VIDEO_MODELS)} (default tiny_action_net, the embedded one)")  # fmt: skip
     parser.add_argument("--weights", help="classifier checkpoint (state_dict or training checkpoint); DEFAULT = torchvision's Kinetics weights")
-    parser.add_argument("--editor", help="editor checkpoint folder or hub id (default: the embedded Decorruptor-Tiny CM)")
-    parser.add_argument("--editor-steps", type=positive_int, help="editor steps (default: the checkpoint's own, else 4 for CM and 20 for DPM)")
-    parser.add_argument("--editor-size", type=positive_int, help="editor working long side in pixels (default: native, at most 512)")
-    parser.add_argument("--editor-colour-fix", type=non_negative_float, metavar="SIGMA",
-                        help="editor colour fix, std in pixels; 0 = off (default: the editor's, 2; see restore --help)")
-    parser.add_argument("--editor-grid-shifts", type=positive_int, metavar="N",
-                        help="editor edits per batch on shifted latent grids, averaged: 1, 2 or 4 (default: the "
-                        "checkpoint's own, else 1; see restore --help)")  # fmt: skip
-    parser.add_argument("--editor-no-tone", action="store_true", help="skip the editor's tone correction (see restore --help)")
-    parser.add_argument("--editor-fusion-radius", type=non_negative_int, default=2, metavar="N",
-                        help="flow-warped neighbours on each side fused into each frame before the edit; 0 = off "
-                        "(default 2; see restore --help)")  # fmt: skip
+    add_editor_options(parser, "editor-")
     parser.add_argument("--batch-size", type=positive_int, default=8, help="clips per classifier batch and per TENT update (default 8)")
     parser.add_argument("--tent-lr", type=float, default=1e-3, help="TENT learning rate (default 1e-3)")
     parser.add_argument("--limit", type=positive_int, help="only the first N videos of the split")
@@ -304,10 +259,7 @@ def _run_evaluate(args: argparse.Namespace) -> None:
         data=args.data, splits_dir=args.splits, split=args.split, on_the_fly=args.on_the_fly,
         corruptions=parse_corruptions(args.corruptions), severities=parse_severities(args.severity),
         modes=[m.strip() for m in args.modes.split(",") if m.strip()], classifier=args.model, weights=args.weights,
-        editor=args.editor, editor_steps=args.editor_steps, editor_size=args.editor_size,
-        editor_colour_fix=args.editor_colour_fix, editor_grid_shifts=args.editor_grid_shifts,
-        editor_tone_correction=not args.editor_no_tone, editor_fusion_radius=args.editor_fusion_radius,
-        batch_size=args.batch_size, tent_learning_rate=args.tent_lr,
+        **editor_config_fields(args), batch_size=args.batch_size, tent_learning_rate=args.tent_lr,
         limit=args.limit, output_dir=args.output_dir, cache_dir=args.cache_dir,
         device=args.device, seed=args.seed, backend=args.backend,
     )  # fmt: skip

@@ -4,7 +4,7 @@ Decorruptor-Tiny, write input | restored side by side and print the quality befo
 The clip pans across one of the held-out photos (scikit-learn's, which the editor never trained
 on); the corruption is UCF-101C's ``gauss`` at severity 3 unless told otherwise.
 
-    python -m video_decorruptor.demo [--out demo-output] [--corruption gauss] [--severity 3] [--fusion-radius 2]
+    python -m video_decorruptor.demo [--out demo-output] [--corruption gauss] [--severity 3] [editor options: --help]
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from image_core.sources import heldout_photos
 from video_decorruptor.corruptions import corrupt_frames
 from video_decorruptor.io import read_video, write_video
 from video_decorruptor.metrics import psnr, warping_error
+from video_decorruptor.options import add_editor_options, positive_int, restorer_settings
 from video_decorruptor.restore import VideoDecorruptor
 from video_decorruptor.synthetic_actions import render_action_clip
 
@@ -32,10 +33,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("demo-output"), help="output folder (default demo-output)")
     parser.add_argument("--corruption", default="gauss", help="video corruption name (default gauss)")
-    parser.add_argument("--severity", type=int, default=3, help="1 to 5 (default 3)")
-    parser.add_argument("--frames", type=int, default=24, help="clip length (default 24)")
-    parser.add_argument("--model", help="editor checkpoint (default: the embedded Decorruptor-Tiny CM)")
-    parser.add_argument("--fusion-radius", type=int, default=2, help="flow-warped neighbours fused into each frame before the edit, 0 = off (default 2)")
+    parser.add_argument("--severity", type=int, default=3, choices=range(1, 6), metavar="1-5", help="1 to 5 (default 3)")
+    parser.add_argument("--frames", type=positive_int, default=24, help="clip length (default 24)")
+    add_editor_options(parser)
     args = parser.parse_args(argv)
 
     # 1. A clean clip with real motion and its corrupted copy, stored losslessly.
@@ -46,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     write_video(corrupted_path, corrupted, 12, lossless=True)
 
     # 2. The real restore path: streaming decode -> edit -> encode, input | restored in one video.
-    restorer = VideoDecorruptor.from_pretrained(args.model, fusion_radius=args.fusion_radius)
+    restorer = VideoDecorruptor.from_pretrained(**restorer_settings(args))
     summary = restorer.restore_video(corrupted_path, output, side_by_side=True)
     restored = read_video(output)[0][:, :, clean.shape[2] :]
 

@@ -15,14 +15,14 @@ import math
 import os
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence, TypeVar
+from typing import Any, Callable, Iterator, NamedTuple, Sequence, TypeVar
 
 import torch
 import yaml
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-__all__ = ["LoopConfig", "StepSampler", "config_main", "in_memory_device", "load_cached_tensors", "load_config", "run_loop",
-           "save_cached_tensors", "step_generator", "latest_checkpoint"]  # fmt: skip
+__all__ = ["LogRow", "LoopConfig", "StepSampler", "config_main", "in_memory_device", "load_cached_tensors", "load_config",
+           "read_log", "run_loop", "save_cached_tensors", "step_generator", "latest_checkpoint"]  # fmt: skip
 
 ConfigT = TypeVar("ConfigT")
 
@@ -148,6 +148,34 @@ def save_cached_tensors(path: Path, tensors: dict[str, torch.Tensor], recipe: st
 def latest_checkpoint(output_dir: str | Path) -> Path | None:
     checkpoints = sorted((Path(output_dir) / "checkpoints").glob("step_*.pt"))
     return checkpoints[-1] if checkpoints else None
+
+
+class LogRow(NamedTuple):
+    """One line of a run's ``log.csv``: the mean loss of the steps since the line before."""
+
+    step: int
+    loss: float
+    learning_rate: float
+    minutes: float  # since the run first started, summed over resumed segments
+
+
+def read_log(output_dir: str | Path) -> list[LogRow]:
+    """The rows :func:`run_loop` logged in ``output_dir/log.csv`` (empty when there is none).
+
+    A resumed run restarts its clock, so each row's ``seconds`` is added to the segments before it.
+    """
+    path = Path(output_dir) / "log.csv"
+    if not path.is_file():
+        return []
+    rows, offset, previous = [], 0.0, 0.0
+    with path.open(newline="") as file:
+        for row in csv.DictReader(file):
+            seconds = float(row["seconds"])
+            if seconds < previous:
+                offset += previous
+            previous = seconds
+            rows.append(LogRow(int(row["step"]), float(row["loss"]), float(row["learning_rate"]), (offset + seconds) / 60))
+    return rows
 
 
 def _save_checkpoint(output_dir: Path, step: int, state: dict[str, Any], keep: int) -> Path:

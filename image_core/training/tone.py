@@ -35,6 +35,7 @@ from torch.utils.data import Dataset
 
 from image_core.degradations import DegradationModel
 from image_core.editor.tone import ToneCorrector, apply_tone, tone_features
+from image_core.io import atomic_path
 from image_core.sources import CleanImageDataset
 from image_core.training.common import LoopConfig, config_main, load_cached_tensors, run_loop, save_cached_tensors
 
@@ -154,7 +155,8 @@ def attach_tone_corrector(pipeline_folder: str | Path, corrector_folder: str | P
     shutil.rmtree(target, ignore_errors=True)
     shutil.copytree(corrector_folder, target)
     index[TONE_CORRECTOR] = [ToneCorrector.__module__, ToneCorrector.__name__]
-    index_path.write_text(json.dumps(index, indent=2) + "\n")
+    with atomic_path(index_path) as temporary:  # a crash here must not leave the folder without an index
+        temporary.write_text(json.dumps(index, indent=2) + "\n")
 
 
 def train_tone(config: ToneConfig) -> Path:

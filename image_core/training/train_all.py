@@ -10,7 +10,6 @@ A stage whose export exists is skipped; an interrupted stage resumes from its ne
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import shutil
 import time
@@ -21,7 +20,7 @@ import torch
 
 from image_core.editor.loading import EMBEDDED_DIR, load_editor
 from image_core.training.autoencoder import AutoencoderConfig, train_autoencoder
-from image_core.training.common import load_config
+from image_core.training.common import load_config, read_log
 from image_core.training.distill import DistillConfig, distill
 from image_core.training.editor import EditorConfig, train_editor
 from image_core.training.tone import TONE_CORRECTOR, ToneConfig, attach_tone_corrector, train_tone
@@ -37,19 +36,10 @@ STAGES = (
 
 def _training_summary(output_dir: Path) -> str:
     """Steps, minutes and final loss of a stage, read from its log.csv."""
-    log = output_dir / "log.csv"
-    rows = list(csv.DictReader(log.open())) if log.is_file() else []
+    rows = read_log(output_dir)
     if not rows:
         return "no gradient steps"
-    # a resumed run restarts its clock: add up the segments
-    minutes, previous = 0.0, 0.0
-    for row in rows:
-        seconds = float(row["seconds"])
-        if seconds < previous:
-            minutes += previous / 60
-        previous = seconds
-    minutes += previous / 60
-    return f"{rows[-1]['step']} steps in {minutes:.0f} min, final loss {float(rows[-1]['loss']):.4f}"
+    return f"{rows[-1].step} steps in {rows[-1].minutes:.0f} min, final loss {rows[-1].loss:.4f}"
 
 
 MODEL_CARD = """# Decorruptor-Tiny

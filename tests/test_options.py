@@ -1,0 +1,34 @@
+"""Shared command-line options: bounded number types and the editor's options under both names."""
+
+import argparse
+
+import pytest
+
+from video_decorruptor.options import add_editor_options, at_least, editor_config_fields, positive_int, restorer_settings
+
+
+def test_at_least_refuses_values_below_the_minimum_as_usage_errors(capsys):
+    assert positive_int("3") == 3 and at_least(float, 0.0)("0") == 0.0
+    with pytest.raises(argparse.ArgumentTypeError, match="must be >= 1, got 0"):
+        positive_int("0")
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", type=positive_int)
+    with pytest.raises(SystemExit) as error:
+        parser.parse_args(["--n", "x"])
+    assert error.value.code == 2 and "invalid int value: 'x'" in capsys.readouterr().err
+
+
+def test_editor_options_map_to_the_restorer_and_to_the_evaluation():
+    restore, evaluate = argparse.ArgumentParser(), argparse.ArgumentParser()
+    add_editor_options(restore)
+    add_editor_options(evaluate, "editor-")
+    evaluate.add_argument("--model")  # evaluate's classifier keeps its own --model
+    settings = restorer_settings(restore.parse_args(["--model", "ckpt", "--steps", "2", "--no-tone", "--fusion-radius", "0"]))
+    assert settings == {"path": "ckpt", "num_inference_steps": 2, "size": None, "colour_fix_sigma": None, "grid_shifts": None,
+                        "tone_correction": False, "fusion_radius": 0}  # fmt: skip
+    args = evaluate.parse_args(["--model", "r3d_18", "--editor", "ckpt", "--editor-size", "64", "--editor-colour-fix", "1.5"])
+    assert args.model == "r3d_18"
+    assert editor_config_fields(args) == {"editor": "ckpt", "editor_steps": None, "editor_size": 64, "editor_colour_fix": 1.5,
+                                          "editor_grid_shifts": None, "editor_tone_correction": True, "editor_fusion_radius": 2}  # fmt: skip
+    with pytest.raises(SystemExit):
+        evaluate.parse_args(["--editor-grid-shifts", "0"])
