@@ -32,8 +32,9 @@ non_negative_float = at_least(float, 0.0)
 
 def add_editor_options(parser: argparse.ArgumentParser, prefix: str = "") -> None:
     """The editor's checkpoint and settings, as options named ``--<prefix>steps`` and so on: with
-    ``prefix=""`` the checkpoint is ``--model``, with ``prefix="editor-"`` it is ``--editor``."""
-    parser.add_argument(f"--{prefix[:-1]}" if prefix else "--model", dest=f"{_dest(prefix)}model", metavar="FOLDER",
+    ``prefix=""`` (read back by :func:`restorer_settings`) the checkpoint is ``--model``, with
+    ``prefix="editor-"`` (read back by :func:`editor_config_fields`) it is ``--editor``."""
+    parser.add_argument(f"--{prefix[:-1]}" if prefix else "--model", dest=prefix.replace("-", "_") + "model", metavar="FOLDER",
                         help="editor checkpoint folder or hub id (default: the embedded Decorruptor-Tiny CM)")  # fmt: skip
     parser.add_argument(f"--{prefix}steps", type=positive_int, metavar="N",
                         help="editor steps (default: the checkpoint's own, else 4 for CM and 20 for DPM)")  # fmt: skip
@@ -51,11 +52,6 @@ def add_editor_options(parser: argparse.ArgumentParser, prefix: str = "") -> Non
                         help="before the edit, average each frame with N neighbours on each side, warped onto it by optical "
                         "flow where the flow is reliable: noise, grain, rain and compression drawn afresh per frame average "
                         "out; 0 = off (default 2)")  # fmt: skip
-
-
-def _dest(prefix: str) -> str:
-    """The attribute prefix argparse gives options named ``--<prefix>...``."""
-    return prefix.replace("-", "_")
 
 
 def restorer_settings(args: argparse.Namespace) -> dict[str, Any]:
