@@ -27,7 +27,7 @@ def at_least(kind: Callable[[str], int | float], minimum: int | float) -> Callab
 
 positive_int = at_least(int, 1)
 non_negative_int = at_least(int, 0)
-non_negative_float = at_least(float, 0.0)
+non_negative_float = at_least(float, 0)
 
 
 def add_editor_options(parser: argparse.ArgumentParser, prefix: str = "") -> None:
