@@ -14,7 +14,7 @@ The restored mode is the whole video layer: each frame fused with its flow-warpe
 (video_decorruptor.fusion), then edited. A second table splits the two: the action model on the
 fused clips alone, without the editor, beside the restored mode.
 
-    python benchmarks/tta_accuracy.py [--clips 100] [--severity 5,3] [--editor PATH] [--editor-steps N] [--editor-size PX] [--editor-colour-fix SIGMA] [--editor-grid-shifts N] [--editor-no-tone] [--editor-fusion-radius N] [--keep DIR]
+    python benchmarks/tta_accuracy.py [--clips 100] [--severity 5,3] [--editor PATH] [--editor-* options: --help] [--keep DIR]
 
 With --keep the mini dataset stays: DIR/videos (clean, UCF-101 layout), DIR/splits and DIR/ucf101c.
 """
