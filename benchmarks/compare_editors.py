@@ -87,7 +87,7 @@ def main() -> int:
             loaded[folder] = pipe, psnr(clean, autoencoder_round_trip(pipe.vae, clean))
         pipe, autoencoder_psnr = loaded[folder]
         outputs = {name: restore(pipe, images, int(steps or 4), float(sigma) if sigma else None, int(shifts) if shifts else None,
-                                 tone_correction=tone != "0")
+                                 tone_correction=False if tone == "0" else None)
                    for name, images in inputs.items()}  # fmt: skip
         scores = {name: psnr(clean, out) for name, out in outputs.items()}
         gains = [scores[n] - input_psnr[n] for n in names]

@@ -36,7 +36,6 @@ from _report import markdown_table, save_json  # noqa: E402
 
 from image_core.corruptions import corrupt, corruption_names  # noqa: E402
 from image_core.editor import load_editor  # noqa: E402
-from image_core.editor.common import COLOUR_FIX_SIGMA  # noqa: E402
 from image_core.editor.loading import EMBEDDED_DIR  # noqa: E402
 from image_core.sources import heldout_photos, random_crop  # noqa: E402
 
@@ -58,12 +57,11 @@ def held_out_crops(size: int, per_photo: int, seed: int = 0) -> np.ndarray:
 
 
 def restore(pipe, images: np.ndarray, steps: int, colour_fix_sigma: float | None = None, grid_shifts: int | None = None,
-            tone_correction: bool = True) -> np.ndarray:  # fmt: skip
-    """Seeded edit; ``colour_fix_sigma`` and ``grid_shifts`` None keep the pipeline's defaults."""
+            tone_correction: bool | None = None) -> np.ndarray:  # fmt: skip
+    """Seeded edit; a setting left at None keeps the checkpoint's own."""
     generators = [torch.Generator().manual_seed(i) for i in range(len(images))]
-    kwargs = {} if colour_fix_sigma is None else {"colour_fix_sigma": colour_fix_sigma}
     return pipe(image=images, num_inference_steps=steps, generator=generators, grid_shifts=grid_shifts, tone_correction=tone_correction,
-                **kwargs).images  # fmt: skip
+                colour_fix_sigma=colour_fix_sigma).images  # fmt: skip
 
 
 @torch.no_grad()
@@ -95,7 +93,7 @@ def main() -> int:
     parser.add_argument("--skip-dpm", action="store_true", help="CM only (DPM-20 is 15x the work of CM-4)")
     parser.add_argument("--cm-steps", type=int, default=4, help="CM steps (default 4, the published count the targets name)")
     parser.add_argument("--dpm-steps", type=int, default=20, help="DPM steps (default 20)")
-    parser.add_argument("--colour-fix", type=float, metavar="SIGMA", help=f"editor colour fix in pixels, 0 = off (default {COLOUR_FIX_SIGMA})")
+    parser.add_argument("--colour-fix", type=float, metavar="SIGMA", help="editor colour fix in pixels, 0 = off (default: each checkpoint's own)")
     parser.add_argument("--grid-shifts", type=int, metavar="N", help="edits on shifted latent grids, averaged: 1, 2 or 4 (default: each checkpoint's own)")
     parser.add_argument("--no-tone", action="store_true", help="skip the checkpoints' tone correction (image_core.editor.tone)")
     parser.add_argument("--output", type=Path, help="JSON file (default benchmarks/results/restoration_quality.json)")
@@ -120,7 +118,7 @@ def main() -> int:
             values["ssim"].append(ssim(batch, out))
         return {key: float(np.mean(v)) for key, v in values.items()}
 
-    settings = {"colour_fix_sigma": args.colour_fix, "grid_shifts": args.grid_shifts, "tone_correction": not args.no_tone}
+    settings = {"colour_fix_sigma": args.colour_fix, "grid_shifts": args.grid_shifts, "tone_correction": False if args.no_tone else None}
     edits = {"cm": functools.partial(restore, cm, steps=args.cm_steps, **settings)}
     if dpm is not None:
         edits["dpm"] = functools.partial(restore, dpm, steps=args.dpm_steps, **settings)
@@ -135,7 +133,7 @@ def main() -> int:
             results[f"{name}/{severity}"] = row
             print(f"{name} s{severity}: input {row['input']['psnr']:.2f} dB, CM {row['cm']['psnr']:.2f} dB", flush=True)
 
-    colour_fix = COLOUR_FIX_SIGMA if args.colour_fix is None else args.colour_fix
+    colour_fix = cm.settings.colour_fix_sigma if args.colour_fix is None else args.colour_fix
     tone = "off" if args.no_tone else "the checkpoints' own"
     print(f"\nheld-out crops: {args.crops} per photo x 2 photos x sizes {args.sizes}; colour fix sigma {colour_fix:g} px; tone correction {tone}\n")
     print(markdown_table(["reference", "PSNR dB", "SSIM"], [[k, v["psnr"], f"{v['ssim']:.3f}"] for k, v in reference.items()]))

@@ -86,8 +86,8 @@ def main() -> int:
                 for name, (settings, fusion_radius) in SETTINGS.items():
                     for seed in range(args.seeds):
                         # Seeds far apart: independent noise seeds frame i with seed + i.
-                        restorer = VideoDecorruptor(pipe, args.batch_size, consistency=settings, seed=10_000 * seed,
-                                                    colour_fix_sigma=args.colour_fix, tone_correction=not args.no_tone,
+                        restorer = VideoDecorruptor(pipe, batch_size=args.batch_size, consistency=settings, seed=10_000 * seed,
+                                                    colour_fix_sigma=args.colour_fix, tone_correction=False if args.no_tone else None,
                                                     fusion_radius=fusion_radius, progress=False)  # fmt: skip
                         restored = restorer.restore_frames(corrupted)
                         for key, fn in (("psnr", psnr), ("ssim", ssim), ("warping", warping_error), ("flicker", flicker)):

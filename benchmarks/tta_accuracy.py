@@ -39,6 +39,7 @@ from video_decorruptor.data import UCF101C, uniform_indices  # noqa: E402
 from video_decorruptor.evaluate import MODES, EvaluationConfig, evaluate  # noqa: E402
 from video_decorruptor.evaluate import markdown_table as accuracy_table  # noqa: E402
 from video_decorruptor.fusion import fuse_frames  # noqa: E402
+from video_decorruptor.presets import PRESETS  # noqa: E402
 from video_decorruptor.io import write_video  # noqa: E402
 from video_decorruptor.options import add_editor_options, editor_config_fields  # noqa: E402
 from video_decorruptor.recognition import load_action_model  # noqa: E402
@@ -121,14 +122,15 @@ def main() -> int:
                   + f" (target >= 0 each): {'PASS' if min(noise.values()) >= 0 else 'FAIL'}")  # fmt: skip
             report[str(severity)] = {"accuracy": result.accuracy, "mean": result.mean, "seconds_per_clip": result.mode_seconds_per_clip,
                                      "stage_seconds_per_clip": result.seconds_per_clip, "ensemble_gain": gain, "noise_restored_gain": noise}  # fmt: skip
-            if args.editor_fusion_radius > 0:
-                fused, fusion_cost = fused_only_accuracy(work / "ucf101c", splits, severity, args.editor_fusion_radius)
+            fusion_radius = PRESETS[args.preset].fusion_radius if args.editor_fusion_radius is None else args.editor_fusion_radius
+            if fusion_radius > 0:
+                fused, fusion_cost = fused_only_accuracy(work / "ucf101c", splits, severity, fusion_radius)
                 restored = {c: result.accuracy["restored"][f"{c}-{severity}"] for c in UCF101C_CORRUPTIONS}
                 rows = [[f"{c}-{severity}", f"{result.accuracy['source'][f'{c}-{severity}']:.1f}", f"{fused[c]:.1f}", f"{restored[c]:.1f}",
                          f"{restored[c] - fused[c]:+.1f}"] for c in UCF101C_CORRUPTIONS]  # fmt: skip
                 rows.append(["**mean**", f"**{result.mean['source']:.1f}**", f"**{np.mean(list(fused.values())):.1f}**",
                              f"**{result.mean['restored']:.1f}**", f"**{result.mean['restored'] - np.mean(list(fused.values())):+.1f}**"])  # fmt: skip
-                print(f"\nthe fusion alone (radius {args.editor_fusion_radius}, no editor; {fusion_cost:.4f} s/clip) and with the editor after it:\n")
+                print(f"\nthe fusion alone (radius {fusion_radius}, no editor; {fusion_cost:.4f} s/clip) and with the editor after it:\n")
                 print(markdown_table(["corruption", "source", "fused only", "restored (fused + edited)", "editor's share"], rows))
                 report[str(severity)]["fused_only"] = {"accuracy": fused, "seconds_per_clip": fusion_cost}
         editor = editor_config_fields(args)

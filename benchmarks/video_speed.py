@@ -31,6 +31,7 @@ from _report import markdown_table, save_json  # noqa: E402
 from image_core.editor import load_editor  # noqa: E402
 from image_core.sources import sample_photo  # noqa: E402
 from video_decorruptor.fusion import fuse_frames  # noqa: E402
+from video_decorruptor.presets import PRESETS  # noqa: E402
 from video_decorruptor.restore import VideoDecorruptor  # noqa: E402
 
 
@@ -109,7 +110,7 @@ def main() -> int:
             pipe(image=frame, generator=torch.Generator().manual_seed(0))
         single = args.frames / (time.perf_counter() - start)
         start = time.perf_counter()
-        fuse_frames(clip, VideoDecorruptor.fusion_radius)  # the default radius
+        fuse_frames(clip, PRESETS["default"].fusion_radius)
         fusion_ms = 1000 * (time.perf_counter() - start) / args.frames
         work, autoencoder = gflop_per_frame(pipe, clip[0])
         speeds[width] = {"batched": batched, "per_frame": single, "ratio": batched / single, "gflop_per_frame": work,

@@ -186,21 +186,24 @@ def test_grid_shifts_average_shifted_edits_and_a_checkpoint_sets_the_count(which
     steps = {"num_inference_steps": 1}
     calls = count_unet_calls(pipe)
     try:
-        shifted = pipe(image=tensor, generator=seeded(), grid_shifts=4, **steps).images
+        shifted = pipe(image=tensor, generator=seeded(), grid_shifts=4, colour_fix_sigma=2.0, **steps).images
         assert len(calls) == 4 and shifted.shape == tensor.shape
         generator = seeded()
-        edit = lambda copy, _: pipe(image=copy, generator=generator, grid_shifts=1, colour_fix_sigma=0, **steps).images  # noqa: E731
+        edit = lambda copy, _: pipe(image=copy, generator=generator, grid_shifts=1, **steps).images  # noqa: E731
         expected = keep_low_frequencies(grid_shift_mean(edit, tensor, 4, pipe.vae_scale_factor), tensor, 2.0)
         torch.testing.assert_close(shifted, expected, atol=1e-5, rtol=0)
         assert (shifted - pipe(image=tensor, generator=seeded(), **steps).images).abs().max() > 1e-3
-        pipe.register_to_config(grid_shifts=2)
+        pipe.register_to_config(settings={"grid_shifts": 2})
         pipe.save_pretrained(tmp_path)
         reloaded = load_editor(tmp_path, device="cpu")
-        assert reloaded.config.grid_shifts == 2
-        assert reloaded.resolve_grid_shifts(None) == 2 and reloaded.resolve_grid_shifts(1) == 1
+        assert reloaded.settings.grid_shifts == 2
+        calls.clear()
+        reloaded.unet = pipe.unet  # the hooked module
+        reloaded(image=tensor, generator=seeded(), **steps)
+        assert len(calls) == 2
     finally:
         pipe._test_hook.remove()
-        pipe.register_to_config(grid_shifts=None)
+        pipe.register_to_config(settings={})
     with pytest.raises(ValueError, match="grid_shifts must be one of"):
         pipe(image=tensor, grid_shifts=3)
 
@@ -373,23 +376,23 @@ def test_a_checkpoints_inference_steps_is_its_default_and_a_call_overrides_it(wh
 
     try:
         assert unet_calls(pipe) == published
-        pipe.register_to_config(inference_steps=2)
+        pipe.register_to_config(settings={"inference_steps": 2})
         pipe.save_pretrained(tmp_path)
         reloaded = load_editor(tmp_path, device="cpu")
         reloaded.unet = pipe.unet  # the hooked module
         reloaded.set_progress_bar_config(disable=True)
-        assert reloaded.config.inference_steps == 2
+        assert reloaded.settings.inference_steps == 2
         assert unet_calls(reloaded) == 2
         assert unet_calls(reloaded, num_inference_steps=3) == 3
     finally:
         handle.remove()
-        pipe.register_to_config(inference_steps=None)
+        pipe.register_to_config(settings={})
 
 
 def residual_twin(pipe):
-    """The same components as a pipeline with ``residual_target=True``."""
+    """The same components as a pipeline whose checkpoint setting ``residual_target`` is on."""
     twin = type(pipe)(vae=pipe.vae, unet=pipe.unet, scheduler=pipe.scheduler, text_encoder=pipe.text_encoder,
-                      tokenizer=pipe.tokenizer, residual_target=True)  # fmt: skip
+                      tokenizer=pipe.tokenizer, settings={"residual_target": True})  # fmt: skip
     twin.set_progress_bar_config(disable=True)
     return twin
 
@@ -408,8 +411,8 @@ def test_a_residual_target_checkpoint_starts_from_no_change_and_keeps_the_settin
     # the diffused variable is the change to the input's latents, whose guess before any step is zero
     torch.testing.assert_close(first_latents[0], (1 - alpha).sqrt() * first_latents[2])
     pipe.save_pretrained(tmp_path)
-    assert load_editor(tmp_path, device="cpu").config.residual_target is True
-    assert request.getfixturevalue(which).config.residual_target is False
+    assert load_editor(tmp_path, device="cpu").settings.residual_target is True
+    assert request.getfixturevalue(which).settings.residual_target is False
 
 
 @pytest.mark.parametrize("which", ["cm", "dpm"])
@@ -446,8 +449,8 @@ def test_a_colour_reference_replaces_the_input_in_the_colour_fix(which, request)
     array = images(2, 24, 20)
     reference = torch.rand(2, 3, 24, 20, generator=torch.Generator().manual_seed(5))
     kwargs = {"num_inference_steps": 2}
-    raw = pipe(image=array, generator=seeded(), colour_fix_sigma=0, **kwargs).images
-    fixed = pipe(image=array, generator=seeded(), colour_reference=reference, **kwargs).images
+    raw = pipe(image=array, generator=seeded(), **kwargs).images
+    fixed = pipe(image=array, generator=seeded(), colour_reference=reference, colour_fix_sigma=2.0, **kwargs).images
     raw_tensor = torch.from_numpy(raw).permute(0, 3, 1, 2).float() / 255
     expected = (keep_low_frequencies(raw_tensor, reference, 2.0).clamp(0, 1) * 255).round().permute(0, 2, 3, 1).byte().numpy()
     assert np.abs(fixed.astype(int) - expected).max() <= 2  # the raw edit went through uint8 once more

@@ -23,12 +23,14 @@ def test_editor_options_map_to_the_restorer_and_to_the_evaluation():
     add_editor_options(restore)
     add_editor_options(evaluate, "editor-")
     evaluate.add_argument("--model")  # evaluate's classifier keeps its own --model
-    settings = restorer_settings(restore.parse_args(["--model", "ckpt", "--steps", "2", "--no-tone", "--fusion-radius", "0"]))
-    assert settings == {"path": "ckpt", "num_inference_steps": 2, "size": None, "colour_fix_sigma": None, "grid_shifts": None,
-                        "tone_correction": False, "fusion_radius": 0}  # fmt: skip
-    args = evaluate.parse_args(["--model", "r3d_18", "--editor", "ckpt", "--editor-size", "64", "--editor-colour-fix", "1.5"])
+    settings = restorer_settings(restore.parse_args(["--model", "ckpt", "--steps", "2", "--no-tone", "--fusion-radius", "0",
+                                                     "--image-guidance-schedule", "constant", "--start-from-image"]))  # fmt: skip
+    assert settings == {"path": "ckpt", "preset": "default", "num_inference_steps": 2, "tone_correction": False, "fusion_radius": 0,
+                        "image_guidance_decay": False, "start_from_image": True}  # fmt: skip
+    args = evaluate.parse_args(["--model", "r3d_18", "--editor", "ckpt", "--editor-size", "64", "--editor-colour-fix", "1.5",
+                                "--preset", "published"])  # fmt: skip
     assert args.model == "r3d_18"
-    assert editor_config_fields(args) == {"editor": "ckpt", "editor_steps": None, "editor_size": 64, "editor_colour_fix": 1.5,
-                                          "editor_grid_shifts": None, "editor_tone_correction": True, "editor_fusion_radius": 2}  # fmt: skip
+    assert editor_config_fields(args) == {"editor": "ckpt", "editor_preset": "published",
+                                          "editor_options": {"size": 64, "colour_fix_sigma": 1.5}}  # fmt: skip
     with pytest.raises(SystemExit):
-        evaluate.parse_args(["--editor-grid-shifts", "0"])
+        evaluate.parse_args(["--editor-grid-shifts", "3"])

@@ -36,8 +36,8 @@ def test_restore_frames_keeps_shape_for_cm_dpm_odd_sizes_and_one_frame(cm):
     with pytest.raises(ValueError, match="frames is empty"):
         restorer(cm).restore_frames(clip[:0])
     assert restorer(cm, batch_size=1).restore_frames(clip[:3]).shape == (3, 37, 45, 3)
-    plain = restorer(cm, colour_fix_sigma=0).restore_frames(clip)
-    assert np.abs(plain.astype(int) - restorer(cm).restore_frames(clip)).max() > 0  # the colour fix reaches the editor
+    plain = restorer(cm).restore_frames(clip)  # the tiny pipeline has the published settings: no colour fix
+    assert np.abs(plain.astype(int) - restorer(cm, colour_fix_sigma=2.0).restore_frames(clip)).max() > 0  # the option reaches the editor
     with pytest.raises(ValueError, match="batch_size must be >= 1"):
         restorer(cm, batch_size=0)
 
@@ -54,9 +54,9 @@ def test_grid_shifts_edit_each_batch_on_shifted_grids_with_a_state_per_shift(cm,
     seen = []
     original = VideoDecorruptor._edit_copy
 
-    def recording(self, images, chunk_index, stream):
+    def recording(self, images, chunk_index, stream, prepended):
         seen.append((chunk_index, tuple(images.shape[-2:]), id(stream)))
-        return original(self, images, chunk_index, stream)
+        return original(self, images, chunk_index, stream, prepended)
 
     monkeypatch.setattr(VideoDecorruptor, "_edit_copy", recording)
     restorer(cm, grid_shifts=2).restore_frames(clip)  # batches of 4 and 2 frames
@@ -266,11 +266,11 @@ def test_a_failure_mid_video_leaves_no_output(cm, tmp_path):
     calls = []
     original = video._edit
 
-    def failing(frames, index, stream):
+    def failing(frames, index, stream, anchor):
         calls.append(index)
         if index == 2:
             raise RuntimeError("editor crashed")
-        return original(frames, index, stream)
+        return original(frames, index, stream, anchor)
 
     video._edit = failing
     with pytest.raises(RuntimeError, match="editor crashed"):
@@ -358,12 +358,12 @@ def test_restore_cli_bad_inputs_are_one_clear_line_and_leave_nothing(case, model
 
 
 @pytest.mark.parametrize("option, value", [("--batch-size", "0"), ("--steps", "-1"), ("--size", "0"), ("--smoothing", "-0.5"), ("--colour-fix", "-1"),
-                                           ("--grid-shifts", "0"), ("--fusion-radius", "-1")])
+                                           ("--grid-shifts", "3"), ("--fusion-radius", "-1"), ("--image-guidance", "-1")])
 def test_restore_cli_out_of_range_numbers_are_bad_usage(option, value, tmp_path, capsys):
     from video_decorruptor.cli import main
 
     with pytest.raises(SystemExit) as exit_info:
         main(["restore", str(tmp_path / "in.mp4"), "-o", str(tmp_path / "out.mp4"), option, value])
     assert exit_info.value.code == 2
-    assert f"argument {option}: must be >= " in capsys.readouterr().err
+    assert f"argument {option}: " + ("invalid choice" if option == "--grid-shifts" else "must be >= ") in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []

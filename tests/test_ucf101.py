@@ -14,7 +14,6 @@ from video_decorruptor.io import read_video
 from video_decorruptor.ucf101c import build_ucf101c, derive_seed, parse_corruptions, parse_severities
 
 
-
 @pytest.fixture(scope="module")
 def mini(tmp_path_factory):
     return make_mini_ucf101(tmp_path_factory.mktemp("ucf"))
@@ -66,6 +65,7 @@ def test_make_ucf101c_builds_resumes_and_is_deterministic(mini, tmp_path):
     assert info.num_frames == 13 and (info.width, info.height) == (64, 48)
     records = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
     assert len(records) == 12 and all(r["status"] == "ok" and len(r["sha256"]) == 64 for r in records)
+    assert all((r["layout"], r["storage"]) == ("project", "lossless") for r in records)  # the defaults, as before
     record = next(r for r in records if r["output"] == str(video))
     assert record["seed"] == derive_seed("gauss", 5, "v_Basketball_g01_c01.avi") and record["frames_out"] == 13
 

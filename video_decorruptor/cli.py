@@ -7,8 +7,10 @@ traceback unless ``VIDEO_DECORRUPTOR_DEBUG=1``).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
+import textwrap
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -119,15 +121,24 @@ def _run_corruptions(args: argparse.Namespace) -> None:
 
 
 def _add_make_ucf101c(subparsers: argparse._SubParsersAction) -> None:
+    from video_decorruptor.ucf101c import LAYOUTS, STORAGES
+
     parser = subparsers.add_parser(
         "make-ucf101c",
         help="build UCF-101C from a UCF-101 folder",
-        description="Corrupt every video of a UCF-101 split into <out>/<corruption>/<severity>/<Class>/<video>.mp4. "
-        "Deterministic per video, resumable (a rerun skips finished videos and redoes partial ones), with a "
-        "manifest.jsonl of parameters, frame counts and checksums. Unreadable inputs are recorded as failures; "
-        "the run goes on and exits with code 1 and a summary.",
-        epilog=f"example: {PROG} make-ucf101c --root UCF-101/ --splits ucfTrainTestlist/ --out UCF-101C/ "
-        "--corruptions all --severity 5 --workers 2",
+        description="Corrupt every video of a UCF-101 split into <out>/<corruption>/<severity>/<Class>/<video>.mp4,\n"
+        "or with --layout published into <out>/level_<severity>_ucf_val_split_1_/<corruption>/<Class>/<video>.mp4\n"
+        "plus list files <corruption>.txt (video_path n_frames class_id), as the set released with ViTTA.\n"
+        "--storage published stores each clip as that set does (MPEG-4 Part 2 as OpenCV's mp4v writer: its\n"
+        "compression is part of every published clip); the default keeps the corruption as it is.\n"
+        "Deterministic per video, resumable (a rerun skips finished videos and redoes partial ones), with a\n"
+        "manifest.jsonl of parameters, layout, storage, frame counts and checksums. Unreadable inputs are\n"
+        "recorded as failures; the run goes on and exits with code 1 and a summary.",
+        epilog=f"examples:\n  {PROG} make-ucf101c --root UCF-101/ --splits ucfTrainTestlist/ --out UCF-101C/ "
+        "--corruptions all --severity 5 --workers 2\n"
+        f"  {PROG} make-ucf101c --root UCF-101/ --splits ucfTrainTestlist/ --out UCF-101C-published/ "
+        "--layout published --storage published",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--root", type=Path, required=True, help="UCF-101 folder (class folders of videos)")
     parser.add_argument("--splits", type=Path, required=True, help="folder with classInd.txt and the split lists")
@@ -139,6 +150,12 @@ def _add_make_ucf101c(subparsers: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     parser.add_argument("--severity", default="5", help="5, 1-5 or 3,5 (default 5)")
     parser.add_argument("--workers", type=positive_int, default=1, help="parallel processes (default 1)")
+    parser.add_argument("--layout", choices=LAYOUTS, default="project",
+                        help="project (<corruption>/<severity>/...) or published (level_<severity>_.../<corruption>/... "
+                        "with list files); default project")  # fmt: skip
+    parser.add_argument("--storage", choices=STORAGES, default="lossless",
+                        help="lossless (x264 CRF 10, 4:4:4: the corruption as it is) or published (MPEG-4 Part 2 as "
+                        "OpenCV's mp4v writer, like the released set); default lossless")  # fmt: skip
     parser.set_defaults(run=_run_make_ucf101c)
 
 
@@ -147,11 +164,14 @@ def _run_make_ucf101c(args: argparse.Namespace) -> None:
 
     corruptions, severities = parse_corruptions(args.corruptions), parse_severities(args.severity)
     summary = build_ucf101c(
-        args.root, args.splits, args.out, corruptions, severities, split=args.split, workers=args.workers
+        args.root, args.splits, args.out, corruptions, severities, split=args.split, workers=args.workers,
+        layout=args.layout, storage=args.storage,
     )  # fmt: skip
+    lists = f", {len(summary.video_lists)} list files" if args.layout == "published" else ""
     print(
-        f"UCF-101C in {args.out}: {summary.done} written, {summary.skipped} already there, "
-        f"{len(summary.failed)} failed, {summary.cleaned} partial files removed; manifest {args.out / MANIFEST}"
+        f"UCF-101C in {args.out} ({args.layout} layout, {args.storage} storage): {summary.done} written, "
+        f"{summary.skipped} already there, {len(summary.failed)} failed, {summary.cleaned} partial files removed"
+        f"{lists}; manifest {args.out / MANIFEST}"
     )
     if summary.failed:
         for record in summary.failed[:10]:
@@ -163,22 +183,27 @@ def _add_restore(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "restore",
         help="restore a corrupted video (or image folder) with the Decorruptor editor",
-        description="Edit every frame of a video back to clean with a Decorruptor checkpoint (default: the "
-        "embedded Decorruptor-Tiny CM), each frame first fused with its neighbours warped onto it by optical flow, "
-        "and keep it temporally consistent with shared noise, anchor-frame attention and motion-aware latent "
-        "smoothing. The output keeps the source's size and fps and appears "
-        "only when complete.",
-        epilog=f"example: {PROG} restore noisy.mp4 -o restored.mp4 --side-by-side",
+        description=textwrap.fill("Edit every frame of a video back to clean with a Decorruptor checkpoint (default: the "
+        "embedded Decorruptor-Tiny CM). The default preset first fuses each frame with its neighbours warped onto it "
+        "by optical flow, and keeps the video temporally consistent with shared noise, anchor-frame attention and "
+        "motion-aware latent smoothing; --preset published runs the published video path instead. A released "
+        "checkpoint folder gets the published editor settings, the embedded model its own. The output keeps the "
+        "source's size and fps and appears only when complete.", 100),
+        epilog=f"examples:\n  {PROG} restore noisy.mp4 -o restored.mp4 --side-by-side\n"
+        f"  {PROG} restore noisy.mp4 -o restored.mp4 --model checkpoints/DeCorruptor-CM --preset published",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("input", type=Path, help="video file, folder of frames or image")
     parser.add_argument("-o", "--output", type=Path, required=True, help="output video (.mp4, .mkv, ...)")
     add_editor_options(parser)
-    parser.add_argument("--batch-size", type=positive_int, default=8, help="frames per editor batch (default 8)")
+    parser.add_argument("--batch-size", type=positive_int, metavar="N",
+                        help="frames per editor batch (default: the preset's, 8; published: frame 0 + 7 new frames)")  # fmt: skip
     parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
     parser.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
     parser.add_argument("--no-shared-noise", action="store_true", help="independent noise per frame")
     parser.add_argument("--no-anchor", action="store_true", help="no anchor-frame attention")
-    parser.add_argument("--smoothing", type=non_negative_float, default=0.5, help="latent temporal smoothing strength, 0 = off (default 0.5)")
+    parser.add_argument("--smoothing", type=non_negative_float, metavar="S",
+                        help="latent temporal smoothing strength, 0 = off (default preset: 0.5, published: 0)")  # fmt: skip
     parser.add_argument("--side-by-side", action="store_true", help="write input | restored next to each other")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     parser.add_argument("--backend", default="pyav", choices=["pyav", "decord"], help="video decoder (default pyav)")
@@ -189,13 +214,16 @@ def _run_restore(args: argparse.Namespace) -> None:
     from diffusers.utils import logging as diffusers_logging
 
     from video_decorruptor.io import open_video
-    from video_decorruptor.restore import ConsistencySettings, VideoDecorruptor
+    from video_decorruptor.presets import PRESETS
+    from video_decorruptor.restore import VideoDecorruptor
 
     if args.output.exists() and not args.overwrite:
         raise CommandError(f"{args.output} exists; pass --overwrite to replace it")
     open_video(args.input, args.backend).close()  # a bad input fails before the model loads
     diffusers_logging.disable_progress_bar()  # our own progress bar counts frames
-    consistency = ConsistencySettings(not args.no_shared_noise, not args.no_anchor, args.smoothing)
+    changes = {"shared_noise": False if args.no_shared_noise else None, "anchor_attention": False if args.no_anchor else None,
+               "smoothing": args.smoothing}  # fmt: skip
+    consistency = dataclasses.replace(PRESETS[args.preset].consistency, **{k: v for k, v in changes.items() if v is not None})
     restorer = VideoDecorruptor.from_pretrained(
         device=args.device, batch_size=args.batch_size, consistency=consistency, seed=args.seed, **restorer_settings(args)
     )
@@ -225,8 +253,12 @@ def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
         "--corruptions gauss,shot",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--data", type=Path, required=True, help="UCF-101C folder (<corruption>/<severity>/<Class>/<video>.mp4), or "
-                        "UCF-101 with --on-the-fly")  # fmt: skip
+    parser.add_argument("--data", type=Path, required=True,
+                        help="UCF-101C folder in any of three layouts, found from its names: project "
+                        "(<corruption>/<severity>/<Class>/<video>.mp4, what make-ucf101c writes), published "
+                        "(level_<severity>_ucf_val_split_1_/<corruption>/<Class>/<video>.mp4, a level folder or the "
+                        "folder holding them; list files <corruption>.txt in a level folder are used) or flat "
+                        "(<corruption>/<severity>/<video>.mp4); or UCF-101 with --on-the-fly")  # fmt: skip
     parser.add_argument("--splits", type=Path, required=True, help="folder with classInd.txt and the split lists")
     parser.add_argument("--split", default="test1", help="train1..train3 or test1..test3 (default test1)")
     parser.add_argument("--on-the-fly", action="store_true", help="--data is clean UCF-101: corrupt each sampled clip in memory")

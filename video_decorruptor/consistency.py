@@ -4,9 +4,10 @@ Anchor attention: every self-attention layer of the UNet takes its keys and valu
 itself and from the anchor frame (the video's first frame), so all frames are edited in the
 anchor's terms and chunk boundaries do not jump. Keeping the frame's own tokens matters under
 motion: keys and values from the anchor alone pull its content into places where the camera has
-moved on (-0.38 dB against independent editing in ``benchmarks/temporal.py``). Implemented as a
-diffusers attention processor that hands ``[frame, anchor]`` tokens to the standard processor as
-the context; the anchor itself sees its tokens twice, which is plain self-attention.
+moved on (``benchmarks/temporal.py`` measures it). Implemented as a diffusers attention processor
+that hands ``[frame, anchor]`` tokens to the standard processor as the context; the anchor itself
+sees its tokens twice, which is plain self-attention. With ``anchor_only`` (the published
+cross-frame attention) the context is the anchor's tokens alone.
 
 The anchor is edited once per video. While the first batch (which starts with the anchor) runs,
 the processors record the anchor's tokens at every layer and step; later batches replay them
@@ -43,12 +44,14 @@ class AnchorState:
     group_size: int = 1
     enabled: bool = False  # switched on only while a VideoDecorruptor batch runs
     recording: bool = True
+    anchor_only: bool = False  # keys and values from the anchor alone, not the frame's own tokens too
     recorded: list[torch.Tensor] = field(default_factory=list)  # (groups, 1, N, C) per attention call
     cursor: int = 0
 
-    def start_batch(self, group_size: int, recorded: list[torch.Tensor], recording: bool) -> None:
+    def start_batch(self, group_size: int, recorded: list[torch.Tensor], recording: bool, anchor_only: bool = False) -> None:
         """Before each pipeline call; a recording batch empties ``recorded`` first."""
         self.group_size, self.recorded, self.recording, self.cursor, self.enabled = group_size, recorded, recording, 0, True
+        self.anchor_only = anchor_only
         if recording:
             recorded.clear()
 
@@ -79,7 +82,7 @@ class AnchorState:
 
 class AnchorAttentionProcessor:
     """Self-attention whose keys and values are the tokens of the element itself and of the anchor:
-    (B, N, C) -> context (B, 2N, C)."""
+    (B, N, C) -> context (B, 2N, C); with the state's ``anchor_only``, the anchor's alone (B, N, C)."""
 
     def __init__(self, state: AnchorState):
         self.state = state
@@ -87,7 +90,8 @@ class AnchorAttentionProcessor:
 
     def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None, *args, **kwargs):
         if self.state.enabled and encoder_hidden_states is None and hidden_states.ndim == 3:
-            encoder_hidden_states = torch.cat([hidden_states, self.state.anchor_tokens(hidden_states)], dim=1)
+            anchors = self.state.anchor_tokens(hidden_states)
+            encoder_hidden_states = anchors if self.state.anchor_only else torch.cat([hidden_states, anchors], dim=1)
         return self.inner(attn, hidden_states, encoder_hidden_states, attention_mask, temb, *args, **kwargs)
 
 

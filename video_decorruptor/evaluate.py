@@ -26,7 +26,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -64,9 +64,10 @@ class EvaluationConfig:
         classifier: a key of ``VIDEO_MODELS``; ``weights`` its checkpoint (None: the embedded model
             for ``tiny_action_net``).
         editor: editor checkpoint folder (None: the embedded Decorruptor-Tiny CM).
-        editor_steps, editor_size, editor_batch_size, editor_colour_fix, editor_grid_shifts,
-            editor_tone_correction, editor_fusion_radius: editor settings (see ``VideoDecorruptor``;
-            the colour fix is its ``colour_fix_sigma``).
+        editor_preset: the restorer's preset (``"default"`` or ``"published"``).
+        editor_options: ``VideoDecorruptor`` keywords that override the preset and the checkpoint
+            (``num_inference_steps``, ``colour_fix_sigma``, ``batch_size``, ...). The restored clips'
+            cache key holds every resolved setting (:func:`video_decorruptor.restore.resolve_settings`).
         clip_length: frames per clip, sampled uniformly over the video (None: what the classifier needs, else 16).
         batch_size: clips per classifier batch, and per TENT update.
         tent_learning_rate: TENT's SGD step size.
@@ -89,13 +90,8 @@ class EvaluationConfig:
     classifier: str = "tiny_action_net"
     weights: str | None = None
     editor: str | None = None
-    editor_steps: int | None = None
-    editor_size: int | None = None
-    editor_batch_size: int = 8
-    editor_colour_fix: float | None = None
-    editor_grid_shifts: int | None = None
-    editor_tone_correction: bool = True
-    editor_fusion_radius: int = 2
+    editor_preset: str = "default"
+    editor_options: dict[str, Any] = field(default_factory=dict)
     clip_length: int | None = None
     batch_size: int = 8
     tent_learning_rate: float = 1e-3
@@ -257,12 +253,7 @@ class _Evaluator:
             from video_decorruptor.recognition import EMBEDDED_ACTION_MODEL
 
             weights = str(EMBEDDED_ACTION_MODEL)  # retrained embedded weights get a new cache key
-        from image_core.editor.loading import EMBEDDED_DEFAULT
-
-        self.editor_key = _key(RESTORATION_VERSION, _file_identity(config.editor or str(EMBEDDED_DEFAULT)), config.editor_steps,
-                               config.editor_size, config.editor_batch_size, config.editor_colour_fix, config.seed,
-                               self.clip_length, config.editor_grid_shifts, config.editor_tone_correction,
-                               config.editor_fusion_radius)  # fmt: skip
+        self.editor_key = self._editor_key() if self.needs("restored", "ensemble", "restored+tent") else "none"
         self.restored_dir = cache / "restored" / self.editor_key
         self._editor = None
         self.seconds = {stage: 0.0 for stage in STAGES}
@@ -272,11 +263,24 @@ class _Evaluator:
         # when corrupting on the fly): another or a rebuilt UCF-101C never serves stale clips or logits.
         clean_identity = _key(_file_identity(str(config.data)), "on the fly") if config.on_the_fly else None
         self.stream_folders = {
-            s.name: f"{s.name}-{clean_identity or _key(_file_identity(str(Path(config.data) / s.corruption / str(s.severity))))}"
+            s.name: f"{s.name}-{clean_identity or _key(_file_identity(str(s.dataset.root)), _file_identity(s.dataset.list_file))}"
             for s in self.streams
         }  # fmt: skip
+        if rank == 0 and config.progress and not config.on_the_fly and self.streams:
+            print(self.streams[0].dataset.layout.describe(), flush=True)
         classifier_key = _key(config.classifier, _file_identity(weights), self.clip_length)
         self.logits = LogitCache(cache / "logits" / f"{config.classifier}-{classifier_key}", self.stream_folders, self.editor_key)
+
+    def _editor_key(self) -> str:
+        """The restored clips' cache key: the checkpoint's files and every setting the restorer will
+        run with, resolved as it resolves them, so a new setting can never be left out."""
+        from image_core.editor.loading import EMBEDDED_DEFAULT, checkpoint_settings
+        from video_decorruptor.restore import resolve_settings
+
+        config = self.config
+        video, editor = resolve_settings(*checkpoint_settings(config.editor), config.editor_preset, **config.editor_options)
+        return _key(RESTORATION_VERSION, _file_identity(config.editor or str(EMBEDDED_DEFAULT)), asdict(video), asdict(editor),
+                    config.seed, self.clip_length)  # fmt: skip
 
     # -- data ---------------------------------------------------------------------------------
 
@@ -293,9 +297,6 @@ class _Evaluator:
         kwargs = {"split": config.split, "sampler": sampler, "output": "uint8", "backend": config.backend}
         if config.on_the_fly:
             return UCF101(config.data, config.splits_dir, **kwargs)
-        folder = Path(config.data) / corruption / str(severity)
-        if not folder.is_dir():
-            raise FileNotFoundError(f"{folder} not found: is {config.data} a UCF-101C folder with {corruption} at severity {severity}?")
         return UCF101C(config.data, config.splits_dir, corruption, severity, **kwargs)
 
     def indices(self, stream: _Stream) -> range:
@@ -331,11 +332,8 @@ class _Evaluator:
             from video_decorruptor.restore import VideoDecorruptor
 
             self._editor = VideoDecorruptor.from_pretrained(
-                self.config.editor, device=self.device, batch_size=self.config.editor_batch_size, size=self.config.editor_size,
-                seed=self.config.seed, num_inference_steps=self.config.editor_steps,
-                colour_fix_sigma=self.config.editor_colour_fix, grid_shifts=self.config.editor_grid_shifts,
-                tone_correction=self.config.editor_tone_correction, fusion_radius=self.config.editor_fusion_radius,
-                progress=False,
+                self.config.editor, device=self.device, preset=self.config.editor_preset, seed=self.config.seed,
+                progress=False, **self.config.editor_options,
             )  # fmt: skip
         return self._editor
 

@@ -270,6 +270,8 @@ class VideoWriter:
             keeps the exact size where 4:2:0 would need even sides.
         lossless: exact RGB (libx264rgb, qp 0): decoders give back the very pixels written.
         options: extra encoder options (``preset``, ``x265-params``, ...).
+        interpolation: swscale filter for the RGB -> ``pixel_format`` conversion (its chroma
+            subsampling), e.g. ``BICUBIC`` as OpenCV's writer uses; None: PyAV's default (bilinear).
         audio_from: a media file whose first audio stream is copied into the output unchanged
             (no re-encoding), e.g. the source of a restored video.
     """
@@ -283,6 +285,7 @@ class VideoWriter:
         pixel_format: str = "yuv420p",
         lossless: bool = False,
         options: dict[str, str] | None = None,
+        interpolation: str | None = None,
         audio_from: str | Path | None = None,
     ):
         self.path = Path(path)
@@ -292,6 +295,7 @@ class VideoWriter:
         self.fps = Fraction(fps).limit_denominator(1001) if not isinstance(fps, Fraction) else fps
         self.codec, self.crf, self.pixel_format, self.lossless = codec, crf, pixel_format, lossless
         self.options = dict(options or {})
+        self.interpolation = interpolation
         self._atomic = atomic_path(self.path)
         self._temporary = self._atomic.__enter__()
         self._container = None
@@ -355,6 +359,8 @@ class VideoWriter:
             )
         for frame in frames:
             video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+            if self.interpolation is not None:
+                video_frame = video_frame.reformat(format=self._stream.pix_fmt, interpolation=self.interpolation)
             self._container.mux(self._stream.encode(video_frame))
             self.frames_written += 1
 

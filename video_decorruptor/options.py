@@ -30,38 +30,80 @@ non_negative_int = at_least(int, 0)
 non_negative_float = at_least(float, 0)
 
 
+# Each editor option: its name after the prefix -> the ``VideoDecorruptor`` keyword it sets.
+EDITOR_OPTION_KEYWORDS = {
+    "steps": "num_inference_steps",
+    "guidance": "guidance_scale",
+    "image_guidance": "image_guidance_scale",
+    "image_guidance_schedule": "image_guidance_decay",
+    "start_from_image": "start_from_image",
+    "size": "size",
+    "colour_fix": "colour_fix_sigma",
+    "grid_shifts": "grid_shifts",
+    "tone": "tone_correction",
+    "fusion_radius": "fusion_radius",
+}
+
+
 def add_editor_options(parser: argparse.ArgumentParser, prefix: str = "") -> None:
-    """The editor's checkpoint and settings, as options named ``--<prefix>steps`` and so on: with
-    ``prefix=""`` (read back by :func:`restorer_settings`) the checkpoint is ``--model``, with
-    ``prefix="editor-"`` (read back by :func:`editor_config_fields`) it is ``--editor``."""
-    parser.add_argument(f"--{prefix[:-1]}" if prefix else "--model", dest=prefix.replace("-", "_") + "model", metavar="FOLDER",
-                        help="editor checkpoint folder or hub id (default: the embedded Decorruptor-Tiny CM)")  # fmt: skip
-    parser.add_argument(f"--{prefix}steps", type=positive_int, metavar="N",
-                        help="editor steps (default: the checkpoint's own, else 4 for CM and 20 for DPM)")  # fmt: skip
-    parser.add_argument(f"--{prefix}size", type=positive_int, metavar="PIXELS", help="editor working long side (default: native, at most 512)")
-    parser.add_argument(f"--{prefix}colour-fix", type=non_negative_float, metavar="SIGMA",
-                        help="colour fix: the input's frequencies below a Gaussian of this std in pixels (the frames "
-                        "smoothed along time first) replace the edit's; 0 = off (default: the editor's, 2)")  # fmt: skip
-    parser.add_argument(f"--{prefix}grid-shifts", type=positive_int, metavar="N",
-                        help="edit each batch N times (1, 2 or 4) on latent grids shifted by half a latent pixel and average: "
-                        "fewer patch seams and less noise for N times the work (default: the checkpoint's own, else 1)")  # fmt: skip
-    parser.add_argument(f"--{prefix}no-tone", action="store_true",
-                        help="skip the checkpoint's tone correction (a learned global gain and offset per frame, "
-                        "smoothed along time, that undoes lowered contrast; the embedded model has one)")  # fmt: skip
-    parser.add_argument(f"--{prefix}fusion-radius", type=non_negative_int, default=2, metavar="N",
-                        help="before the edit, average each frame with N neighbours on each side, warped onto it by optical "
-                        "flow where the flow is reliable: noise, grain, rain and compression drawn afresh per frame average "
-                        "out; 0 = off (default 2)")  # fmt: skip
+    """The editor's checkpoint, the video preset and every setting, as options named
+    ``--<prefix>steps`` and so on: with ``prefix=""`` (read back by :func:`restorer_settings`) the
+    checkpoint is ``--model``, with ``prefix="editor-"`` (read back by :func:`editor_config_fields`)
+    it is ``--editor``. Every setting defaults to None: the preset's value, else the checkpoint's."""
+    from video_decorruptor.presets import PRESETS
+
+    group = parser.add_argument_group(
+        "editor", "Settings left unset come from the preset, then from the checkpoint: a released folder gets the "
+        "published values, the embedded Decorruptor-Tiny the ones recorded in its model_index.json.",
+    )  # fmt: skip
+    add = group.add_argument
+    add(f"--{prefix[:-1]}" if prefix else "--model", dest=prefix.replace("-", "_") + "model", metavar="FOLDER",
+        help="editor checkpoint folder or hub id (default: the embedded Decorruptor-Tiny CM)")  # fmt: skip
+    add("--preset", choices=list(PRESETS), default="default",
+        help="default: the project's temporal machinery (flow fusion, shared noise, anchor-plus-own attention, latent "
+        "smoothing); published: the published video path (long side 512, chunks of frame 0 + 7 new frames, keys and "
+        "values from frame 0 only, the seed reset per chunk, image guidance 1.8, no fusion, smoothing, colour fix or "
+        "tone correction). Every other option overrides the preset (default: default)")  # fmt: skip
+    add(f"--{prefix}steps", type=positive_int, metavar="N", help="sampling steps (published: 20 for DPM, 4 for CM)")
+    add(f"--{prefix}guidance", type=non_negative_float, metavar="S_T", help="text guidance (published: 7.5)")
+    add(f"--{prefix}image-guidance", type=non_negative_float, metavar="S_I",
+        help="image guidance; for DPM the start of its square-root decay to 0 (published: DPM 1.8, CM 1.3)")  # fmt: skip
+    add(f"--{prefix}image-guidance-schedule", choices=["decay", "constant"],
+        help="DPM only: decay the image guidance as a square root to 0 over the steps (published) or keep it constant")  # fmt: skip
+    add(f"--{prefix}start-from-image", action=argparse.BooleanOptionalAction, default=None,
+        help="start sampling from the input's latents at the terminal SNR instead of pure noise (published: off)")  # fmt: skip
+    add(f"--{prefix}size", type=positive_int, metavar="PIXELS",
+        help="working long side (default preset: native, at most 512; published: 512, a multiple of 64)")  # fmt: skip
+    add(f"--{prefix}colour-fix", type=non_negative_float, metavar="SIGMA",
+        help="colour fix: the input's frequencies below a Gaussian of this std in pixels (the frames smoothed along "
+        "time first) replace the edit's; 0 = off (published: off)")  # fmt: skip
+    add(f"--{prefix}grid-shifts", type=int, choices=[1, 2, 4], metavar="N",
+        help="edit each batch N times (1, 2 or 4) on latent grids shifted by half a latent pixel and average: fewer "
+        "patch seams and less noise for N times the work (published: 1)")  # fmt: skip
+    add(f"--{prefix}tone", action=argparse.BooleanOptionalAction, default=None,
+        help="the checkpoint's tone correction, where it has one (a learned global gain and offset per frame, "
+        "smoothed along time, that undoes lowered contrast; published: no such step)")  # fmt: skip
+    add(f"--{prefix}fusion-radius", type=non_negative_int, metavar="N",
+        help="before the edit, average each frame with N neighbours on each side, warped onto it by optical flow where "
+        "the flow is reliable: noise, grain, rain and compression drawn afresh per frame average out; 0 = off "
+        "(default preset: 2, published: 0)")  # fmt: skip
+
+
+def _editor_keywords(args: argparse.Namespace, prefix: str) -> dict[str, Any]:
+    """The editor options that were given, as ``VideoDecorruptor`` keywords."""
+    keywords = {}
+    for option, keyword in EDITOR_OPTION_KEYWORDS.items():
+        value = getattr(args, prefix + option)
+        if value is not None:
+            keywords[keyword] = value == "decay" if option == "image_guidance_schedule" else value
+    return keywords
 
 
 def restorer_settings(args: argparse.Namespace) -> dict[str, Any]:
     """The options ``add_editor_options(parser)`` added, as the keywords of ``VideoDecorruptor.from_pretrained``."""
-    return {"path": args.model, "num_inference_steps": args.steps, "size": args.size, "colour_fix_sigma": args.colour_fix,
-            "grid_shifts": args.grid_shifts, "tone_correction": not args.no_tone, "fusion_radius": args.fusion_radius}  # fmt: skip
+    return {"path": args.model, "preset": args.preset, **_editor_keywords(args, "")}
 
 
 def editor_config_fields(args: argparse.Namespace) -> dict[str, Any]:
     """The options ``add_editor_options(parser, "editor-")`` added, as the editor fields of ``EvaluationConfig``."""
-    return {"editor": args.editor_model, "editor_steps": args.editor_steps, "editor_size": args.editor_size,
-            "editor_colour_fix": args.editor_colour_fix, "editor_grid_shifts": args.editor_grid_shifts,
-            "editor_tone_correction": not args.editor_no_tone, "editor_fusion_radius": args.editor_fusion_radius}  # fmt: skip
+    return {"editor": args.editor_model, "editor_preset": args.preset, "editor_options": _editor_keywords(args, "editor_")}

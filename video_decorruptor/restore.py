@@ -1,13 +1,15 @@
 """``VideoDecorruptor``: restore videos frame by frame with the Decorruptor editor, without flicker.
 
-Frames are edited in chunks of ``batch_size``, one editor batch each. Before the edit, each frame
-is fused with its neighbours warped onto it by optical flow (:mod:`video_decorruptor.fusion`): damage
-drawn afresh in every frame (noise, grain, rain, compression) averages out, which no per-frame edit
-can do. Three consistency mechanisms, each switchable: shared noise (every frame and every chunk
-starts from, and is re-noised with, the same noise), anchor attention to the video's first frame
-(edited once, in the first chunk, and replayed to the others) and latent temporal smoothing, which
-carries each chunk's last frame into the next chunk as a neighbour
-(:mod:`video_decorruptor.consistency`).
+Frames are edited in chunks of ``batch_size``, one editor batch each. What happens around the
+edit comes from a preset (:mod:`video_decorruptor.presets`), every part of which an option
+overrides. The default preset: before the edit, each frame is fused with its neighbours warped onto
+it by optical flow (:mod:`video_decorruptor.fusion`), so damage drawn afresh in every frame (noise,
+grain, rain, compression) averages out, which no per-frame edit can do; then three consistency
+mechanisms, each switchable: shared noise (every frame and every chunk starts from, and is
+re-noised with, the same noise), anchor attention to the video's first frame (edited once, in the
+first chunk, and replayed to the others) and latent temporal smoothing, which carries each chunk's
+last frame into the next chunk as a neighbour (:mod:`video_decorruptor.consistency`). The
+``published`` preset is the published code's video path.
 Videos stream: decoding, editing and encoding overlap through bounded queues, so memory does not
 grow with the video's length.
 """
@@ -22,42 +24,49 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import cv2
 import numpy as np
 import torch
 
 from image_core.editor import load_editor
-from image_core.editor.common import (
-    check_colour_fix_sigma,
-    colour_fix,
-    grid_shift_mean,
-    images_to_tensor,
-    tensor_to_images,
-)
+from image_core.editor.loading import checkpoint_settings
+from image_core.editor.common import SETTING_ARGUMENTS, colour_fix, grid_shift_mean, images_to_tensor, tensor_to_images
+from image_core.editor.settings import EditorKind, EditorSettings
 from image_core.editor.tone import apply_tone
 from video_decorruptor.consistency import install_anchor_attention, temporal_smooth
 from video_decorruptor.fusion import fuse_frames
 from video_decorruptor.io import VideoWriter, open_video
+from video_decorruptor.presets import ConsistencySettings, VideoPreset, get_preset
 
-__all__ = ["ConsistencySettings", "VideoDecorruptor"]
+__all__ = ["ConsistencySettings", "VideoDecorruptor", "resolve_settings"]
 
 MAX_DEFAULT_SIZE = 512
+# ``VideoDecorruptor``'s editor options -> the editor settings they override.
+EDITOR_OPTIONS = {**SETTING_ARGUMENTS, "image_guidance_decay": "image_guidance_decay"}
+VIDEO_OPTIONS = ("batch_size", "size", "fusion_radius", "consistency")
 
 
-@dataclass(frozen=True)
-class ConsistencySettings:
-    """``shared_noise``, ``anchor_attention`` on/off; ``smoothing`` strength (0 = off)."""
+def resolve_settings(
+    checkpoint: EditorSettings, kind: EditorKind, preset: str = "default", **options: Any
+) -> tuple[VideoPreset, EditorSettings]:  # fmt: skip
+    """What a restorer does: the preset's video settings and the checkpoint's editor settings, the
+    preset's editor overrides applied, then every option that is not None.
 
-    shared_noise: bool = True
-    anchor_attention: bool = True
-    smoothing: float = 0.5
-
-    @classmethod
-    def none(cls) -> "ConsistencySettings":
-        """Independent per-frame editing: the baseline the consistency is measured against."""
-        return cls(shared_noise=False, anchor_attention=False, smoothing=0.0)
+    Args:
+        checkpoint, kind: the checkpoint's settings and kind (``pipe.settings``, ``pipe.kind``, or
+            :func:`image_core.editor.loading.checkpoint_settings` without loading the weights).
+        preset: a name of :data:`video_decorruptor.presets.PRESETS`.
+        options: ``VideoDecorruptor``'s keywords (``VIDEO_OPTIONS`` and ``EDITOR_OPTIONS``).
+    """
+    unknown = sorted(set(options) - set(VIDEO_OPTIONS) - set(EDITOR_OPTIONS))
+    if unknown:
+        raise TypeError(f"unknown restorer option(s) {', '.join(unknown)}")
+    video = get_preset(preset).replace(**{name: options.get(name) for name in VIDEO_OPTIONS})
+    given = {EDITOR_OPTIONS[name]: value for name, value in options.items() if name in EDITOR_OPTIONS and value is not None}
+    editor = checkpoint.override(video.editor, kind, f"preset {preset!r}").override(given, kind, "editor options")
+    return video, editor
 
 
 def _smooth(frames: torch.Tensor, strength: float, passes: int) -> torch.Tensor:
@@ -107,54 +116,56 @@ class _StreamState:
 class VideoDecorruptor:
     """Restore frames or video files with a Decorruptor editor pipeline.
 
+    Every option left at None takes the preset's value, and for the editor's settings the
+    checkpoint's own where the preset names none (:func:`resolve_settings`); the results are
+    ``video`` (a :class:`~video_decorruptor.presets.VideoPreset`) and ``editor_settings``.
+
     Args:
         pipe: a Decorruptor DPM or CM pipeline (see :func:`image_core.editor.load_editor`).
+        preset: ``"default"`` (the project's temporal machinery) or ``"published"`` (the published
+            video path); see :mod:`video_decorruptor.presets`.
         batch_size: frames per editor batch.
-        size: working long side in pixels (None: native up to 512), rounded to the VAE factor;
-            results are resized back to the source size.
+        size: working long side in pixels, rounded to the preset's multiple (default preset: native
+            up to 512, multiple of the VAE factor); results are resized back to the source size.
         consistency: which temporal-consistency mechanisms run.
-        seed: seed of the shared noise (and of independent noise, per chunk).
-        num_inference_steps: editor steps (None: the checkpoint's own, else 4 for CM and 20 for DPM).
-        guidance_scale, image_guidance_scale: editor guidance (None: the pipeline's defaults).
-        colour_fix_sigma: std in pixels below which the edit takes the input's low frequencies (0 = off;
-            None: the pipelines' default, see :func:`image_core.editor.common.keep_low_frequencies`). The
-            input frames are first smoothed along time like the latents, so that their noise does not
-            flicker back in.
-        grid_shifts: 1, 2 or 4 edits of each batch on grids shifted by half a latent pixel, averaged
-            (None: the checkpoint's own, else 1; see
-            :meth:`image_core.editor.common.DecorruptorMixin.grid_shift_ensemble`). Each shift keeps its
-            own anchor and smoothing state across batches; the colour fix runs once, on the mean.
-        tone_correction: pass the frames through the checkpoint's tone corrector where it has one
-            (:mod:`image_core.editor.tone`), with its per-frame gain and offset smoothed along time.
         fusion_radius: neighbours on each side that each frame is fused with before the edit,
             warped onto it by optical flow (0 = off; :func:`video_decorruptor.fusion.fuse_frames`).
             Frames are fused at the working size; a batch waits for the first ``fusion_radius``
             frames of the next.
+        seed: seed of the noise (shared, or per chunk).
+        num_inference_steps, guidance_scale, image_guidance_scale, image_guidance_decay,
+            start_from_image: the editor's sampling (see :class:`~image_core.editor.settings.EditorSettings`).
+        colour_fix_sigma: std in pixels below which the edit takes the input's low frequencies
+            (0 = off). The input frames are first smoothed along time like the latents, so that
+            their noise does not flicker back in.
+        grid_shifts: 1, 2 or 4 edits of each batch on grids shifted by half a latent pixel,
+            averaged. Each shift keeps its own anchor and smoothing state across batches; the colour
+            fix runs once, on the mean.
+        tone_correction: pass the frames through the checkpoint's tone corrector where it has one
+            (:mod:`image_core.editor.tone`), with its per-frame gain and offset smoothed along time.
         progress: show a progress bar in frames.
     """
 
     pipe: object
-    batch_size: int = 8
+    preset: str = "default"
+    batch_size: int | None = None
     size: int | None = None
-    consistency: ConsistencySettings = field(default_factory=ConsistencySettings)
+    consistency: ConsistencySettings | None = None
+    fusion_radius: int | None = None
     seed: int = 0
     num_inference_steps: int | None = None
     guidance_scale: float | None = None
     image_guidance_scale: float | None = None
+    image_guidance_decay: bool | None = None
+    start_from_image: bool | None = None
     colour_fix_sigma: float | None = None
     grid_shifts: int | None = None
-    tone_correction: bool = True
-    fusion_radius: int = 2
+    tone_correction: bool | None = None
     progress: bool = True
 
     def __post_init__(self) -> None:
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
-        if self.colour_fix_sigma is not None:
-            check_colour_fix_sigma(self.colour_fix_sigma)
-        if self.fusion_radius < 0:
-            raise ValueError(f"fusion_radius must be >= 0, got {self.fusion_radius}")
-        self.pipe.resolve_grid_shifts(self.grid_shifts)  # checks the count
+        options = {name: getattr(self, name) for name in (*VIDEO_OPTIONS, *EDITOR_OPTIONS)}
+        self.video, self.editor_settings = resolve_settings(self.pipe.settings, self.pipe.kind, self.preset, **options)
         self.pipe.set_progress_bar_config(disable=True)
         self._anchor_state = install_anchor_attention(self.pipe.unet)
 
@@ -162,22 +173,28 @@ class VideoDecorruptor:
     def from_pretrained(
         cls, path: str | Path | None = None, device: str | None = None, dtype: torch.dtype | None = None, **kwargs
     ) -> "VideoDecorruptor":
-        """Load a checkpoint (None: the embedded Decorruptor-Tiny) and wrap it."""
+        """Load a checkpoint (None: the embedded Decorruptor-Tiny) and wrap it; settings that do not
+        fit the checkpoint fail before any weights load."""
+        options = {name: kwargs.get(name) for name in (*VIDEO_OPTIONS, *EDITOR_OPTIONS)}
+        resolve_settings(*checkpoint_settings(path), kwargs.get("preset", "default"), **options)
         return cls(load_editor(path, device=device, dtype=dtype), **kwargs)
 
     # -----------------------------------------------------------------------------------------
     # Frames
     # -----------------------------------------------------------------------------------------
 
-    def _edit(self, frames: np.ndarray, chunk_index: int, streams: list[_StreamState]) -> np.ndarray:
+    def _edit(self, frames: np.ndarray, chunk_index: int, streams: list[_StreamState], anchor: np.ndarray | None) -> np.ndarray:
         """Edit one chunk of consecutive frames, (B, h, w, 3) uint8 -> (B, h, w, 3) uint8: once per
-        grid shift (one stream state each), averaged, then the colour fix."""
-        images, _ = images_to_tensor(frames)
-        edit = lambda copy, index: self._edit_copy(copy, chunk_index, streams[index])  # noqa: E731
-        edited = grid_shift_mean(edit, images, len(streams), self.pipe.vae_scale_factor)
-        if self.colour_fix_sigma != 0:  # the reference's smoothing carries state: only when the fix runs
-            edited = colour_fix(edited, self._colour_reference(images, streams[0]), self.colour_fix_sigma)
-        if self.tone_correction and self.pipe.tone_corrector is not None:
+        grid shift (one stream state each), averaged, then the colour fix and the tone correction.
+        An ``anchor`` (1, h, w, 3) is edited in front of the frames and dropped from the result."""
+        images, _ = images_to_tensor(frames if anchor is None else np.concatenate([anchor, frames]))
+        prepended = 0 if anchor is None else 1
+        edit = lambda copy, index: self._edit_copy(copy, chunk_index, streams[index], prepended)  # noqa: E731
+        edited = grid_shift_mean(edit, images, len(streams), self.pipe.vae_scale_factor)[prepended:]
+        images = images[prepended:]
+        if self.editor_settings.colour_fix_sigma > 0:  # the reference's smoothing carries state: only when the fix runs
+            edited = colour_fix(edited, self._colour_reference(images, streams[0]), self.editor_settings.colour_fix_sigma)
+        if self.editor_settings.tone_correction and self.pipe.tone_corrector is not None:
             edited = self._correct_tone(edited, streams[0])
         return tensor_to_images(edited, "numpy")
 
@@ -192,29 +209,30 @@ class VideoDecorruptor:
         stream.last_tone = estimates[-1:]
         return apply_tone(frames.float(), smoothed[:, :3].exp(), smoothed[:, 3:])
 
-    def _edit_copy(self, images: torch.Tensor, chunk_index: int, stream: _StreamState) -> torch.Tensor:
+    def _generator(self, chunk_index: int, frames: int) -> torch.Generator | list[torch.Generator]:
+        """The noise of one chunk: one seeded generator for shared or reseeded noise (the same every
+        chunk), else one per frame, new in every chunk."""
+        settings = self.video.consistency
+        if settings.shared_noise or settings.reseed_every_chunk:
+            return torch.Generator().manual_seed(self.seed)
+        seed = self.seed + 1_000_003 * chunk_index
+        return [torch.Generator().manual_seed(seed + i) for i in range(frames)]
+
+    def _edit_copy(self, images: torch.Tensor, chunk_index: int, stream: _StreamState, prepended: int) -> torch.Tensor:
         """Edit one chunk's frames (B, 3, h, w) on one grid, without the colour fix and the tone correction.
 
-        Chunk 0 starts with the anchor and records it into ``stream``; later chunks replay it.
+        Chunk 0 starts with the anchor and records it into ``stream``; later chunks replay it, or
+        carry it in front (``prepended``: 1), in which case it is recorded afresh and left out of
+        the smoothing.
         """
-        settings = self.consistency
-        seed = self.seed if settings.shared_noise else self.seed + 1_000_003 * chunk_index
-        if settings.shared_noise:
-            generator = torch.Generator().manual_seed(seed)
-        else:
-            generator = [torch.Generator().manual_seed(seed + i) for i in range(len(images))]
-        kwargs = {
-            key: value
-            for key, value in (("num_inference_steps", self.num_inference_steps), ("guidance_scale", self.guidance_scale),
-                               ("image_guidance_scale", self.image_guidance_scale))
-            if value is not None
-        }  # fmt: skip
+        settings = self.video.consistency
         transform = None
         if settings.smoothing > 0:
-            passes = math.ceil(SMOOTHING_PASSES / self.pipe.resolve_inference_steps(self.num_inference_steps))
+            passes = math.ceil(SMOOTHING_PASSES / self.editor_settings.steps(self.pipe.kind))
 
             def transform(denoised: torch.Tensor, step: int) -> torch.Tensor:
                 groups = denoised.view(-1, len(images), *denoised.shape[1:])  # (guidance groups, frames, C, h, w)
+                anchors, groups = groups[:, :prepended], groups[:, prepended:]
                 carried = stream.last_denoised
                 if step < len(carried):  # the previous chunk's last frame is this chunk's left neighbour
                     smoothed = torch.stack([_smooth(torch.cat([left, group]), settings.smoothing, passes)[1:]
@@ -222,14 +240,15 @@ class VideoDecorruptor:
                 else:
                     smoothed = torch.stack([_smooth(group, settings.smoothing, passes) for group in groups])
                 carried[step : step + 1] = [smoothed[:, -1:]]
-                return smoothed.view_as(denoised)
+                return torch.cat([anchors, smoothed], 1).view_as(denoised)
 
         if settings.anchor_attention:
-            self._anchor_state.start_batch(len(images), stream.anchor_tokens, recording=chunk_index == 0)
+            recording = chunk_index == 0 or prepended > 0
+            self._anchor_state.start_batch(len(images), stream.anchor_tokens, recording, settings.anchor_only)
         try:
             return self.pipe(
-                image=images, generator=generator, shared_noise=settings.shared_noise, denoised_transform=transform,
-                colour_fix_sigma=0, tone_correction=False, grid_shifts=1, **kwargs,
+                image=images, generator=self._generator(chunk_index, len(images)), shared_noise=settings.shared_noise,
+                denoised_transform=transform, settings=self.editor_settings.replace(colour_fix_sigma=0.0, tone_correction=False, grid_shifts=1),
             ).images  # fmt: skip
         finally:
             self._anchor_state.enabled = False  # the pipeline stays usable on its own
@@ -245,16 +264,20 @@ class VideoDecorruptor:
         """``values`` (B, C, h, w), consecutive, smoothed along time (``SMOOTHING_PASSES`` passes) with
         ``previous`` (1, C, h, w), the last one of the batch before, as the first one's left neighbour."""
         stack = values if previous is None else torch.cat([previous.to(values), values])
-        return _smooth(stack, self.consistency.smoothing, SMOOTHING_PASSES)[len(stack) - len(values) :]
+        return _smooth(stack, self.video.consistency.smoothing, SMOOTHING_PASSES)[len(stack) - len(values) :]
 
     def _batches(self, chunks: Iterator[np.ndarray], frame_shape: tuple[int, ...]) -> Iterator[np.ndarray]:
-        """Regroup decoded chunks into editor batches of ``batch_size`` frames."""
+        """Regroup decoded chunks into editor batches of new frames: ``batch_size`` each, or with the
+        anchor carried in every chunk ``batch_size`` for the first (which starts with the anchor)
+        and ``batch_size - 1`` for the others."""
         pending = np.zeros((0, *frame_shape), np.uint8)
+        size = self.video.batch_size
         for chunk in chunks:
             pending = np.concatenate([pending, chunk])
-            while len(pending) >= self.batch_size:
-                yield pending[: self.batch_size]
-                pending = pending[self.batch_size :]
+            while len(pending) >= size:
+                yield pending[:size]
+                pending = pending[size:]
+                size = self.video.batch_size - self.video.anchor_in_every_chunk
         if len(pending):
             yield pending
 
@@ -262,7 +285,7 @@ class VideoDecorruptor:
         """The batches (B, h, w, 3) uint8, in order and of the same sizes, each frame fused with
         ``fusion_radius`` neighbours on each side: a batch is held back until the frames after it
         have been read, and the last frames before it are kept as its left context."""
-        radius = self.fusion_radius
+        radius = self.video.fusion_radius
         if radius == 0:
             yield from batches
             return
@@ -288,11 +311,14 @@ class VideoDecorruptor:
     def _restore_stream(self, chunks: Iterator[np.ndarray], first_frame: np.ndarray) -> Iterator[np.ndarray]:
         """Restored frames at the source size, batch by batch, in order."""
         source_size = first_frame.shape[:2]
-        work_size = working_size(*source_size, self.size, self.pipe.vae_scale_factor)
-        streams = [_StreamState() for _ in range(self.pipe.resolve_grid_shifts(self.grid_shifts))]
+        work_size = working_size(*source_size, self.video.size, self.video.size_multiple or self.pipe.vae_scale_factor)
+        streams = [_StreamState() for _ in range(self.editor_settings.grid_shifts)]
         resized = (np.stack([_resize(f, work_size) for f in frames]) for frames in self._batches(chunks, first_frame.shape))
+        anchor = None
         for index, frames in enumerate(self._fused(resized)):
-            edited = self._edit(frames, index, streams)
+            edited = self._edit(frames, index, streams, anchor)
+            if self.video.anchor_in_every_chunk and anchor is None:
+                anchor = frames[:1]
             yield np.stack([_resize(f, source_size) for f in edited])
 
     def restore_frames(self, frames: np.ndarray) -> np.ndarray:
@@ -337,7 +363,7 @@ class VideoDecorruptor:
 
         def decode() -> None:
             try:
-                for chunk in reader.chunks(self.batch_size):
+                for chunk in reader.chunks(self.video.batch_size):
                     if stop.is_set():
                         break
                     decoded.put(chunk)

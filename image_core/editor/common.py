@@ -25,15 +25,12 @@ from diffusers.utils.torch_utils import randn_tensor
 from safetensors.torch import load_file, save_file
 
 from image_core.editor.autoencoder import vae_downsampling
+from image_core.editor.settings import GRID_SHIFT_COUNTS, EditorKind, EditorSettings
 
 INSTRUCTION = "Clean the image"
 PROMPT_EMBEDS_FILE = "prompt_embeds.safetensors"
-# Default std in pixels of ``keep_low_frequencies``, chosen on crops of the training photos (the
-# held-out ones are the test set): the best noise removal of sigma 1, 2, 3, 4 and 6 with Decorruptor-Tiny.
-COLOUR_FIX_SIGMA = 2.0
-# Window of the median that the colour fix takes of (input - edit) before its low-pass, chosen on the
-# same training crops: 3 lifted the mean gain over the 15 corruptions from +1.40 to +1.53 dB (impulse
-# noise +1.6), 5 gave +1.51, and a median of the input itself +1.59 but cost clean crops 1.3 dB.
+# Window of the median that the colour fix takes of (input - edit) before its low-pass: the smallest
+# that removes impulse grains (see ``keep_low_frequencies``).
 COLOUR_FIX_MEDIAN = 3
 
 ImageInput = Union[PIL.Image.Image, Sequence[PIL.Image.Image], np.ndarray, torch.Tensor]
@@ -109,9 +106,6 @@ def pad_to_multiple(images: torch.Tensor, multiple: int) -> torch.Tensor:
     return F.pad(images, (0, pad_w, 0, pad_h), mode=mode)
 
 
-GRID_SHIFT_COUNTS = (1, 2, 4)
-
-
 def grid_offsets(count: int, factor: int) -> list[tuple[int, int]]:
     """The first ``count`` (1, 2 or 4) of the (top, left) shifts (0, 0), (h, h), (0, h), (h, 0),
     h = ``factor`` // 2: half a latent pixel, where one edit's patch seams are furthest from another's."""
@@ -138,11 +132,25 @@ def grid_shift_mean(edit: Callable[[torch.Tensor, int], torch.Tensor], images: t
     return torch.stack(edits).mean(0)
 
 
-def grid_shifted(call: Callable) -> Callable:
-    """Decorate a pipeline's ``__call__`` with its ``grid_shifts`` argument: the count is resolved
-    (the call's, else the checkpoint's) before the body runs, and more than one hands the whole
-    call to ``DecorruptorMixin.grid_shift_ensemble``, which edits each copy through this call with
-    one shift. So every argument of either pipeline reaches the copies without a list to keep."""
+# A pipeline call's arguments that override one of the editor's settings: argument -> setting.
+SETTING_ARGUMENTS = {
+    "num_inference_steps": "inference_steps",
+    "guidance_scale": "guidance_scale",
+    "image_guidance_scale": "image_guidance_scale",
+    "start_from_image": "start_from_image",
+    "colour_fix_sigma": "colour_fix_sigma",
+    "tone_correction": "tone_correction",
+    "grid_shifts": "grid_shifts",
+}
+
+
+def resolves_settings(call: Callable) -> Callable:
+    """Decorate a pipeline's ``__call__``: its setting arguments (``SETTING_ARGUMENTS``, None = not
+    given) and its ``settings`` are merged into one :class:`EditorSettings` before the body runs
+    (the call's arguments over ``settings``, over the checkpoint's own), and the body sees only that,
+    as ``settings``. More than one grid shift hands the call to
+    ``DecorruptorMixin.grid_shift_ensemble``, which edits each copy through this call with one shift,
+    so every argument reaches the copies without a list to keep."""
     signature = inspect.signature(call)
 
     @functools.wraps(call)
@@ -150,10 +158,15 @@ def grid_shifted(call: Callable) -> Callable:
         arguments = signature.bind(self, *args, **kwargs)
         arguments.apply_defaults()
         arguments = {name: value for name, value in arguments.arguments.items() if name != "self"}
-        count = self.resolve_grid_shifts(arguments.pop("grid_shifts"))
-        if count == 1:
-            return call(self, grid_shifts=1, **arguments)
-        return self.grid_shift_ensemble(count, **arguments)
+        base = arguments.pop("settings") or self.settings
+        given = {SETTING_ARGUMENTS[name]: arguments.pop(name) for name in SETTING_ARGUMENTS}
+        per_step = given.get("image_guidance_scale")
+        if per_step is not None and not isinstance(per_step, (int, float)):  # DPM's one value per step
+            arguments["image_guidance_scale"] = given.pop("image_guidance_scale")
+        settings = base.override({key: value for key, value in given.items() if value is not None}, self.kind, "pipeline call")
+        if settings.grid_shifts == 1:
+            return call(self, settings=settings, **arguments)
+        return self.grid_shift_ensemble(settings, **arguments)
 
     return wrapper
 
@@ -162,13 +175,6 @@ def check_colour_reference(reference: torch.Tensor | None, images: torch.Tensor)
     """A colour reference, where one is given, has the images' shape (B, 3, H, W)."""
     if reference is not None and reference.shape != images.shape:
         raise ValueError(f"colour_reference has shape {tuple(reference.shape)}, the images {tuple(images.shape)}")
-
-
-def check_colour_fix_sigma(sigma: float) -> None:
-    """Refuse a negative sigma before any work: the pipelines and the video layer (which checks its
-    setting when it is built) share this check."""
-    if sigma < 0:
-        raise ValueError(f"colour_fix_sigma must be >= 0 (0 = off), got {sigma}")
 
 
 def median_filter(images: torch.Tensor, size: int) -> torch.Tensor:
@@ -198,10 +204,9 @@ def keep_low_frequencies(edited: torch.Tensor, reference: torch.Tensor, sigma: f
     return (edited + TF.gaussian_blur(difference, [kernel, kernel], [sigma, sigma])).clamp(0, 1)
 
 
-def colour_fix(edited: torch.Tensor, reference: torch.Tensor, sigma: float | None) -> torch.Tensor:
+def colour_fix(edited: torch.Tensor, reference: torch.Tensor, sigma: float) -> torch.Tensor:
     """The colour fix as the pipelines and the video layer apply it: :func:`keep_low_frequencies` with
-    ``sigma`` pixels (None: ``COLOUR_FIX_SIGMA``; 0: off, ``edited`` as it is). Both (B, 3, H, W)."""
-    sigma = COLOUR_FIX_SIGMA if sigma is None else sigma
+    ``sigma`` pixels (0: off, ``edited`` as it is). Both (B, 3, H, W)."""
     return keep_low_frequencies(edited, reference, sigma) if sigma > 0 else edited
 
 
@@ -316,71 +321,57 @@ def shared_generators(generator: torch.Generator | list[torch.Generator] | None,
 
 
 class DecorruptorMixin:
-    """Instruction embedding (text encoder or stored embeddings), VAE helpers, save/load of the
-    stored embeddings. Mixed into ``DiffusionPipeline`` subclasses."""
+    """Settings, instruction embedding (text encoder or stored embeddings), VAE helpers, save/load
+    of the stored embeddings. Mixed into ``DiffusionPipeline`` subclasses."""
 
     model_cpu_offload_seq = "text_encoder->unet->vae"
     _optional_components = ["text_encoder", "tokenizer", "tone_corrector"]
     prompt_embeds: torch.Tensor | None = None
     negative_prompt_embeds: torch.Tensor | None = None
-    default_inference_steps: int  # each pipeline's published step count, for checkpoints that name none
+    kind: EditorKind
 
-    def __init__(self, vae, unet, scheduler, text_encoder=None, tokenizer=None, residual_target: bool = False,
-                 inference_steps: int | None = None, grid_shifts: int | None = None, tone_corrector=None):  # fmt: skip
+    def __init__(self, vae, unet, scheduler, text_encoder=None, tokenizer=None, tone_corrector=None,
+                 settings: dict | None = None):  # fmt: skip
         super().__init__()
         self.register_modules(vae=vae, unet=unet, scheduler=scheduler, text_encoder=text_encoder, tokenizer=tokenizer,
                               tone_corrector=tone_corrector)  # fmt: skip
-        self.register_to_config(residual_target=residual_target, inference_steps=inference_steps, grid_shifts=grid_shifts)
+        self.register_to_config(settings=dict(settings or {}))
+        _ = self.settings  # a bad checkpoint setting fails at load, not at the first edit
 
-    def resolve_grid_shifts(self, grid_shifts: int | None) -> int:
-        """The call's count of grid-shifted edits, else the checkpoint's own (``grid_shifts`` in
-        ``model_index.json``), else 1."""
-        count = grid_shifts if grid_shifts is not None else (self.config.grid_shifts or 1)
-        grid_offsets(count, self.vae_scale_factor)  # checks the count
-        return count
+    @property
+    def settings(self) -> EditorSettings:
+        """The checkpoint's settings: the published defaults with ``settings`` from ``model_index.json`` applied."""
+        return EditorSettings().override(self.config.settings, self.kind, "the checkpoint's model_index.json settings")
 
     def grid_shift_ensemble(
-        self, count: int, image: ImageInput, colour_fix_sigma: float, colour_reference: torch.Tensor | None,
-        tone_correction: bool, return_dict: bool, **kwargs,
+        self, settings: EditorSettings, image: ImageInput, colour_reference: torch.Tensor | None, return_dict: bool,
+        **kwargs,
     ):  # fmt: skip
-        """Edit ``count`` copies of the images shifted by half a latent pixel and average them.
+        """Edit ``settings.grid_shifts`` copies of the images shifted by half a latent pixel and average them.
 
         Why: a latent edit's errors follow the autoencoder's patch grid (a patch code's error is a
         block), and a one-step edit is one draw of noise; shifted copies put the seams elsewhere and
-        draw new noise, and their mean is the better estimate (on held-out crops with the embedded
-        model, 4 copies against one: +0.19 dB mean gain, +0.5 to +0.7 dB on noise, no corruption
-        below -0.4 dB). The colour fix and the tone correction run once, on the mean.
+        draw new noise, and their mean is the better estimate. The colour fix and the tone
+        correction run once, on the mean.
         """
-        check_colour_fix_sigma(colour_fix_sigma)
         images, kind = images_to_tensor(image)
         check_colour_reference(colour_reference, images)
-        edit = lambda copy, _: self(image=copy, grid_shifts=1, colour_fix_sigma=0, tone_correction=False, **kwargs).images  # noqa: E731
-        mean = grid_shift_mean(edit, images, count, self.vae_scale_factor)
+        single = settings.replace(grid_shifts=1, colour_fix_sigma=0.0, tone_correction=False)
+        edit = lambda copy, _: self(image=copy, settings=single, **kwargs).images  # noqa: E731
+        mean = grid_shift_mean(edit, images, settings.grid_shifts, self.vae_scale_factor)
         reference = images if colour_reference is None else colour_reference
-        return self._output(mean, reference, colour_fix_sigma, tone_correction, tuple(images.shape[-2:]), kind, return_dict)
-
-    def resolve_inference_steps(self, num_inference_steps: int | None) -> int:
-        """The call's step count, else the checkpoint's own (``inference_steps`` in ``model_index.json``:
-        a model is trained and measured for a step count, e.g. a consistency model best at one step),
-        else the pipeline's published default."""
-        if num_inference_steps is not None:
-            return num_inference_steps
-        return self.config.inference_steps or self.default_inference_steps
+        return self._output(mean, reference, settings, tuple(images.shape[-2:]), kind, return_dict)
 
     @property
     def vae_scale_factor(self) -> int:
         return vae_downsampling(self.vae.config)
 
     def prepare_images(
-        self, image: ImageInput, num_inference_steps: int, generator, shared_noise: bool, colour_fix_sigma: float,
-        colour_reference: torch.Tensor | None,
+        self, image: ImageInput, generator, shared_noise: bool, colour_reference: torch.Tensor | None
     ):  # fmt: skip
         """Check a call's inputs; return the images padded to the VAE factor (B, 3, H', W'), their
         kind, their size before padding and the colour fix's reference, padded alike (the images
         themselves unless ``colour_reference`` is given)."""
-        if num_inference_steps < 1:
-            raise ValueError(f"num_inference_steps must be >= 1, got {num_inference_steps}")
-        check_colour_fix_sigma(colour_fix_sigma)
         images, kind = images_to_tensor(image)
         batch = images.shape[0]
         if isinstance(generator, list) and len(generator) != batch and not shared_noise:
@@ -392,7 +383,7 @@ class DecorruptorMixin:
 
     def diffusion_offset(self, image_latents: torch.Tensor) -> torch.Tensor:
         """See :func:`diffusion_offset`; ``residual_target`` is a setting of the checkpoint (``model_index.json``)."""
-        return diffusion_offset(self.vae.config, image_latents, self.config.residual_target)
+        return diffusion_offset(self.vae.config, image_latents, self.settings.residual_target)
 
     def prepare_noise(self, image_latents: torch.Tensor, generator, shared_noise: bool, start_from_image: bool):
         """Initial latents and the generator(s) for the per-step noise; with ``shared_noise`` every
@@ -403,17 +394,16 @@ class DecorruptorMixin:
         latents standing in for x0 (:func:`diffusion_latents`: zero for a residual-target
         checkpoint, whose best guess without the UNet is "no change"). Stable Diffusion's schedule
         keeps a terminal SNR of a_T = 0.0047 at t = 999, and a UNet trained on it takes the low
-        frequencies (colour, brightness) from that leftover signal; pure noise has none. Measured on
-        the first Decorruptor-Tiny, a plain-target model (CM-4, held-out 128 px crops): +1.1 to
-        +1.8 dB on noise, blur, JPEG, pixelation and clean inputs. For a residual-target checkpoint
-        the start is pure noise scaled by sqrt(1 - a_T), so the setting makes no difference there.
+        frequencies (colour, brightness) from that leftover signal; pure noise has none (a small
+        model benefits; the published pipelines start from pure noise). For a residual-target
+        checkpoint the start is pure noise scaled by sqrt(1 - a_T).
         """
         noise_generator = shared_generators(generator, image_latents.shape[0]) if shared_noise else generator
         noise = randn_tensor(image_latents.shape, generator=noise_generator, device=self._execution_device, dtype=self.unet.dtype)
         if not start_from_image:
             return noise * self.scheduler.init_noise_sigma, noise_generator
         alpha = self.scheduler.alphas_cumprod[int(self.scheduler.timesteps[0])].to(noise.device, noise.dtype)
-        signal = diffusion_latents(self.vae.config, image_latents, image_latents, self.config.residual_target).to(noise.dtype)
+        signal = diffusion_latents(self.vae.config, image_latents, image_latents, self.settings.residual_target).to(noise.dtype)
         return alpha.sqrt() * signal + (1 - alpha).sqrt() * noise, noise_generator
 
     def instruction_embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -474,13 +464,13 @@ class DecorruptorMixin:
         return self.tone_corrector.correct(images.to(self.tone_corrector.device))
 
     def _output(
-        self, decoded: torch.Tensor, reference: torch.Tensor, colour_fix_sigma: float, tone_correction: bool,
-        size: tuple[int, int], kind: str, return_dict: bool,
+        self, decoded: torch.Tensor, reference: torch.Tensor, settings: EditorSettings, size: tuple[int, int], kind: str,
+        return_dict: bool,
     ):  # fmt: skip
-        """Colour fix against the (padded) ``reference``, crop back to ``size``, correct the tone
-        (if asked and the checkpoint has a corrector; on the cropped image, whose statistics it
-        reads), convert to ``kind``."""
-        images = colour_fix(decoded, reference, colour_fix_sigma)[..., : size[0], : size[1]]
-        images = tensor_to_images(self.correct_tone(images) if tone_correction else images, kind)
+        """The settings' post-processing: colour fix against the (padded) ``reference``, crop back to
+        ``size``, correct the tone (if asked and the checkpoint has a corrector; on the cropped image,
+        whose statistics it reads), convert to ``kind``."""
+        images = colour_fix(decoded, reference, settings.colour_fix_sigma)[..., : size[0], : size[1]]
+        images = tensor_to_images(self.correct_tone(images) if settings.tone_correction else images, kind)
         self.maybe_free_model_hooks()
         return EditorOutput(images=images) if return_dict else (images,)

@@ -11,12 +11,15 @@ from diffusers import DDIMScheduler, LCMScheduler
 
 from image_core.editor.pipeline_cm import DecorruptorCMPipeline
 from image_core.editor.pipeline_dpm import DecorruptorDPMPipeline
+from image_core.editor.settings import EditorKind, EditorSettings
 
 EditorPipeline = Union[DecorruptorCMPipeline, DecorruptorDPMPipeline]
 
 # The embedded Decorruptor-Tiny lives here once trained (see the training issue); CM is the default.
 EMBEDDED_DIR = Path(__file__).resolve().parent.parent / "weights"
 EMBEDDED_DEFAULT = EMBEDDED_DIR / "decorruptor-tiny-cm"
+# What a non-DDIM scheduler config hands to the published DDIM: the model's noise schedule.
+PUBLISHED_SCHEDULE_KEYS = ("num_train_timesteps", "beta_start", "beta_end", "beta_schedule", "trained_betas", "prediction_type")
 
 
 def resolve_checkpoint(path_or_id: str | Path | None) -> Path:
@@ -54,6 +57,36 @@ def _variant(folder: Path) -> str | None:
     return "fp16" if any(unet.glob("diffusion_pytorch_model.fp16.*")) else None
 
 
+def published_ddim(scheduler_config: dict) -> DDIMScheduler:
+    """The DPM sampler the published code builds: DDIM with ``clip_sample`` and ``set_alpha_to_one``
+    off, whatever the folder's scheduler config says about them.
+
+    A DDIM config (the project's checkpoints) is kept otherwise (its prediction type and timestep
+    spacing are how the model was trained). Any other config (the released folders carry a PNDM
+    config) gives only its noise schedule; the rest are DDIM's defaults, as in the published code:
+    built from a PNDM config, DDIM would inherit its ``steps_offset`` and, lacking ``clip_sample``,
+    clip the denoised latents to [-1, 1].
+    """
+    if scheduler_config.get("_class_name") == "DDIMScheduler":
+        return DDIMScheduler.from_config(scheduler_config, clip_sample=False, set_alpha_to_one=False)
+    schedule = {key: scheduler_config[key] for key in PUBLISHED_SCHEDULE_KEYS if key in scheduler_config}
+    return DDIMScheduler(**schedule, clip_sample=False, set_alpha_to_one=False)
+
+
+def checkpoint_kind(folder: Path) -> EditorKind:
+    """'cm' for a UNet with a guidance embedding (``time_cond_proj_dim``), else 'dpm'."""
+    unet_config = json.loads((folder / "unet" / "config.json").read_text())
+    return "cm" if unet_config.get("time_cond_proj_dim") is not None else "dpm"
+
+
+def checkpoint_settings(path_or_id: str | Path | None = None) -> tuple[EditorSettings, EditorKind]:
+    """A checkpoint's editor settings and kind, read from its files without loading any weights."""
+    folder = resolve_checkpoint(path_or_id)
+    kind = checkpoint_kind(folder)
+    stored = json.loads((folder / "model_index.json").read_text()).get("settings")
+    return EditorSettings().override(stored, kind, f"{folder / 'model_index.json'} settings"), kind
+
+
 def load_editor(
     path_or_id: str | Path | None = None,
     device: str | torch.device | None = None,
@@ -62,9 +95,10 @@ def load_editor(
 ) -> EditorPipeline:
     """Load a Decorruptor checkpoint as the right pipeline.
 
-    A UNet with ``time_cond_proj_dim`` is a consistency student (CM pipeline, LCM scheduler);
-    otherwise it is the DPM teacher (DDIM scheduler built from the folder's scheduler config, e.g.
-    the released PNDM config).
+    A UNet with ``time_cond_proj_dim`` is a consistency student (CM pipeline, the folder's LCM
+    scheduler); otherwise it is the DPM teacher (the published DDIM, :func:`published_ddim`). The
+    editor's settings are the published ones unless the folder's ``model_index.json`` records its
+    own under ``settings`` (:class:`~image_core.editor.settings.EditorSettings`).
 
     Args:
         path_or_id: a local diffusers folder (released ``DeCorruptor-DPM`` / ``-CM`` layout), a hub id
@@ -75,15 +109,16 @@ def load_editor(
 
     Raises:
         FileNotFoundError: the checkpoint cannot be found locally or fetched.
+        ValueError: a setting in its ``model_index.json`` is unknown, of the wrong type or out of range.
     """
     folder = resolve_checkpoint(path_or_id)
+    checkpoint_settings(folder)  # a bad setting fails before any weights load
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     dtype = dtype or (torch.float16 if device.type == "cuda" else torch.float32)
-    unet_config = json.loads((folder / "unet" / "config.json").read_text())
-    is_cm = unet_config.get("time_cond_proj_dim") is not None
+    is_cm = checkpoint_kind(folder) == "cm"
     pipeline_class = DecorruptorCMPipeline if is_cm else DecorruptorDPMPipeline
-    scheduler_class = LCMScheduler if is_cm else DDIMScheduler
-    scheduler = scheduler_class.from_config(json.loads((folder / "scheduler" / "scheduler_config.json").read_text()))
+    scheduler_config = json.loads((folder / "scheduler" / "scheduler_config.json").read_text())
+    scheduler = LCMScheduler.from_config(scheduler_config) if is_cm else published_ddim(scheduler_config)
     pipe = pipeline_class.from_pretrained(folder, scheduler=scheduler, dtype=dtype, variant=_variant(folder))
     pipe.to(device)
     if channels_last:

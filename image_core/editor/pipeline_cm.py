@@ -8,15 +8,15 @@ import torch
 from diffusers import DiffusionPipeline
 
 from image_core.editor.common import (
-    COLOUR_FIX_SIGMA,
     DecorruptorMixin,
     DenoisedTransform,
     ImageInput,
     apply_denoised_transform,
-    grid_shifted,
     guidance_embedding,
     previous_alpha,
+    resolves_settings,
 )
+from image_core.editor.settings import EditorSettings
 
 
 class DecorruptorCMPipeline(DecorruptorMixin, DiffusionPipeline):
@@ -33,17 +33,16 @@ class DecorruptorCMPipeline(DecorruptorMixin, DiffusionPipeline):
         >>> restored = pipe(image=corrupted_pil, generator=torch.Generator().manual_seed(0)).images[0]  # doctest: +SKIP
     """
 
-    default_inference_steps = 4
+    kind = "cm"
 
-    def __init__(self, vae, unet, scheduler, text_encoder=None, tokenizer=None, residual_target: bool = False,
-                 inference_steps: Optional[int] = None, grid_shifts: Optional[int] = None, tone_corrector=None):  # fmt: skip
+    def __init__(self, vae, unet, scheduler, text_encoder=None, tokenizer=None, tone_corrector=None,
+                 settings: Optional[dict] = None):  # fmt: skip
         if unet.config.time_cond_proj_dim is None:
             raise ValueError(
                 "this UNet has no guidance embedding (unet.config.time_cond_proj_dim is None): it is a DPM "
                 "teacher, load it with DecorruptorDPMPipeline"
             )
-        super().__init__(vae, unet, scheduler, text_encoder, tokenizer, residual_target, inference_steps, grid_shifts,
-                         tone_corrector)  # fmt: skip
+        super().__init__(vae, unet, scheduler, text_encoder, tokenizer, tone_corrector, settings)
 
     def guidance_condition(self, guidance_scale: float, image_guidance_scale: float, batch: int) -> torch.Tensor:
         """``timestep_cond`` (B, time_cond_proj_dim): emb(w_T) * emb(w_I)."""
@@ -53,32 +52,36 @@ class DecorruptorCMPipeline(DecorruptorMixin, DiffusionPipeline):
         return (text * image).to(self._execution_device, self.unet.dtype)
 
     @torch.no_grad()
-    @grid_shifted
+    @resolves_settings
     def __call__(
         self,
         image: ImageInput,
         num_inference_steps: Optional[int] = None,
-        guidance_scale: float = 7.5,
-        image_guidance_scale: float = 1.2,
+        guidance_scale: Optional[float] = None,
+        image_guidance_scale: Optional[float] = None,
         generator: Union[torch.Generator, list[torch.Generator], None] = None,
         shared_noise: bool = False,
-        start_from_image: bool = True,
+        start_from_image: Optional[bool] = None,
         original_inference_steps: Optional[int] = None,
         denoised_transform: Optional[DenoisedTransform] = None,
-        colour_fix_sigma: float = COLOUR_FIX_SIGMA,
+        colour_fix_sigma: Optional[float] = None,
         colour_reference: Optional[torch.Tensor] = None,
-        tone_correction: bool = True,
+        tone_correction: Optional[bool] = None,
         grid_shifts: Optional[int] = None,
+        settings: Optional[EditorSettings] = None,
         return_dict: bool = True,
     ):
         """Restore a batch of images.
 
+        Every argument that names a setting defaults to None: the ``settings`` given, else the
+        checkpoint's own (:class:`~image_core.editor.settings.EditorSettings`, published values
+        unless its ``model_index.json`` says otherwise).
+
         Args:
             image: PIL image(s), uint8 array (H, W, 3) / (B, H, W, 3), or float tensor (B, 3, H, W) in [0, 1].
-            num_inference_steps: LCM steps, one UNet evaluation each; None = the checkpoint's
-                ``inference_steps``, else 4.
-            guidance_scale: text guidance w_T (published: 7.5).
-            image_guidance_scale: image guidance w_I (published: 1.1 to 1.3).
+            num_inference_steps: LCM steps, one UNet evaluation each (published 4).
+            guidance_scale: text guidance w_T (published 7.5).
+            image_guidance_scale: image guidance w_I (published 1.3; the published video path passes 1.8).
             generator: one generator, or one per image for batch-independent seeding.
             shared_noise: every image of the batch gets the same initial and per-step noise.
             start_from_image: start from the input image's latents at the schedule's terminal SNR rather than
@@ -87,26 +90,20 @@ class DecorruptorCMPipeline(DecorruptorMixin, DiffusionPipeline):
             denoised_transform: ``(x0 (B, C, h, w), step) -> x0`` applied to each step's denoised estimate
                 (the video layer's temporal smoothing); the next latents follow the edited estimate.
             colour_fix_sigma: take the output's frequencies below a Gaussian of this std (pixels) from the
-                input (see ``keep_low_frequencies``); 0 = off, the decoded edit as it is.
+                input (see ``keep_low_frequencies``); 0 = off.
             colour_reference: float tensor (B, 3, H, W) in [0, 1], the input's size, whose low frequencies the
-                colour fix keeps instead of the input's (e.g. frames smoothed along time, which the video layer
-                fixes against).
-            tone_correction: pass the result through the checkpoint's tone corrector, where it has one
-                (``tone_corrector`` in ``model_index.json``; see :mod:`image_core.editor.tone`): a
-                global per-channel gain and offset that undoes lowered contrast.
+                colour fix keeps instead of the input's.
+            tone_correction: pass the result through the checkpoint's tone corrector, where it has one.
             grid_shifts: 1, 2 or 4 edits of copies shifted by half a latent pixel, averaged (see
-                ``grid_shift_ensemble``); None = the checkpoint's ``grid_shifts``, else 1. Resolved by
-                ``grid_shifted`` before this body runs, which then sees 1.
+                ``grid_shift_ensemble``).
+            settings: the settings the arguments above override (None: the checkpoint's).
             return_dict: return an ``EditorOutput`` instead of a tuple.
 
         Returns:
             ``EditorOutput`` whose ``images`` are of the input's kind and size.
         """
-        # 1. Check inputs, convert, pad to the VAE factor
-        num_inference_steps = self.resolve_inference_steps(num_inference_steps)
-        images, kind, size, colour_reference = self.prepare_images(
-            image, num_inference_steps, generator, shared_noise, colour_fix_sigma, colour_reference
-        )  # fmt: skip
+        # 1. Check inputs, convert, pad to the VAE factor (``resolves_settings`` merged the settings)
+        images, kind, size, colour_reference = self.prepare_images(image, generator, shared_noise, colour_reference)
         batch, device = images.shape[0], self._execution_device
 
         # 2. Instruction embedding (no CFG batch: the guidance is in timestep_cond)
@@ -118,16 +115,16 @@ class DecorruptorCMPipeline(DecorruptorMixin, DiffusionPipeline):
 
         # 4. Timesteps
         self.scheduler.set_timesteps(
-            num_inference_steps, device=device, original_inference_steps=original_inference_steps
+            settings.steps(self.kind), device=device, original_inference_steps=original_inference_steps
         )  # fmt: skip
         timesteps = self.scheduler.timesteps
 
         # 5. Guidance embedding emb(w_T) * emb(w_I)
-        timestep_cond = self.guidance_condition(guidance_scale, image_guidance_scale, batch)
+        timestep_cond = self.guidance_condition(settings.guidance_scale, settings.image_guidance(self.kind), batch)
 
-        # 6. Initial latents (noise plus the image at the terminal SNR); shared noise is shared per step too
+        # 6. Initial latents (noise, or the image at the terminal SNR); shared noise is shared per step too
         offset = self.diffusion_offset(image_latents)
-        latents, noise_generator = self.prepare_noise(image_latents, generator, shared_noise, start_from_image)
+        latents, noise_generator = self.prepare_noise(image_latents, generator, shared_noise, settings.start_from_image)
 
         # 7. Consistency sampling: one UNet call per step, keep the denoised estimate
         denoised = latents
@@ -142,5 +139,5 @@ class DecorruptorCMPipeline(DecorruptorMixin, DiffusionPipeline):
                     denoised_transform, latents, denoised, previous_alpha(self.scheduler, i, t), i, offset
                 )  # fmt: skip
 
-        # 8. Decode the denoised estimate, take the input's low frequencies, crop back, correct the tone, convert
-        return self._output(self.decode_latents(denoised, offset), colour_reference, colour_fix_sigma, tone_correction, size, kind, return_dict)
+        # 8. Decode the denoised estimate, then the settings' post-processing (colour fix, crop back, tone), convert
+        return self._output(self.decode_latents(denoised, offset), colour_reference, settings, size, kind, return_dict)

@@ -47,8 +47,9 @@ class DistillConfig(LoopConfig):
     target_ema_decay: float = 0.95
     sigma_data: float = 0.5
     timestep_scaling: float = 10.0
-    inference_steps: int | None = None  # the exported student's default step count (model_index.json); None: 4
-    grid_shifts: int | None = None  # the exported student's default grid-shifted edits (model_index.json); None: 1
+    # The exported student's editor settings (model_index.json "settings"; see image_core.editor.settings);
+    # residual_target comes from the teacher.
+    settings: dict = dataclasses.field(default_factory=dict)
 
 
 def _boundary_scalings(timesteps: torch.Tensor, sigma_data: float, scaling: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -140,7 +141,7 @@ def distill(config: DistillConfig) -> Path:
         raise FileNotFoundError(f"latent bank {bank_path} not found; run the editor training first or set bank_path")
     bank = LatentBank(load_file(str(bank_path)))
     prompt, null = teacher_pipe.instruction_embeddings()
-    residual = teacher_pipe.config.residual_target
+    residual = teacher_pipe.settings.residual_target
     objective = DistillationObjective(teacher_pipe.unet, teacher_pipe.scheduler, teacher_pipe.vae.config, prompt.float(), null.float(), config,
                                       residual)  # fmt: skip
     run_loop(config, objective, bank.to(in_memory_device(config)), after_step=lambda step: objective.update_target(),
@@ -149,8 +150,8 @@ def distill(config: DistillConfig) -> Path:
     schedule = {key: value for key, value in teacher_pipe.scheduler.config.items() if key in SCHEDULE_KEYS}
     scheduler = LCMScheduler(**schedule, original_inference_steps=config.num_ddim_timesteps, timestep_scaling=config.timestep_scaling,
                              clip_sample=False, set_alpha_to_one=False)  # fmt: skip
-    pipe = DecorruptorCMPipeline(vae=teacher_pipe.vae, unet=objective.target, scheduler=scheduler, residual_target=residual,
-                                 inference_steps=config.inference_steps, grid_shifts=config.grid_shifts)  # fmt: skip
+    pipe = DecorruptorCMPipeline(vae=teacher_pipe.vae, unet=objective.target, scheduler=scheduler,
+                                 settings={**config.settings, "residual_target": residual})  # fmt: skip
     pipe.prompt_embeds, pipe.negative_prompt_embeds = prompt, null
     export = Path(config.output_dir) / "cm"
     if PartialState().is_main_process:

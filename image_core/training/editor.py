@@ -69,8 +69,9 @@ class EditorConfig(LoopConfig):
     zero_terminal_snr: bool = False
     residual_target: bool = False  # diffuse the change to the input's latents (image_core.editor.common.diffusion_offset)
     timestep_power: float = 1.0  # > 1 draws training timesteps towards t = 999 (training_timesteps)
-    inference_steps: int | None = None  # the exported teacher's default step count (model_index.json); None: 20
-    grid_shifts: int | None = None  # the exported teacher's default grid-shifted edits (model_index.json); None: 1
+    # The exported teacher's editor settings (model_index.json "settings"; see image_core.editor.settings);
+    # residual_target is added from the field above.
+    settings: dict = dataclasses.field(default_factory=dict)
     text_dropout: float = 0.05
     image_dropout: float = 0.05
     both_dropout: float = 0.05
@@ -266,8 +267,8 @@ def train_editor(config: EditorConfig) -> Path:
     unet, prompt, null = _initial_model(config, vae.config.latent_channels)
     objective = EditorObjective(unet, vae.config, prompt, null, config)
     run_loop(config, objective, bank.to(in_memory_device(config)), collate_fn=LatentBank.collate)
-    pipe = DecorruptorDPMPipeline(vae=vae.cpu(), unet=unet, scheduler=teacher_scheduler(config), residual_target=config.residual_target,
-                                  inference_steps=config.inference_steps, grid_shifts=config.grid_shifts)  # fmt: skip
+    pipe = DecorruptorDPMPipeline(vae=vae.cpu(), unet=unet, scheduler=teacher_scheduler(config),
+                                  settings={**config.settings, "residual_target": config.residual_target})  # fmt: skip
     pipe.prompt_embeds, pipe.negative_prompt_embeds = prompt, null
     export = Path(config.output_dir) / "dpm"
     if PartialState().is_main_process:

@@ -146,8 +146,9 @@ class ToneObjective(torch.nn.Module):
 
 
 def attach_tone_corrector(pipeline_folder: str | Path, corrector_folder: str | Path) -> None:
-    """Add a trained corrector to an exported pipeline folder: copied in as ``tone_corrector/`` and
-    named in ``model_index.json``, so ``load_editor`` loads it as the pipeline's component."""
+    """Add a trained corrector to an exported pipeline folder: copied in as ``tone_corrector/``, named
+    in ``model_index.json`` (so ``load_editor`` loads it as the pipeline's component) and switched on
+    in its settings (``tone_correction``)."""
     pipeline_folder = Path(pipeline_folder)
     index_path = pipeline_folder / "model_index.json"
     index = json.loads(index_path.read_text())
@@ -155,6 +156,7 @@ def attach_tone_corrector(pipeline_folder: str | Path, corrector_folder: str | P
     shutil.rmtree(target, ignore_errors=True)
     shutil.copytree(corrector_folder, target)
     index[TONE_CORRECTOR] = [ToneCorrector.__module__, ToneCorrector.__name__]
+    index["settings"] = {**index.get("settings", {}), "tone_correction": True}
     with atomic_path(index_path) as temporary:  # a crash here must not leave the folder without an index
         temporary.write_text(json.dumps(index, indent=2) + "\n")
 

@@ -47,9 +47,11 @@ MODEL_CARD = """# Decorruptor-Tiny
 An InstructPix2Pix-style latent diffusion editor that turns corrupted images into clean ones,
 trained from scratch by this project: `decorruptor-tiny-dpm` (the teacher, three-way guidance)
 and `decorruptor-tiny-cm` (the consistency student, the default of `load_editor()`), sharing one
-autoencoder. Each folder's `model_index.json` holds its default step count (`inference_steps`)
-and grid shifts (`grid_shifts`: edits of copies shifted by half a latent pixel, averaged), both
-set by the training configs. Weights are float16 safetensors; the instruction embeddings are
+autoencoder. Each folder's `model_index.json` records, under `settings`, the editor settings this
+small model was tuned with (`image_core.editor.settings.EditorSettings`; a released checkpoint has
+none and gets the published ones): its step count, its grid shifts, start from the
+image, colour fix sigma 2, tone correction, residual target; the CM also image guidance 1.2. The
+training configs set them. Weights are float16 safetensors; the instruction embeddings are
 stored (`prompt_embeds.safetensors`), so no text encoder is needed.
 
 ## Architecture
@@ -61,7 +63,7 @@ stored (`prompt_embeds.safetensors`), so no text encoder is needed.
   the CM student adds a guidance embedding (`timestep_cond`, emb(w_T) * emb(w_I)).
 - Tone corrector (`tone_corrector/`, `image_core.editor.tone.ToneCorrector`): an MLP from global
   image statistics to a per-channel gain and offset, applied after the edit and its colour fix.
-- Residual target (`residual_target` in `model_index.json`): the diffused variable is the change
+- Residual target (`residual_target` in `model_index.json` settings): the diffused variable is the change
   to the input's normalised latents, so a clean input is a zero target.
 - Teacher: v-prediction, trailing timesteps, DDIM, training timesteps drawn towards t = 999
   (`timestep_power`). Student: LCM scheduler.
