@@ -28,7 +28,7 @@ def mini(tmp_path_factory):
 
 def config(mini, output, **overrides) -> EvaluationConfig:
     values = dict(data=mini["ucf101c"], splits_dir=mini["splits"], corruptions=STREAMS, severities=[5], editor=str(mini["editor"]),
-                  editor_batch_size=4, batch_size=2, output_dir=output, progress=False)  # fmt: skip
+                  editor_options={"batch_size": 4}, batch_size=2, output_dir=output, progress=False)  # fmt: skip
     return EvaluationConfig(**{**values, **overrides})
 
 
@@ -74,11 +74,15 @@ def test_a_rerun_and_an_added_mode_reuse_the_cache(mini, tmp_path):
 
 def test_another_editor_setting_or_rebuilt_data_misses_the_cache(mini, tmp_path):
     evaluate(config(mini, tmp_path / "out", modes=["source", "restored"]))
-    other_editor = evaluate(config(mini, tmp_path / "out", modes=["source", "restored"], editor_colour_fix=0.0))
+    other_editor = evaluate(config(mini, tmp_path / "out", modes=["source", "restored"],
+                                   editor_options={"batch_size": 4, "colour_fix_sigma": 1.0}))  # fmt: skip
     assert other_editor.seconds_per_clip["classify_source"] == 0  # the same clips and classifier
     assert other_editor.seconds_per_clip["restore"] > 0 and other_editor.seconds_per_clip["classify_restored"] > 0
-    unfused = evaluate(config(mini, tmp_path / "out", modes=["restored"], editor_fusion_radius=0))
+    unfused = evaluate(config(mini, tmp_path / "out", modes=["restored"], editor_options={"batch_size": 4, "fusion_radius": 0}))
     assert unfused.seconds_per_clip["restore"] > 0  # the fusion radius is part of the key
+    published = evaluate(config(mini, tmp_path / "out", modes=["restored"], editor_preset="published",
+                                editor_options={"size": 64}))  # fmt: skip
+    assert published.seconds_per_clip["restore"] > 0  # and so is the preset
     rebuilt = tmp_path / "rebuilt"
     assert build_ucf101c(mini["root"], mini["splits"], rebuilt, ["gauss"], [5]).ok
     moved = evaluate(config(mini, tmp_path / "out", modes=["source"], data=rebuilt, corruptions=["gauss"]))

@@ -87,9 +87,9 @@ def test_the_editor_gets_the_fused_frames(cm, monkeypatch):
     seen = []
     original = VideoDecorruptor._edit
 
-    def recording(self, batch, chunk_index, streams):
+    def recording(self, batch, chunk_index, streams, anchor):
         seen.append(batch.copy())
-        return original(self, batch, chunk_index, streams)
+        return original(self, batch, chunk_index, streams, anchor)
 
     monkeypatch.setattr(VideoDecorruptor, "_edit", recording)
     VideoDecorruptor(cm, batch_size=4, progress=False).restore_frames(frames)  # default radius 2

@@ -117,14 +117,14 @@ def test_training_resumes_exactly_exports_and_attaches_to_a_pipeline(tmp_path):
 def test_a_pipeline_corrects_the_tone_once_after_the_colour_fix_and_only_if_asked(cm):
     pipe = tiny_pipeline(cm=cm)
     images = photo_like(2, 37)
-    kwargs = {"num_inference_steps": 1, "grid_shifts": 2}
+    kwargs = {"num_inference_steps": 1, "grid_shifts": 2, "tone_correction": True}
     plain = pipe(image=images, generator=torch.Generator().manual_seed(0), **kwargs).images
     pipe.register_modules(tone_corrector=constant_corrector(1.5, -0.02))
     try:
         corrected = pipe(image=images, generator=torch.Generator().manual_seed(0), **kwargs).images
         expected = apply_tone(plain, torch.full((2, 3), 1.5), torch.full((2, 3), -0.02))
         torch.testing.assert_close(corrected, expected, atol=1e-5, rtol=0)  # once, on the grid-shift mean
-        skipped = pipe(image=images, generator=torch.Generator().manual_seed(0), tone_correction=False, **kwargs).images
+        skipped = pipe(image=images, generator=torch.Generator().manual_seed(0), **{**kwargs, "tone_correction": False}).images
         torch.testing.assert_close(skipped, plain)
     finally:
         pipe.register_modules(tone_corrector=None)
@@ -133,12 +133,12 @@ def test_a_pipeline_corrects_the_tone_once_after_the_colour_fix_and_only_if_aske
 def test_the_video_layer_corrects_the_tone_of_every_frame_with_a_steady_estimate():
     pipe = tiny_pipeline(cm=True)
     frames = (photo_like(5, 32).permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)
-    settings = {"batch_size": 2, "num_inference_steps": 1, "progress": False}
+    settings = {"batch_size": 2, "num_inference_steps": 1, "progress": False, "tone_correction": True}
     plain = VideoDecorruptor(pipe, **settings).restore_frames(frames)
     pipe.register_modules(tone_corrector=constant_corrector(1.5, 0.0))
     try:
         corrected = VideoDecorruptor(pipe, **settings).restore_frames(frames)
-        skipped = VideoDecorruptor(pipe, tone_correction=False, **settings).restore_frames(frames)
+        skipped = VideoDecorruptor(pipe, **{**settings, "tone_correction": False}).restore_frames(frames)
     finally:
         pipe.register_modules(tone_corrector=None)
     assert np.array_equal(skipped, plain)

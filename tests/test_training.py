@@ -284,16 +284,16 @@ def test_the_student_keeps_the_teachers_residual_target_and_gets_its_step_count_
     import shutil
 
     teacher = load_editor(runs["dpm"], device="cpu")
-    teacher.register_to_config(residual_target=True)
+    teacher.register_to_config(settings={"residual_target": True})
     teacher.save_pretrained(tmp_path / "editor" / "dpm")
     shutil.copy(runs["base"] / "editor" / "latent_bank.safetensors", tmp_path / "editor")
     student = load_config(DistillConfig, None, [f"output_dir={tmp_path}/distill", f"teacher_path={tmp_path}/editor/dpm", "max_steps=1",
-                                                "batch_size=2", "num_workers=0", "guidance_embedding_dim=16", "inference_steps=1",
-                                                "grid_shifts=2"])  # fmt: skip
+                                                "batch_size=2", "num_workers=0", "guidance_embedding_dim=16",
+                                                "settings={inference_steps: 1, grid_shifts: 2}"])  # fmt: skip
     exported = load_editor(distill(student), device="cpu")
-    assert exported.config.residual_target is True
-    assert exported.config.inference_steps == 1  # the distillation config's step count travels with the student
-    assert exported.config.grid_shifts == 2  # and so does its count of grid-shifted edits
+    assert exported.settings.residual_target is True
+    assert exported.settings.inference_steps == 1  # the distillation config's settings travel with the student
+    assert exported.settings.grid_shifts == 2
 
 
 def test_training_timesteps_are_uniform_by_default_and_drawn_towards_the_end_with_a_power():

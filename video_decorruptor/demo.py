@@ -15,6 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
+from image_core.io import write_image
 from image_core.sources import heldout_photos
 from video_decorruptor.corruptions import corrupt_frames
 from video_decorruptor.io import read_video, write_video
@@ -48,7 +49,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     # 2. The real restore path: streaming decode -> edit -> encode, input | restored in one video.
     restorer = VideoDecorruptor.from_pretrained(**restorer_settings(args))
     summary = restorer.restore_video(corrupted_path, output, side_by_side=True)
-    restored = read_video(output)[0][:, :, clean.shape[2] :]
+    side_by_side = read_video(output)[0]
+    restored = side_by_side[:, :, clean.shape[2] :]
+    still = args.out / "side_by_side.png"  # the middle frame, input | restored, twice the size to be seen
+    write_image(still, side_by_side[len(side_by_side) // 2].repeat(2, axis=0).repeat(2, axis=1))
 
     # 3. Quality against the clean clip, before and after.
     print(f"{args.corruption} severity {args.severity} on a {len(clean)}-frame {clean.shape[2]}x{clean.shape[1]} camera pan; "
@@ -56,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"{'':10} {'PSNR dB':>8} {'warping error':>14}")
     for name, frames in (("corrupted", corrupted), ("restored", restored)):
         print(f"{name:10} {psnr(clean, frames):8.2f} {warping_error(clean, frames):14.5f}")
-    print(f"wrote {output} (input | restored) and {corrupted_path}")
+    print(f"wrote {output} and {still} (input | restored) and {corrupted_path}")
 
 
 if __name__ == "__main__":
