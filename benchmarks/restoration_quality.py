@@ -60,8 +60,9 @@ def restore(pipe, images: np.ndarray, steps: int, colour_fix_sigma: float | None
             tone_correction: bool | None = None) -> np.ndarray:  # fmt: skip
     """Seeded edit; a setting left at None keeps the checkpoint's own."""
     generators = [torch.Generator().manual_seed(i) for i in range(len(images))]
-    return pipe(image=images, num_inference_steps=steps, generator=generators, grid_shifts=grid_shifts, tone_correction=tone_correction,
-                colour_fix_sigma=colour_fix_sigma).images  # fmt: skip
+    given = {"colour_fix_sigma": colour_fix_sigma, "grid_shifts": grid_shifts, "tone_correction": tone_correction}
+    settings = pipe.settings.replace(**{name: value for name, value in given.items() if value is not None})
+    return pipe(image=images, num_inference_steps=steps, generator=generators, settings=settings).images
 
 
 @torch.no_grad()

@@ -15,14 +15,10 @@ from image_core.editor import (
     image_guidance_schedule,
     load_editor,
 )
-from image_core.editor.common import (
-    PROMPT_EMBEDS_FILE,
-    grid_offsets,
-    grid_shift_mean,
-    keep_low_frequencies,
-    median_filter,
-    normalize_latents,
-)
+from image_core.editor.base import PROMPT_EMBEDS_FILE
+from image_core.editor.colour import keep_low_frequencies, median_filter
+from image_core.editor.grid import grid_offsets, grid_shift_mean
+from image_core.editor.latents import normalize_latents, shared_generators
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +125,7 @@ def test_sampling_starts_from_the_image_at_the_terminal_snr(which, request):
     handle = pipe.unet.register_forward_pre_hook(lambda m, args: first_latents.append(args[0][:1, : pipe.unet.config.out_channels]))
     try:
         for start_from_image in (True, False):
-            pipe(image=array, generator=seeded(), num_inference_steps=2, start_from_image=start_from_image)
+            pipe(image=array, generator=seeded(), num_inference_steps=2, settings=pipe.settings.replace(start_from_image=start_from_image))
     finally:
         handle.remove()
     from_image, from_noise = first_latents[0], first_latents[2]
@@ -186,10 +182,10 @@ def test_grid_shifts_average_shifted_edits_and_a_checkpoint_sets_the_count(which
     steps = {"num_inference_steps": 1}
     calls = count_unet_calls(pipe)
     try:
-        shifted = pipe(image=tensor, generator=seeded(), grid_shifts=4, colour_fix_sigma=2.0, **steps).images
+        shifted = pipe(image=tensor, generator=seeded(), settings=pipe.settings.replace(grid_shifts=4, colour_fix_sigma=2.0), **steps).images
         assert len(calls) == 4 and shifted.shape == tensor.shape
         generator = seeded()
-        edit = lambda copy, _: pipe(image=copy, generator=generator, grid_shifts=1, **steps).images  # noqa: E731
+        edit = lambda copy, _: pipe(image=copy, generator=generator, **steps).images  # noqa: E731
         expected = keep_low_frequencies(grid_shift_mean(edit, tensor, 4, pipe.vae_scale_factor), tensor, 2.0)
         torch.testing.assert_close(shifted, expected, atol=1e-5, rtol=0)
         assert (shifted - pipe(image=tensor, generator=seeded(), **steps).images).abs().max() > 1e-3
@@ -205,7 +201,7 @@ def test_grid_shifts_average_shifted_edits_and_a_checkpoint_sets_the_count(which
         pipe._test_hook.remove()
         pipe.register_to_config(settings={})
     with pytest.raises(ValueError, match="grid_shifts must be one of"):
-        pipe(image=tensor, grid_shifts=3)
+        pipe(image=tensor, settings=pipe.settings.replace(grid_shifts=3))
 
 
 @pytest.mark.parametrize("which", ["cm", "dpm"])
@@ -214,14 +210,14 @@ def test_colour_fix_is_the_decoded_edit_with_the_inputs_low_frequencies(which, r
     array = images(2, 37, 29)  # padded to the VAE factor inside, cropped back
     tensor = torch.from_numpy(array).permute(0, 3, 1, 2).float() / 255
     kwargs = {"num_inference_steps": 2}
-    plain = pipe(image=tensor, generator=seeded(), colour_fix_sigma=0, **kwargs).images
-    fixed = pipe(image=tensor, generator=seeded(), colour_fix_sigma=3.0, **kwargs).images
+    plain = pipe(image=tensor, generator=seeded(), **kwargs).images
+    fixed = pipe(image=tensor, generator=seeded(), settings=pipe.settings.replace(colour_fix_sigma=3.0), **kwargs).images
     assert (fixed - plain).abs().max() > 0.05
     # The fix works on the padded images; away from the padded edges it equals fixing the cropped result.
     expected = keep_low_frequencies(plain, tensor, 3.0)
     torch.testing.assert_close(fixed[..., :24, :16], expected[..., :24, :16], atol=1e-5, rtol=0)
     with pytest.raises(ValueError, match="colour_fix_sigma must be >= 0"):
-        pipe(image=array, num_inference_steps=1, colour_fix_sigma=-1)
+        pipe(image=array, num_inference_steps=1, settings=pipe.settings.replace(colour_fix_sigma=-1))
 
 
 def test_guidance_embedding_is_sinusoidal():
@@ -262,7 +258,7 @@ def test_shared_noise_gives_identical_frames_identical_results(cm, dpm):
     frame = images(1)
     repeated = np.repeat(frame, 3, axis=0)
     for pipe in (cm, dpm):
-        shared = pipe(image=repeated, generator=seeded(), shared_noise=True, num_inference_steps=3).images
+        shared = pipe(image=repeated, generator=shared_generators(seeded(), 3), num_inference_steps=3).images
         assert np.abs(shared.astype(int) - shared[0].astype(int)).max() <= 1
         independent = pipe(image=repeated, generator=seeded(), num_inference_steps=3).images
         assert not np.array_equal(independent[0], independent[1])
@@ -404,7 +400,7 @@ def test_a_residual_target_checkpoint_starts_from_no_change_and_keeps_the_settin
     handle = pipe.unet.register_forward_pre_hook(lambda m, args: first_latents.append(args[0][:1, : pipe.unet.config.out_channels]))
     try:
         for start_from_image in (True, False):
-            pipe(image=images(1), generator=seeded(), num_inference_steps=2, start_from_image=start_from_image)
+            pipe(image=images(1), generator=seeded(), num_inference_steps=2, settings=pipe.settings.replace(start_from_image=start_from_image))
     finally:
         handle.remove()
     alpha = pipe.scheduler.alphas_cumprod[int(pipe.scheduler.timesteps[0])]
@@ -426,33 +422,28 @@ def test_a_residual_target_checkpoint_shows_the_transform_image_latents_and_deco
         alpha = pipe.scheduler.alphas_cumprod[int(args[1])]
         return (args[0][:, : pipe.unet.config.out_channels] / (1 - alpha).sqrt(),)
 
-    def record(x0: torch.Tensor, step: int) -> torch.Tensor:
-        seen.append(x0)
-        return x0
+    def record(pipe, step: int, timestep: torch.Tensor, tensors: dict) -> dict:
+        seen.append(tensors["denoised"])
+        return tensors
 
     handle = pipe.unet.register_forward_hook(predict_no_change)
     try:
-        pipe(image=array, generator=seeded(), num_inference_steps=2, denoised_transform=record)
+        pipe(image=array, generator=seeded(), num_inference_steps=2, callback_on_step_end=record,
+             callback_on_step_end_tensor_inputs=["denoised"])  # fmt: skip
     finally:
         handle.remove()
     with torch.no_grad():
         latents = normalize_latents(pipe.vae.config, pipe.encode_image_latents(torch.from_numpy(array).permute(0, 3, 1, 2) / 255))
     torch.testing.assert_close(seen[-1], latents, atol=1e-3, rtol=1e-3)  # "no change" is the input's own latents
     if which == "cm":  # the CM decodes the last denoised estimate itself (the DPM its last latents, noise part included)
-        zeros = {"denoised_transform": lambda x, i: torch.zeros_like(x), "colour_fix_sigma": 0, "generator": seeded()}
+        zeros = {"callback_on_step_end": lambda pipe, i, t, x: {"denoised": torch.zeros_like(x["denoised"])},
+                 "callback_on_step_end_tensor_inputs": ["denoised"], "generator": seeded()}  # fmt: skip
         np.testing.assert_allclose(pipe(image=array, **zeros).images, plain(image=array, **zeros).images, atol=1)
 
 
-@pytest.mark.parametrize("which", ["cm", "dpm"])
-def test_a_colour_reference_replaces_the_input_in_the_colour_fix(which, request):
-    pipe = request.getfixturevalue(which)
-    array = images(2, 24, 20)
-    reference = torch.rand(2, 3, 24, 20, generator=torch.Generator().manual_seed(5))
-    kwargs = {"num_inference_steps": 2}
-    raw = pipe(image=array, generator=seeded(), **kwargs).images
-    fixed = pipe(image=array, generator=seeded(), colour_reference=reference, colour_fix_sigma=2.0, **kwargs).images
-    raw_tensor = torch.from_numpy(raw).permute(0, 3, 1, 2).float() / 255
-    expected = (keep_low_frequencies(raw_tensor, reference, 2.0).clamp(0, 1) * 255).round().permute(0, 2, 3, 1).byte().numpy()
-    assert np.abs(fixed.astype(int) - expected).max() <= 2  # the raw edit went through uint8 once more
-    with pytest.raises(ValueError, match="colour_reference has shape"):
-        pipe(image=array, colour_reference=reference[:1])
+def test_a_callback_gets_only_what_it_names_and_an_unknown_name_is_refused(cm):
+    seen = []
+    cm(image=images(1), num_inference_steps=2, callback_on_step_end=lambda pipe, i, t, tensors: seen.append(sorted(tensors)) or {})
+    assert seen == [["latents"], ["latents"]]  # diffusers' default: the latents only
+    with pytest.raises(ValueError, match="callback_on_step_end_tensor_inputs may name"):
+        cm(image=images(1), callback_on_step_end=lambda *args: {}, callback_on_step_end_tensor_inputs=["noise_pred"])

@@ -224,13 +224,13 @@ def test_temporal_smooth_spares_motion_and_keeps_static_content():
     assert torch.equal(temporal_smooth(moving, 0.0), moving)
 
 
-def test_denoised_transform_moves_the_result(cm):
+def test_a_denoised_estimate_replaced_at_step_end_moves_the_result(cm):
     image = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+    denoised = {"callback_on_step_end_tensor_inputs": ["denoised"], "generator": torch.Generator().manual_seed(0)}
     plain = cm(image=image, generator=torch.Generator().manual_seed(0)).images
-    same = cm(image=image, generator=torch.Generator().manual_seed(0), denoised_transform=lambda x, i: x).images
+    same = cm(image=image, callback_on_step_end=lambda pipe, i, t, x: x, **denoised).images
     assert np.abs(plain.astype(int) - same).max() <= 1
-    zeros = cm(image=image, generator=torch.Generator().manual_seed(0), denoised_transform=lambda x, i: torch.zeros_like(x),
-               colour_fix_sigma=0).images  # fmt: skip
+    zeros = cm(image=image, callback_on_step_end=lambda pipe, i, t, x: {"denoised": torch.zeros_like(x["denoised"])}, **denoised).images
     expected = cm.decode_latents(torch.zeros(1, 4, 16, 16), torch.zeros(1, 4, 16, 16))
     expected = (expected.permute(0, 2, 3, 1) * 255).round().to(torch.uint8).numpy()[0]
     assert np.abs(zeros.astype(int) - expected).max() <= 1  # the last step's x0 is what gets decoded

@@ -117,14 +117,16 @@ def test_training_resumes_exactly_exports_and_attaches_to_a_pipeline(tmp_path):
 def test_a_pipeline_corrects_the_tone_once_after_the_colour_fix_and_only_if_asked(cm):
     pipe = tiny_pipeline(cm=cm)
     images = photo_like(2, 37)
-    kwargs = {"num_inference_steps": 1, "grid_shifts": 2, "tone_correction": True}
-    plain = pipe(image=images, generator=torch.Generator().manual_seed(0), **kwargs).images
+    kwargs = {"num_inference_steps": 1}
+    with_tone = pipe.settings.replace(grid_shifts=2, tone_correction=True)
+    plain = pipe(image=images, generator=torch.Generator().manual_seed(0), settings=with_tone, **kwargs).images
     pipe.register_modules(tone_corrector=constant_corrector(1.5, -0.02))
     try:
-        corrected = pipe(image=images, generator=torch.Generator().manual_seed(0), **kwargs).images
+        corrected = pipe(image=images, generator=torch.Generator().manual_seed(0), settings=with_tone, **kwargs).images
         expected = apply_tone(plain, torch.full((2, 3), 1.5), torch.full((2, 3), -0.02))
         torch.testing.assert_close(corrected, expected, atol=1e-5, rtol=0)  # once, on the grid-shift mean
-        skipped = pipe(image=images, generator=torch.Generator().manual_seed(0), **{**kwargs, "tone_correction": False}).images
+        skipped = pipe(image=images, generator=torch.Generator().manual_seed(0), settings=with_tone.replace(tone_correction=False),
+                       **kwargs).images  # fmt: skip
         torch.testing.assert_close(skipped, plain)
     finally:
         pipe.register_modules(tone_corrector=None)

@@ -8,7 +8,7 @@ from tiny_editor import tiny_vae
 
 from image_core.editor import DecorruptorCMPipeline, DecorruptorDPMPipeline, load_editor
 from image_core.editor.autoencoder import PatchAutoencoder, load_autoencoder
-from image_core.editor.common import guidance_embedding
+from image_core.editor.latents import guidance_embedding
 from image_core.training.autoencoder import (
     AutoencoderConfig,
     AutoencoderObjective,

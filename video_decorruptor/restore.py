@@ -32,7 +32,11 @@ import torch
 
 from image_core.editor import load_editor
 from image_core.editor.loading import checkpoint_settings
-from image_core.editor.common import SETTING_ARGUMENTS, colour_fix, grid_shift_mean, images_to_tensor, tensor_to_images
+from image_core.editor.base import SETTING_ARGUMENTS
+from image_core.editor.colour import colour_fix
+from image_core.editor.grid import grid_shift_mean
+from image_core.editor.images import images_to_tensor, tensor_to_images
+from image_core.editor.latents import shared_generators
 from image_core.editor.settings import EditorKind, EditorSettings
 from image_core.editor.tone import apply_tone
 from video_decorruptor.consistency import install_anchor_attention, temporal_smooth
@@ -44,7 +48,10 @@ __all__ = ["ConsistencySettings", "VideoDecorruptor", "resolve_settings"]
 
 MAX_DEFAULT_SIZE = 512
 # ``VideoDecorruptor``'s editor options -> the editor settings they override.
-EDITOR_OPTIONS = {**SETTING_ARGUMENTS, "image_guidance_decay": "image_guidance_decay"}
+EDITOR_OPTIONS = {
+    **SETTING_ARGUMENTS,
+    **{name: name for name in ("image_guidance_decay", "start_from_image", "colour_fix_sigma", "tone_correction", "grid_shifts")},
+}
 VIDEO_OPTIONS = ("batch_size", "size", "fusion_radius", "consistency")
 
 
@@ -210,10 +217,13 @@ class VideoDecorruptor:
         return apply_tone(frames.float(), smoothed[:, :3].exp(), smoothed[:, 3:])
 
     def _generator(self, chunk_index: int, frames: int) -> torch.Generator | list[torch.Generator]:
-        """The noise of one chunk: one seeded generator for shared or reseeded noise (the same every
-        chunk), else one per frame, new in every chunk."""
+        """The noise of one chunk: shared noise is one generator per frame, all in one state (every
+        frame draws the same noise, in every chunk); reseeded noise one generator seeded afresh
+        (the frames of a chunk differ, the chunks repeat); else one per frame, new in every chunk."""
         settings = self.video.consistency
-        if settings.shared_noise or settings.reseed_every_chunk:
+        if settings.shared_noise:
+            return shared_generators(torch.Generator().manual_seed(self.seed), frames)
+        if settings.reseed_every_chunk:
             return torch.Generator().manual_seed(self.seed)
         seed = self.seed + 1_000_003 * chunk_index
         return [torch.Generator().manual_seed(seed + i) for i in range(frames)]
@@ -226,11 +236,13 @@ class VideoDecorruptor:
         the smoothing.
         """
         settings = self.video.consistency
-        transform = None
+        smooth_step = None
         if settings.smoothing > 0:
             passes = math.ceil(SMOOTHING_PASSES / self.editor_settings.steps(self.pipe.kind))
 
-            def transform(denoised: torch.Tensor, step: int) -> torch.Tensor:
+            def smooth_step(pipe, step: int, timestep: torch.Tensor, tensors: dict) -> dict:
+                """Diffusers' step-end callback: the step's denoised estimates smoothed along time."""
+                denoised = tensors["denoised"]
                 groups = denoised.view(-1, len(images), *denoised.shape[1:])  # (guidance groups, frames, C, h, w)
                 anchors, groups = groups[:, :prepended], groups[:, prepended:]
                 carried = stream.last_denoised
@@ -240,15 +252,16 @@ class VideoDecorruptor:
                 else:
                     smoothed = torch.stack([_smooth(group, settings.smoothing, passes) for group in groups])
                 carried[step : step + 1] = [smoothed[:, -1:]]
-                return torch.cat([anchors, smoothed], 1).view_as(denoised)
+                return {"denoised": torch.cat([anchors, smoothed], 1).view_as(denoised)}
 
         if settings.anchor_attention:
             recording = chunk_index == 0 or prepended > 0
             self._anchor_state.start_batch(len(images), stream.anchor_tokens, recording, settings.anchor_only)
         try:
             return self.pipe(
-                image=images, generator=self._generator(chunk_index, len(images)), shared_noise=settings.shared_noise,
-                denoised_transform=transform, settings=self.editor_settings.replace(colour_fix_sigma=0.0, tone_correction=False, grid_shifts=1),
+                image=images, generator=self._generator(chunk_index, len(images)), callback_on_step_end=smooth_step,
+                callback_on_step_end_tensor_inputs=["denoised"],
+                settings=self.editor_settings.replace(colour_fix_sigma=0.0, tone_correction=False, grid_shifts=1),
             ).images  # fmt: skip
         finally:
             self._anchor_state.enabled = False  # the pipeline stays usable on its own

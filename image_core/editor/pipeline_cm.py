@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Optional, Union
+from typing import Optional, Sequence, Union
 
 import torch
 from diffusers import DiffusionPipeline
 
-from image_core.editor.common import (
-    DecorruptorMixin,
-    DenoisedTransform,
-    ImageInput,
-    apply_denoised_transform,
-    guidance_embedding,
-    previous_alpha,
-    resolves_settings,
-)
+from image_core.editor.base import DecorruptorMixin, StepEndCallback, resolves_settings
+from image_core.editor.images import ImageInput
+from image_core.editor.latents import guidance_embedding
 from image_core.editor.settings import EditorSettings
 
 
@@ -60,50 +54,37 @@ class DecorruptorCMPipeline(DecorruptorMixin, DiffusionPipeline):
         guidance_scale: Optional[float] = None,
         image_guidance_scale: Optional[float] = None,
         generator: Union[torch.Generator, list[torch.Generator], None] = None,
-        shared_noise: bool = False,
-        start_from_image: Optional[bool] = None,
         original_inference_steps: Optional[int] = None,
-        denoised_transform: Optional[DenoisedTransform] = None,
-        colour_fix_sigma: Optional[float] = None,
-        colour_reference: Optional[torch.Tensor] = None,
-        tone_correction: Optional[bool] = None,
-        grid_shifts: Optional[int] = None,
         settings: Optional[EditorSettings] = None,
+        callback_on_step_end: Optional[StepEndCallback] = None,
+        callback_on_step_end_tensor_inputs: Sequence[str] = ("latents",),
         return_dict: bool = True,
     ):
         """Restore a batch of images.
 
-        Every argument that names a setting defaults to None: the ``settings`` given, else the
-        checkpoint's own (:class:`~image_core.editor.settings.EditorSettings`, published values
-        unless its ``model_index.json`` says otherwise).
+        The arguments that name a setting default to None: the ``settings`` given, else the
+        checkpoint's own (:class:`~image_core.editor.settings.EditorSettings`: published values
+        unless its ``model_index.json`` says otherwise), which also say whether sampling starts
+        from the image and what post-processing runs (colour fix, tone correction, grid shifts).
 
         Args:
             image: PIL image(s), uint8 array (H, W, 3) / (B, H, W, 3), or float tensor (B, 3, H, W) in [0, 1].
             num_inference_steps: LCM steps, one UNet evaluation each (published 4).
             guidance_scale: text guidance w_T (published 7.5).
             image_guidance_scale: image guidance w_I (published 1.3; the published video path passes 1.8).
-            generator: one generator, or one per image for batch-independent seeding.
-            shared_noise: every image of the batch gets the same initial and per-step noise.
-            start_from_image: start from the input image's latents at the schedule's terminal SNR rather than
-                from pure noise (see ``prepare_noise``).
+            generator: one generator, or one per image (in one state: the same noise for every image).
             original_inference_steps: the distillation skeleton's step count (scheduler default if None).
-            denoised_transform: ``(x0 (B, C, h, w), step) -> x0`` applied to each step's denoised estimate
-                (the video layer's temporal smoothing); the next latents follow the edited estimate.
-            colour_fix_sigma: take the output's frequencies below a Gaussian of this std (pixels) from the
-                input (see ``keep_low_frequencies``); 0 = off.
-            colour_reference: float tensor (B, 3, H, W) in [0, 1], the input's size, whose low frequencies the
-                colour fix keeps instead of the input's.
-            tone_correction: pass the result through the checkpoint's tone corrector, where it has one.
-            grid_shifts: 1, 2 or 4 edits of copies shifted by half a latent pixel, averaged (see
-                ``grid_shift_ensemble``).
             settings: the settings the arguments above override (None: the checkpoint's).
+            callback_on_step_end: diffusers' step-end callback; it may read and replace ``latents``
+                and ``denoised`` (see ``DecorruptorMixin.step_end``).
+            callback_on_step_end_tensor_inputs: the tensors it is handed.
             return_dict: return an ``EditorOutput`` instead of a tuple.
 
         Returns:
             ``EditorOutput`` whose ``images`` are of the input's kind and size.
         """
         # 1. Check inputs, convert, pad to the VAE factor (``resolves_settings`` merged the settings)
-        images, kind, size, colour_reference = self.prepare_images(image, generator, shared_noise, colour_reference)
+        images, kind, size = self.prepare_images(image, generator, callback_on_step_end_tensor_inputs)
         batch, device = images.shape[0], self._execution_device
 
         # 2. Instruction embedding (no CFG batch: the guidance is in timestep_cond)
@@ -122,9 +103,9 @@ class DecorruptorCMPipeline(DecorruptorMixin, DiffusionPipeline):
         # 5. Guidance embedding emb(w_T) * emb(w_I)
         timestep_cond = self.guidance_condition(settings.guidance_scale, settings.image_guidance(self.kind), batch)
 
-        # 6. Initial latents (noise, or the image at the terminal SNR); shared noise is shared per step too
+        # 6. Initial latents: noise, or the image at the terminal SNR
         offset = self.diffusion_offset(image_latents)
-        latents, noise_generator = self.prepare_noise(image_latents, generator, shared_noise, settings.start_from_image)
+        latents = self.prepare_noise(image_latents, generator, settings.start_from_image)
 
         # 7. Consistency sampling: one UNet call per step, keep the denoised estimate
         denoised = latents
@@ -133,11 +114,10 @@ class DecorruptorCMPipeline(DecorruptorMixin, DiffusionPipeline):
             output = self.unet(
                 model_input, t, encoder_hidden_states=text, timestep_cond=timestep_cond, return_dict=False
             )[0]  # fmt: skip
-            latents, denoised = self.scheduler.step(output, t, latents, generator=noise_generator, return_dict=False)
-            if denoised_transform is not None:
-                latents, denoised = apply_denoised_transform(
-                    denoised_transform, latents, denoised, previous_alpha(self.scheduler, i, t), i, offset
-                )  # fmt: skip
+            latents, denoised = self.scheduler.step(output, t, latents, generator=generator, return_dict=False)
+            latents, denoised = self.step_end(
+                callback_on_step_end, callback_on_step_end_tensor_inputs, i, t, latents, denoised, offset
+            )  # fmt: skip
 
         # 8. Decode the denoised estimate, then the settings' post-processing (colour fix, crop back, tone), convert
-        return self._output(self.decode_latents(denoised, offset), colour_reference, settings, size, kind, return_dict)
+        return self._output(self.decode_latents(denoised, offset), images, settings, size, kind, return_dict)

@@ -8,15 +8,9 @@ from typing import Optional, Sequence, Union
 import torch
 from diffusers import DiffusionPipeline
 
-from image_core.editor.common import (
-    DecorruptorMixin,
-    DenoisedTransform,
-    ImageInput,
-    apply_denoised_transform,
-    image_guidance_schedule,
-    previous_alpha,
-    resolves_settings,
-)
+from image_core.editor.base import DecorruptorMixin, StepEndCallback, resolves_settings
+from image_core.editor.images import ImageInput
+from image_core.editor.latents import image_guidance_schedule
 from image_core.editor.settings import EditorSettings
 
 
@@ -44,21 +38,17 @@ class DecorruptorDPMPipeline(DecorruptorMixin, DiffusionPipeline):
         guidance_scale: Optional[float] = None,
         image_guidance_scale: Union[float, Sequence[float], torch.Tensor, None] = None,
         generator: Union[torch.Generator, list[torch.Generator], None] = None,
-        shared_noise: bool = False,
-        start_from_image: Optional[bool] = None,
-        denoised_transform: Optional[DenoisedTransform] = None,
-        colour_fix_sigma: Optional[float] = None,
-        colour_reference: Optional[torch.Tensor] = None,
-        tone_correction: Optional[bool] = None,
-        grid_shifts: Optional[int] = None,
         settings: Optional[EditorSettings] = None,
+        callback_on_step_end: Optional[StepEndCallback] = None,
+        callback_on_step_end_tensor_inputs: Sequence[str] = ("latents",),
         return_dict: bool = True,
     ):
         """Restore a batch of images.
 
-        Every argument that names a setting defaults to None: the ``settings`` given, else the
-        checkpoint's own (:class:`~image_core.editor.settings.EditorSettings`, published values
-        unless its ``model_index.json`` says otherwise).
+        The arguments that name a setting default to None: the ``settings`` given, else the
+        checkpoint's own (:class:`~image_core.editor.settings.EditorSettings`: published values
+        unless its ``model_index.json`` says otherwise), which also say whether sampling starts
+        from the image and what post-processing runs (colour fix, tone correction, grid shifts).
 
         Args:
             image: PIL image(s), uint8 array (H, W, 3) / (B, H, W, 3), or float tensor (B, 3, H, W) in [0, 1].
@@ -66,27 +56,18 @@ class DecorruptorDPMPipeline(DecorruptorMixin, DiffusionPipeline):
             guidance_scale: text guidance s_T (published 7.5).
             image_guidance_scale: s_I: a float (the start of the sqrt decay, or the constant with
                 ``image_guidance_decay`` off), or one value per step.
-            generator: one generator, or one per image for batch-independent seeding.
-            shared_noise: draw one noise for the whole batch (every image starts from the same noise).
-            start_from_image: start from the input image's latents at the schedule's terminal SNR rather than
-                from pure noise (see ``prepare_noise``).
-            denoised_transform: ``(x0 (B, C, h, w), step) -> x0`` applied to each step's denoised estimate
-                (the video layer's temporal smoothing); the next latents follow the edited estimate.
-            colour_fix_sigma: take the output's frequencies below a Gaussian of this std (pixels) from the
-                input (see ``keep_low_frequencies``); 0 = off.
-            colour_reference: float tensor (B, 3, H, W) in [0, 1], the input's size, whose low frequencies the
-                colour fix keeps instead of the input's.
-            tone_correction: pass the result through the checkpoint's tone corrector, where it has one.
-            grid_shifts: 1, 2 or 4 edits of copies shifted by half a latent pixel, averaged (see
-                ``grid_shift_ensemble``).
+            generator: one generator, or one per image (in one state: the same noise for every image).
             settings: the settings the arguments above override (None: the checkpoint's).
+            callback_on_step_end: diffusers' step-end callback; it may read and replace ``latents``
+                and ``denoised`` (see ``DecorruptorMixin.step_end``).
+            callback_on_step_end_tensor_inputs: the tensors it is handed.
             return_dict: return an ``EditorOutput`` instead of a tuple.
 
         Returns:
             ``EditorOutput`` whose ``images`` are of the input's kind and size.
         """
         # 1. Check inputs, convert, pad to the VAE factor (``resolves_settings`` merged the settings)
-        images, kind, size, colour_reference = self.prepare_images(image, generator, shared_noise, colour_reference)
+        images, kind, size = self.prepare_images(image, generator, callback_on_step_end_tensor_inputs)
         batch, device = images.shape[0], self._execution_device
 
         # 2. Instruction embeddings: [text, null, null]
@@ -102,10 +83,10 @@ class DecorruptorDPMPipeline(DecorruptorMixin, DiffusionPipeline):
         timesteps = self.scheduler.timesteps
         image_scales = self.image_guidance_per_step(settings, image_guidance_scale, len(timesteps))
 
-        # 5. Initial latents: noise (shared across the batch if asked), or the image at the terminal SNR
+        # 5. Initial latents: noise, or the image at the terminal SNR
         offset = self.diffusion_offset(image_latents)
-        latents, noise_generator = self.prepare_noise(image_latents, generator, shared_noise, settings.start_from_image)
-        extra_step_kwargs = {"generator": noise_generator} if "generator" in self._step_parameters() else {}
+        latents = self.prepare_noise(image_latents, generator, settings.start_from_image)
+        extra_step_kwargs = {"generator": generator} if "generator" in self._step_parameters() else {}
 
         # 6. Denoising loop: one UNet batch of 3 per step
         for i, t in enumerate(self.progress_bar(timesteps)):
@@ -119,16 +100,13 @@ class DecorruptorDPMPipeline(DecorruptorMixin, DiffusionPipeline):
                 + float(image_scales[i]) * (null_image - null_null)
             )
             step = self.scheduler.step(guided, t, latents, **extra_step_kwargs)
-            latents = step.prev_sample
-            if denoised_transform is not None:
-                if getattr(step, "pred_original_sample", None) is None:
-                    raise ValueError(f"{type(self.scheduler).__name__} gives no denoised estimate to transform; use DDIM")
-                latents, _ = apply_denoised_transform(
-                    denoised_transform, latents, step.pred_original_sample, previous_alpha(self.scheduler, i, t), i, offset
-                )  # fmt: skip
+            latents, _ = self.step_end(
+                callback_on_step_end, callback_on_step_end_tensor_inputs, i, t, step.prev_sample,
+                getattr(step, "pred_original_sample", None), offset,
+            )  # fmt: skip
 
         # 7. Decode, then the settings' post-processing (colour fix, crop back, tone), convert
-        return self._output(self.decode_latents(latents, offset), colour_reference, settings, size, kind, return_dict)
+        return self._output(self.decode_latents(latents, offset), images, settings, size, kind, return_dict)
 
     @staticmethod
     def image_guidance_per_step(

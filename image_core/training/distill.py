@@ -23,7 +23,7 @@ from accelerate import PartialState
 from diffusers import LCMScheduler, UNet2DConditionModel
 from safetensors.torch import load_file
 
-from image_core.editor.common import diffusion_latents, guidance_embedding
+from image_core.editor.latents import diffusion_latents, guidance_embedding
 from image_core.editor.pipeline_cm import DecorruptorCMPipeline
 from image_core.editor.pipeline_dpm import DecorruptorDPMPipeline
 from image_core.training.common import LoopConfig, config_main, in_memory_device, run_loop, step_generator

@@ -28,7 +28,8 @@ from image_core.corruption_modeling import CorruptionPairDataset, MixingBank, Pa
 from image_core.degradations import DegradationModel
 from image_core.editor.architectures import ARCHITECTURES, SD_SCHEDULE
 from image_core.editor.autoencoder import Autoencoder, load_autoencoder
-from image_core.editor.common import INSTRUCTION, diffusion_latents
+from image_core.editor.base import INSTRUCTION
+from image_core.editor.latents import diffusion_latents
 from image_core.editor.pipeline_dpm import DecorruptorDPMPipeline
 from image_core.sources import CleanImageDataset
 from image_core.training.common import (
@@ -67,7 +68,7 @@ class EditorConfig(LoopConfig):
     # Rescale the schedule to zero SNR at t = 999, so the UNet cannot take colour and brightness from
     # the signal Stable Diffusion's schedule leaves there and must take them from the condition.
     zero_terminal_snr: bool = False
-    residual_target: bool = False  # diffuse the change to the input's latents (image_core.editor.common.diffusion_offset)
+    residual_target: bool = False  # diffuse the change to the input's latents (image_core.editor.latents.diffusion_offset)
     timestep_power: float = 1.0  # > 1 draws training timesteps towards t = 999 (training_timesteps)
     # The exported teacher's editor settings (model_index.json "settings"; see image_core.editor.settings);
     # residual_target is added from the field above.

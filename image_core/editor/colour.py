@@ -1,0 +1,47 @@
+"""The colour fix: the edit's fine detail with the input's broad colours (see ``keep_low_frequencies``)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+import torchvision.transforms.v2.functional as TF
+
+# Window of the median that the colour fix takes of (input - edit) before its low-pass: the smallest
+# that removes impulse grains (see ``keep_low_frequencies``).
+COLOUR_FIX_MEDIAN = 3
+
+
+def median_filter(images: torch.Tensor, size: int) -> torch.Tensor:
+    """The median of every value's ``size`` x ``size`` neighbourhood (reflect padding, so H and W > size // 2):
+    (B, C, H, W) -> same."""
+    padded = F.pad(images, (size // 2,) * 4, mode="reflect")
+    windows = padded.unfold(2, size, 1).unfold(3, size, 1)  # (B, C, H, W, size, size)
+    return windows.flatten(-2).median(dim=-1).values
+
+
+def keep_low_frequencies(edited: torch.Tensor, reference: torch.Tensor, sigma: float) -> torch.Tensor:
+    """``edited`` with its broad colours, below a Gaussian of std ``sigma`` pixels, taken from ``reference``:
+    both (B, 3, H, W).
+
+    Why: a latent editor drifts in colour and brightness (StableSR corrects the same drift of its
+    diffusion upscaler), while noise, blur, compression and pixelation leave an image's broad colours
+    in place. The result keeps the edit's fine detail and the input's low frequencies; it also gives
+    up the editor's repair of corruptions that live in the low frequencies (fog, brightness, snow).
+    The difference ``reference - edited`` goes through a ``COLOUR_FIX_MEDIAN`` (3 x 3) median before
+    the low-pass: impulse grains and the tails of heavy noise would otherwise move the broad colours
+    they are averaged into (salt grains brighten them), while a drift, smooth by nature, passes the
+    median as it is. The median holds nine shifted copies of the batch in memory for a moment.
+    """
+    height, width = edited.shape[-2:]
+    kernel = min(2 * math.ceil(3 * sigma) + 1, 2 * min(height, width) - 1)  # reflect padding needs kernel // 2 < size
+    difference = median_filter(reference.to(edited.device, edited.dtype) - edited, COLOUR_FIX_MEDIAN)
+    return (edited + TF.gaussian_blur(difference, [kernel, kernel], [sigma, sigma])).clamp(0, 1)
+
+
+def colour_fix(edited: torch.Tensor, reference: torch.Tensor, sigma: float) -> torch.Tensor:
+    """The colour fix as the pipelines and the video layer apply it: :func:`keep_low_frequencies` with
+    ``sigma`` pixels (0: off, ``edited`` as it is). Both (B, 3, H, W)."""
+    return keep_low_frequencies(edited, reference, sigma) if sigma > 0 else edited
+
