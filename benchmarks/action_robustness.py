@@ -18,9 +18,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import markdown_table, save_json  # noqa: E402
 
-from video_decorruptor.corruptions import UCF101C_CORRUPTIONS, corrupt_frames  # noqa: E402
-from video_decorruptor.recognition import load_action_model  # noqa: E402
-from video_decorruptor.synthetic_actions import SyntheticActions  # noqa: E402
+from video_decorruptor.benchmark.corruptions import UCF101C_CORRUPTIONS, corrupt_frames  # noqa: E402
+from video_decorruptor.recognition.action_net import load_action_model  # noqa: E402
+from video_decorruptor.recognition.synthetic_actions import SyntheticActions  # noqa: E402
 
 
 @torch.no_grad()

@@ -3,7 +3,7 @@
 Clips with real camera motion (a pan and a zoom over the held-out photos), corrupted per frame with
 gauss, shot, contrast and defocus at severities 3 and 5, restored with: none (independent noise,
 no anchor, no smoothing), shared noise only, anchor attention only, smoothing only, and all three,
-each without the temporal fusion (video_decorruptor.fusion); then all three with it (the default).
+each without the temporal fusion (video_decorruptor.restore.fusion); then all three with it (the default).
 Against the clean clip: PSNR, SSIM, warping error (flow from the clean clip) and flicker.
 
 Target: "all" cuts the warping error by >= 30% against "none", with PSNR lower by at most 0.3 dB.
@@ -25,9 +25,9 @@ from _report import markdown_table, save_json  # noqa: E402
 
 from image_core.editor import load_editor  # noqa: E402
 from image_core.sources import heldout_photos  # noqa: E402
-from video_decorruptor.corruptions import corrupt_frames  # noqa: E402
-from video_decorruptor.metrics import flicker, psnr, ssim, warping_error  # noqa: E402
-from video_decorruptor.restore import ConsistencySettings, VideoDecorruptor  # noqa: E402
+from video_decorruptor.benchmark.corruptions import corrupt_frames  # noqa: E402
+from video_decorruptor.benchmark.metrics import flicker, psnr, ssim, warping_error  # noqa: E402
+from video_decorruptor.restore.restorer import ConsistencySettings, VideoDecorruptor  # noqa: E402
 
 SETTINGS = {  # name: (consistency mechanisms, fusion radius)
     "none": (ConsistencySettings.none(), 0),

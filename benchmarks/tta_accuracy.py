@@ -11,7 +11,7 @@ Targets: ensemble mean >= source mean + 5 points; restored >= source on the nois
 (gauss, shot, impulse, salt, pepper).
 
 The restored mode is the whole video layer: each frame fused with its flow-warped neighbours
-(video_decorruptor.fusion), then edited. A second table splits the two: the action model on the
+(video_decorruptor.restore.fusion), then edited. A second table splits the two: the action model on the
 fused clips alone, without the editor, beside the restored mode.
 
     python benchmarks/tta_accuracy.py [--clips 100] [--severity 5,3] [--editor PATH] [--editor-* options: --help] [--keep DIR]
@@ -34,17 +34,17 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import RESULTS_DIR, markdown_table, save_json  # noqa: E402
 
-from video_decorruptor.corruptions import UCF101C_CORRUPTIONS  # noqa: E402
-from video_decorruptor.data import UCF101C, uniform_indices  # noqa: E402
-from video_decorruptor.evaluate import MODES, EvaluationConfig, evaluate  # noqa: E402
-from video_decorruptor.evaluate import markdown_table as accuracy_table  # noqa: E402
-from video_decorruptor.fusion import fuse_frames  # noqa: E402
-from video_decorruptor.presets import PRESETS  # noqa: E402
+from video_decorruptor.benchmark.corruptions import UCF101C_CORRUPTIONS  # noqa: E402
+from video_decorruptor.benchmark.data import UCF101C, uniform_indices  # noqa: E402
+from video_decorruptor.benchmark.evaluate import MODES, EvaluationConfig, evaluate  # noqa: E402
+from video_decorruptor.benchmark.evaluate import markdown_table as accuracy_table  # noqa: E402
+from video_decorruptor.restore.fusion import fuse_frames  # noqa: E402
+from video_decorruptor.restore.presets import PRESETS  # noqa: E402
 from video_decorruptor.io import write_video  # noqa: E402
 from video_decorruptor.options import add_editor_options, editor_config_fields  # noqa: E402
-from video_decorruptor.recognition import load_action_model  # noqa: E402
-from video_decorruptor.synthetic_actions import ACTION_CLASSES, SyntheticActions  # noqa: E402
-from video_decorruptor.ucf101c import build_ucf101c, parse_severities  # noqa: E402
+from video_decorruptor.recognition.action_net import load_action_model  # noqa: E402
+from video_decorruptor.recognition.synthetic_actions import ACTION_CLASSES, SyntheticActions  # noqa: E402
+from video_decorruptor.benchmark.ucf101c import build_ucf101c, parse_severities  # noqa: E402
 
 NOISE = ("gauss", "shot", "impulse", "salt", "pepper")
 

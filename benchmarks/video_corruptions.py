@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import markdown_table, save_json  # noqa: E402
 
 from image_core.sources import sample_photo  # noqa: E402
-from video_decorruptor.corruptions import UCF101C_CORRUPTIONS, VIDEO_CORRUPTIONS, corrupt_frames, video_corruption_names  # noqa: E402
+from video_decorruptor.benchmark.corruptions import UCF101C_CORRUPTIONS, VIDEO_CORRUPTIONS, corrupt_frames, video_corruption_names  # noqa: E402
 
 TARGET_FPS = 60.0
 

@@ -30,9 +30,9 @@ from _report import markdown_table, save_json  # noqa: E402
 
 from image_core.editor import load_editor  # noqa: E402
 from image_core.sources import sample_photo  # noqa: E402
-from video_decorruptor.fusion import fuse_frames  # noqa: E402
-from video_decorruptor.presets import PRESETS  # noqa: E402
-from video_decorruptor.restore import VideoDecorruptor  # noqa: E402
+from video_decorruptor.restore.fusion import fuse_frames  # noqa: E402
+from video_decorruptor.restore.presets import PRESETS  # noqa: E402
+from video_decorruptor.restore.restorer import VideoDecorruptor  # noqa: E402
 
 
 def pan(frames: int, width: int) -> np.ndarray:
@@ -73,7 +73,7 @@ def peak_rss_mb(model: str | None, frames: int, width: int) -> float:
 import sys; sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})
 from video_speed import pan
 from video_decorruptor.io import VideoWriter
-from video_decorruptor.restore import VideoDecorruptor
+from video_decorruptor.restore.restorer import VideoDecorruptor
 with VideoWriter({folder!r} + '/in.mp4', 25) as writer:
     for start in range(0, {frames}, 100):
         writer.write(pan(min(100, {frames} - start), {width}))

@@ -14,7 +14,7 @@ decoded frames cropped back. Measured with this project's PyAV wheels (x264 core
   whole corruption test file still got another stream now and then (2 runs of the file in 36, in
   the macroblocks beside the padding), while fresh processes always gave the same one. (In-process
   writes of a 64 px wide clip were not repeatable either: ``corrupt_video`` in
-  ``video_decorruptor.corruptions`` stores with the tree off.)
+  ``video_decorruptor.benchmark.corruptions`` stores with the tree off.)
 - x265, one coding tree unit wide (up to 64 px): widths 34 to 48 px corrupted the heap (the
   process aborted with "free(): invalid next size", with or without threads), so widths are
   padded to at least 128 px, two units. It is not repeatable within a process either (20 encodes

@@ -2,8 +2,8 @@ import pytest
 import torch
 from tiny_editor import tiny_pipeline
 
-from video_decorruptor.classifiers import VIDEO_MODELS, DecorruptedClassifier, create_video_classifier
-from video_decorruptor.restore import VideoDecorruptor
+from video_decorruptor.recognition.classifiers import VIDEO_MODELS, DecorruptedClassifier, create_video_classifier
+from video_decorruptor.restore.restorer import VideoDecorruptor
 
 
 @pytest.mark.parametrize(("name", "frames", "crop", "mean"), [

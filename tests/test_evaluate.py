@@ -9,8 +9,8 @@ import pytest
 from conftest import make_mini_ucf101
 from tiny_editor import tiny_pipeline
 
-from video_decorruptor.evaluate import MODES, EvaluationConfig, evaluate
-from video_decorruptor.ucf101c import build_ucf101c
+from video_decorruptor.benchmark.evaluate import MODES, EvaluationConfig, evaluate
+from video_decorruptor.benchmark.ucf101c import build_ucf101c
 
 STREAMS = ("gauss", "contrast")
 
@@ -138,3 +138,16 @@ def test_cli_reports_bad_usage_in_one_line(mini, tmp_path):
     assert result.returncode == 1 and result.stderr.count("\n") == 1 and "not found" in result.stderr
     result = run_cli("evaluate", "--data", str(mini["ucf101c"]), "--splits", str(mini["splits"]), "--corruptions", "gaus")
     assert result.returncode == 1 and "unknown corruption(s) gaus" in result.stderr
+
+
+def test_cli_names_the_classifier_classifier_and_keeps_model_as_a_deprecated_alias(mini, tmp_path, capsys):
+    from video_decorruptor.cli import main
+
+    common = ["evaluate", "--data", str(mini["ucf101c"]), "--splits", str(mini["splits"]), "--corruptions", "gauss",
+              "--modes", "source", "--output-dir", str(tmp_path)]  # fmt: skip
+    assert main([*common, "--classifier", "tiny_action_net"]) == 0
+    assert "top-1 accuracy (%) of tiny_action_net" in capsys.readouterr().out
+    assert main([*common, "--model", "tiny_action_net"]) == 0
+    assert "--model is deprecated" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([*common, "--preset", "fast"])

@@ -3,10 +3,10 @@ import pytest
 from conftest import moving_clip
 from tiny_editor import tiny_pipeline
 
-from video_decorruptor.flow import dis_flow, warp
-from video_decorruptor.fusion import fuse_frames
-from video_decorruptor.metrics import psnr
-from video_decorruptor.restore import VideoDecorruptor
+from video_decorruptor.restore.flow import dis_flow, warp
+from video_decorruptor.restore.fusion import fuse_frames
+from video_decorruptor.benchmark.metrics import psnr
+from video_decorruptor.restore.restorer import VideoDecorruptor
 
 
 def noisy(frames: np.ndarray, sigma: float, seed: int = 0) -> np.ndarray:

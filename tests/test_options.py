@@ -22,14 +22,14 @@ def test_editor_options_map_to_the_restorer_and_to_the_evaluation():
     restore, evaluate = argparse.ArgumentParser(), argparse.ArgumentParser()
     add_editor_options(restore)
     add_editor_options(evaluate, "editor-")
-    evaluate.add_argument("--model")  # evaluate's classifier keeps its own --model
+    evaluate.add_argument("--classifier")  # evaluate names its classifier --classifier
     settings = restorer_settings(restore.parse_args(["--model", "ckpt", "--steps", "2", "--no-tone", "--fusion-radius", "0",
                                                      "--image-guidance-schedule", "constant", "--start-from-image"]))  # fmt: skip
     assert settings == {"path": "ckpt", "preset": "default", "num_inference_steps": 2, "tone_correction": False, "fusion_radius": 0,
                         "image_guidance_decay": False, "start_from_image": True}  # fmt: skip
-    args = evaluate.parse_args(["--model", "r3d_18", "--editor", "ckpt", "--editor-size", "64", "--editor-colour-fix", "1.5",
+    args = evaluate.parse_args(["--classifier", "r3d_18", "--editor", "ckpt", "--editor-size", "64", "--editor-colour-fix", "1.5",
                                 "--preset", "published"])  # fmt: skip
-    assert args.model == "r3d_18"
+    assert args.classifier == "r3d_18"
     assert editor_config_fields(args) == {"editor": "ckpt", "editor_preset": "published",
                                           "editor_options": {"size": 64, "colour_fix_sigma": 1.5}}  # fmt: skip
     with pytest.raises(SystemExit):

@@ -10,10 +10,10 @@ import pytest
 from conftest import CLASSES, make_mini_ucf101, moving_clip
 
 from video_decorruptor.cli import main
-from video_decorruptor.corruptions import corrupt_frames
-from video_decorruptor.data import UCF101C, class_of_video, detect_layout, parse_split, parse_video_list, read_class_index
+from video_decorruptor.benchmark.corruptions import corrupt_frames
+from video_decorruptor.benchmark.data import UCF101C, class_of_video, detect_layout, parse_split, parse_video_list, read_class_index
 from video_decorruptor.io import read_video, write_video
-from video_decorruptor.ucf101c import write_published_storage
+from video_decorruptor.benchmark.ucf101c import write_published_storage
 
 LEVEL = "level_5_ucf_val_split_1_"
 STREAM_PATHS = {  # where each layout keeps the contrast-5 copy of v_<Class>_g01_c01

@@ -3,14 +3,14 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from video_decorruptor.recognition import (
+from video_decorruptor.recognition.action_net import (
     EMBEDDED_ACTION_MODEL,
     ActionModelConfig,
     TinyActionNet,
     load_action_model,
     train_action_model,
 )
-from video_decorruptor.synthetic_actions import ACTION_CLASSES, SyntheticActions, render_action_clip
+from video_decorruptor.recognition.synthetic_actions import ACTION_CLASSES, SyntheticActions, render_action_clip
 
 
 def test_ten_balanced_classes_and_deterministic_clips():
@@ -68,7 +68,7 @@ def test_training_command_runs_and_reports_accuracy(tmp_path):
 
 @pytest.mark.skipif(not EMBEDDED_ACTION_MODEL.exists(), reason="the embedded TinyActionNet is not trained in this checkout")
 def test_embedded_action_model_recognises_held_out_clips():
-    from video_decorruptor.recognition import evaluate_accuracy
+    from video_decorruptor.recognition.action_net import evaluate_accuracy
 
     accuracy = evaluate_accuracy(load_action_model(), SyntheticActions("test", 60, seed=7))
     assert accuracy >= 0.8

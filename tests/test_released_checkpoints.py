@@ -21,10 +21,10 @@ from tiny_editor import SD_BETAS, tiny_pipeline, write_released_layout
 from image_core.editor import INSTRUCTION, load_editor
 from image_core.editor.loading import published_ddim
 from image_core.editor.settings import EditorSettings
-from video_decorruptor.consistency import AnchorAttentionProcessor, AnchorState
+from video_decorruptor.restore.consistency import AnchorAttentionProcessor, AnchorState
 from video_decorruptor.io import read_video, write_video
-from video_decorruptor.presets import PRESETS
-from video_decorruptor.restore import VideoDecorruptor
+from video_decorruptor.restore.presets import PRESETS
+from video_decorruptor.restore.restorer import VideoDecorruptor
 
 # The published DPM sampler, as the published code builds it.
 PUBLISHED_DDIM = {"beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "scaled_linear", "clip_sample": False,

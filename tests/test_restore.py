@@ -9,10 +9,10 @@ import torch
 from conftest import moving_clip, write_clip_with_audio
 from tiny_editor import tiny_pipeline
 
-from video_decorruptor.consistency import AnchorAttentionProcessor, AnchorState, temporal_smooth
+from video_decorruptor.restore.consistency import AnchorAttentionProcessor, AnchorState, temporal_smooth
 from video_decorruptor.io import read_video, write_video
-from video_decorruptor.metrics import flicker, psnr, ssim, warping_error
-from video_decorruptor.restore import ConsistencySettings, VideoDecorruptor, working_size
+from video_decorruptor.benchmark.metrics import flicker, psnr, ssim, warping_error
+from video_decorruptor.restore.restorer import ConsistencySettings, VideoDecorruptor, working_size
 
 
 @pytest.fixture(scope="module")
@@ -176,7 +176,7 @@ def test_smoothing_carries_across_chunk_boundaries(cm):
 @pytest.mark.parametrize(("steps", "passes_per_step"), [(1, 4), (2, 2), (4, 1), (8, 1)])
 def test_fewer_steps_smooth_more_per_step(cm, steps, passes_per_step, monkeypatch):
     """Four smoothing passes per sampling run at least, whatever the step count."""
-    import video_decorruptor.restore as restore_module
+    import video_decorruptor.restore.restorer as restore_module
 
     calls = []
 
@@ -191,7 +191,7 @@ def test_fewer_steps_smooth_more_per_step(cm, steps, passes_per_step, monkeypatc
 
 
 def test_the_colour_reference_is_the_input_smoothed_along_time_across_batches(cm):
-    from video_decorruptor.restore import _StreamState
+    from video_decorruptor.restore.restorer import _StreamState
 
     static = 0.2 + 0.6 * torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(0))
     flickering = static + 0.05 * torch.tensor([(-1.0) ** t for t in range(8)])[:, None, None, None]  # brightness flicker

@@ -2,8 +2,8 @@ import pytest
 import torch
 from torch import nn
 
-from video_decorruptor.recognition import TinyActionNet
-from video_decorruptor.tent import Tent, bn_affine_parameters
+from video_decorruptor.recognition.action_net import TinyActionNet
+from video_decorruptor.recognition.tent import Tent, bn_affine_parameters
 
 
 def test_tent_updates_only_batchnorm_affine_parameters_and_resets():

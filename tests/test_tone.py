@@ -12,7 +12,7 @@ from image_core.editor import ToneCorrector, load_editor
 from image_core.editor.tone import FEATURE_SIDE, apply_tone, tone_features
 from image_core.training.common import load_config
 from image_core.training.tone import ToneConfig, ToneObjective, build_tone_bank, train_tone
-from video_decorruptor.restore import VideoDecorruptor
+from video_decorruptor.restore.restorer import VideoDecorruptor
 
 
 def photo_like(batch=2, size=48, seed=0) -> torch.Tensor:

@@ -10,8 +10,8 @@ from conftest import make_mini_ucf101
 from safetensors.torch import load_file
 
 from video_decorruptor import cli
-from video_decorruptor import train_classifier as training
-from video_decorruptor.classifiers import create_video_classifier
+from video_decorruptor.benchmark import train_classifier as training
+from video_decorruptor.recognition.classifiers import create_video_classifier
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +102,7 @@ def test_bad_input_is_one_line_and_exit_code_1(mini, trained, case, tmp_path, ca
         (bad / "testlist01.txt").write_text((splits / "testlist01.txt").read_text())
         splits = bad
     elif case == "weights of another model":
-        extra = ["--model", "r3d_18", "--weights", str(trained[0] / "tiny_action_net.safetensors")]
+        extra = ["--classifier", "r3d_18", "--weights", str(trained[0] / "tiny_action_net.safetensors")]
     elif case == "pth for tiny_action_net":
         torch.save({"fc.weight": torch.zeros(3, 8)}, tmp_path / "r3d.pth")
         extra = ["--weights", str(tmp_path / "r3d.pth")]

@@ -9,9 +9,9 @@ import pytest
 import torch
 from conftest import CLASSES, make_mini_ucf101
 
-from video_decorruptor.data import UCF101, UCF101C, dense_indices, multi_clip_indices, parse_split, uniform_indices
+from video_decorruptor.benchmark.data import UCF101, UCF101C, dense_indices, multi_clip_indices, parse_split, uniform_indices
 from video_decorruptor.io import read_video
-from video_decorruptor.ucf101c import build_ucf101c, derive_seed, parse_corruptions, parse_severities
+from video_decorruptor.benchmark.ucf101c import build_ucf101c, derive_seed, parse_corruptions, parse_severities
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@ import pytest
 from conftest import moving_clip
 
 from image_core.codec import decode_stream, encode_frames
-from video_decorruptor.corruptions import (
+from video_decorruptor.benchmark.corruptions import (
     UCF101C_CORRUPTIONS,
     VIDEO_CORRUPTIONS,
     corrupt_frames,

@@ -32,7 +32,7 @@ class CommandError(Exception):
 
 
 def _add_corrupt(subparsers: argparse._SubParsersAction) -> None:
-    from video_decorruptor.corruptions import VIDEO_CORRUPTIONS
+    from video_decorruptor.benchmark.corruptions import VIDEO_CORRUPTIONS
 
     parser = subparsers.add_parser(
         "corrupt",
@@ -58,7 +58,7 @@ def _add_corrupt(subparsers: argparse._SubParsersAction) -> None:
 def _run_corrupt(args: argparse.Namespace) -> None:
     from image_core.corruptions import corrupt
     from image_core.io import read_image, write_image
-    from video_decorruptor.corruptions import VIDEO_CORRUPTIONS, corrupt_video
+    from video_decorruptor.benchmark.corruptions import VIDEO_CORRUPTIONS, corrupt_video
     from video_decorruptor.io import IMAGE_EXTENSIONS
 
     is_image = args.image.suffix.lower() in IMAGE_EXTENSIONS
@@ -101,7 +101,7 @@ def _run_corruptions(args: argparse.Namespace) -> None:
     for name in names:
         print(f"{name:<{width}}  {CORRUPTIONS[name].family}")
     if args.video:
-        from video_decorruptor.corruptions import UCF101C_CORRUPTIONS, VIDEO_CORRUPTIONS, video_corruption_names
+        from video_decorruptor.benchmark.corruptions import UCF101C_CORRUPTIONS, VIDEO_CORRUPTIONS, video_corruption_names
 
         print(f"\n{'video name':<22}  kind      in UCF-101C")
         for name in video_corruption_names():
@@ -121,7 +121,7 @@ def _run_corruptions(args: argparse.Namespace) -> None:
 
 
 def _add_make_ucf101c(subparsers: argparse._SubParsersAction) -> None:
-    from video_decorruptor.ucf101c import LAYOUTS, STORAGES
+    from video_decorruptor.benchmark.ucf101c import LAYOUTS, STORAGES
 
     parser = subparsers.add_parser(
         "make-ucf101c",
@@ -160,7 +160,7 @@ def _add_make_ucf101c(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run_make_ucf101c(args: argparse.Namespace) -> None:
-    from video_decorruptor.ucf101c import MANIFEST, build_ucf101c, parse_corruptions, parse_severities
+    from video_decorruptor.benchmark.ucf101c import MANIFEST, build_ucf101c, parse_corruptions, parse_severities
 
     corruptions, severities = parse_corruptions(args.corruptions), parse_severities(args.severity)
     summary = build_ucf101c(
@@ -214,8 +214,8 @@ def _run_restore(args: argparse.Namespace) -> None:
     from diffusers.utils import logging as diffusers_logging
 
     from video_decorruptor.io import open_video
-    from video_decorruptor.presets import PRESETS
-    from video_decorruptor.restore import VideoDecorruptor
+    from video_decorruptor.restore.presets import PRESETS
+    from video_decorruptor.restore.restorer import VideoDecorruptor
 
     if args.output.exists() and not args.overwrite:
         raise CommandError(f"{args.output} exists; pass --overwrite to replace it")
@@ -235,8 +235,8 @@ def _run_restore(args: argparse.Namespace) -> None:
 
 
 def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
-    from video_decorruptor.classifiers import VIDEO_MODELS
-    from video_decorruptor.evaluate import MODES
+    from video_decorruptor.recognition.classifiers import VIDEO_MODELS
+    from video_decorruptor.benchmark.evaluate import MODES
 
     parser = subparsers.add_parser(
         "evaluate",
@@ -248,7 +248,7 @@ def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
         "an added mode redoes nothing. Under `torchrun --nproc_per_node N` the work is sharded across "
         "processes and the result is the same.",
         epilog=f"examples:\n  {PROG} evaluate --data UCF-101C/ --splits ucfTrainTestlist/ --corruptions all --severity 5 "
-        "--model r3d_18 --weights r3d18_ucf101.pth\n"
+        "--classifier r3d_18 --weights r3d18_ucf101.pth\n"
         f"  torchrun --nproc_per_node 2 -m video_decorruptor.cli evaluate --data UCF-101C/ --splits ucfTrainTestlist/ "
         "--corruptions gauss,shot",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -265,8 +265,9 @@ def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--corruptions", default="all", help="all (the 12 UCF-101C ones), all-video or a comma-separated list (default all)")
     parser.add_argument("--severity", default="5", help="5, 1-5 or 3,5 (default 5)")
     parser.add_argument("--modes", default=",".join(MODES), help=f"comma-separated subset of {','.join(MODES)} (default all)")
-    parser.add_argument("--model", default="tiny_action_net", choices=list(VIDEO_MODELS), metavar="NAME",
+    parser.add_argument("--classifier", default="tiny_action_net", choices=list(VIDEO_MODELS), metavar="NAME",
                         help=f"video classifier: {', '.join(VIDEO_MODELS)} (default tiny_action_net, the embedded one)")  # fmt: skip
+    parser.add_argument("--model", dest="classifier_alias", choices=list(VIDEO_MODELS), metavar="NAME", help=argparse.SUPPRESS)
     parser.add_argument("--weights", help="classifier checkpoint (state_dict or training checkpoint); DEFAULT = torchvision's Kinetics weights")
     add_editor_options(parser, "editor-")
     parser.add_argument("--batch-size", type=positive_int, default=8, help="clips per classifier batch and per TENT update (default 8)")
@@ -283,27 +284,30 @@ def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
 def _run_evaluate(args: argparse.Namespace) -> None:
     from diffusers.utils import logging as diffusers_logging
 
-    from video_decorruptor.evaluate import EvaluationConfig, evaluate, markdown_table
-    from video_decorruptor.ucf101c import parse_corruptions, parse_severities
+    from video_decorruptor.benchmark.evaluate import EvaluationConfig, evaluate, markdown_table
+    from video_decorruptor.benchmark.ucf101c import parse_corruptions, parse_severities
 
     diffusers_logging.disable_progress_bar()
+    if args.classifier_alias is not None:
+        print(f"{PROG}: warning: evaluate --model is deprecated (it names the classifier); use --classifier", file=sys.stderr)
+        args.classifier = args.classifier_alias
     config = EvaluationConfig(
         data=args.data, splits_dir=args.splits, split=args.split, on_the_fly=args.on_the_fly,
         corruptions=parse_corruptions(args.corruptions), severities=parse_severities(args.severity),
-        modes=[m.strip() for m in args.modes.split(",") if m.strip()], classifier=args.model, weights=args.weights,
+        modes=[m.strip() for m in args.modes.split(",") if m.strip()], classifier=args.classifier, weights=args.weights,
         **editor_config_fields(args), batch_size=args.batch_size, tent_learning_rate=args.tent_lr,
         limit=args.limit, output_dir=args.output_dir, cache_dir=args.cache_dir,
         device=args.device, seed=args.seed, backend=args.backend,
     )  # fmt: skip
     result = evaluate(config)
     if result.files:  # rank 0
-        print(f"\ntop-1 accuracy (%) of {args.model}, {result.videos} clips\n")
+        print(f"\ntop-1 accuracy (%) of {args.classifier}, {result.videos} clips\n")
         print(markdown_table(result))
         print(f"\nwrote {result.files['csv']}, {result.files['json']}, {result.files['plot']}")
 
 
 def _add_train_classifier(subparsers: argparse._SubParsersAction) -> None:
-    from video_decorruptor.classifiers import VIDEO_MODELS
+    from video_decorruptor.recognition.classifiers import VIDEO_MODELS
     from video_decorruptor.options import non_negative_int
 
     parser = subparsers.add_parser(
@@ -316,16 +320,16 @@ def _add_train_classifier(subparsers: argparse._SubParsersAction) -> None:
         "decay, fp16 on CUDA. Prints the top-1 accuracy on the matching test split (train1 -> test1) after every "
         "epoch and checkpoints it; a rerun into the same --output resumes from the newest checkpoint. Unreadable "
         "videos are skipped and counted. Under `torchrun --nproc_per_node N` the split is shared out across "
-        "processes (DDP). Writes OUTPUT/MODEL.safetensors, which `evaluate --model MODEL --weights` loads.", 100),
+        "processes (DDP). Writes OUTPUT/MODEL.safetensors, which `evaluate --classifier MODEL --weights` loads.", 100),
         epilog=f"examples:\n  {PROG} train-classifier --root UCF-101/ --splits ucfTrainTestlist/ --output runs/tiny-ucf101\n"
         f"  torchrun --nproc_per_node 2 -m video_decorruptor.cli train-classifier --root UCF-101/ --splits ucfTrainTestlist/ "
-        "--model r3d_18 --weights r3d_18_kinetics.pth --epochs 20 --lr 1e-4 --output runs/r3d18-ucf101",
+        "--classifier r3d_18 --weights r3d_18_kinetics.pth --epochs 20 --lr 1e-4 --output runs/r3d18-ucf101",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--root", type=Path, required=True, help="UCF-101 folder (class folders of videos)")
     parser.add_argument("--splits", type=Path, required=True, help="folder with classInd.txt and the split lists")
     parser.add_argument("--split", default="train1", help="train1..train3 (default train1); testN scores each epoch")
-    parser.add_argument("--model", default="tiny_action_net", choices=list(VIDEO_MODELS), metavar="NAME",
+    parser.add_argument("--classifier", dest="model", default="tiny_action_net", choices=list(VIDEO_MODELS), metavar="NAME",
                         help=f"video classifier: {', '.join(VIDEO_MODELS)} (default tiny_action_net)")  # fmt: skip
     parser.add_argument("--weights", help="initial weights file (state_dict or training checkpoint; default: the "
                         "embedded weights for tiny_action_net, random weights for the others)")  # fmt: skip
@@ -343,7 +347,7 @@ def _add_train_classifier(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run_train_classifier(args: argparse.Namespace) -> None:
-    from video_decorruptor.train_classifier import ClassifierTrainingConfig, train_classifier
+    from video_decorruptor.benchmark.train_classifier import ClassifierTrainingConfig, train_classifier
 
     config = ClassifierTrainingConfig(
         root=args.root, splits_dir=args.splits, output_dir=args.output, split=args.split, model=args.model,
@@ -354,7 +358,7 @@ def _run_train_classifier(args: argparse.Namespace) -> None:
     result = train_classifier(config)
     if result.weights is not None:  # rank 0
         print(f"wrote {result.weights} ({args.model}, {result.classes} classes, {result.clip_length} frames per clip); "
-              f"score it with: {PROG} evaluate --model {args.model} --weights {result.weights} ...")  # fmt: skip
+              f"score it with: {PROG} evaluate --classifier {args.model} --weights {result.weights} ...")  # fmt: skip
 
 
 COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (

@@ -17,12 +17,12 @@ import numpy as np
 
 from image_core.io import write_image
 from image_core.sources import heldout_photos
-from video_decorruptor.corruptions import corrupt_frames
+from video_decorruptor.benchmark.corruptions import corrupt_frames
 from video_decorruptor.io import read_video, write_video
-from video_decorruptor.metrics import psnr, warping_error
+from video_decorruptor.benchmark.metrics import psnr, warping_error
 from video_decorruptor.options import add_editor_options, positive_int, restorer_settings
-from video_decorruptor.restore import VideoDecorruptor
-from video_decorruptor.synthetic_actions import render_action_clip
+from video_decorruptor.restore.restorer import VideoDecorruptor
+from video_decorruptor.recognition.synthetic_actions import render_action_clip
 
 
 def camera_clip(frames: int = 24, size: int = 128, seed: int = 0) -> np.ndarray:

@@ -50,7 +50,7 @@ def add_editor_options(parser: argparse.ArgumentParser, prefix: str = "") -> Non
     ``--<prefix>steps`` and so on: with ``prefix=""`` (read back by :func:`restorer_settings`) the
     checkpoint is ``--model``, with ``prefix="editor-"`` (read back by :func:`editor_config_fields`)
     it is ``--editor``. Every setting defaults to None: the preset's value, else the checkpoint's."""
-    from video_decorruptor.presets import PRESETS
+    from video_decorruptor.restore.presets import PRESETS
 
     group = parser.add_argument_group(
         "editor", "Settings left unset come from the preset, then from the checkpoint: a released folder gets the "

@@ -123,7 +123,7 @@ def create_video_classifier(name: str, weights: str | Path | None = None, num_cl
         raise ValueError(f"unknown video model {name!r}; allowed: {', '.join(VIDEO_MODELS)}")
     spec = VIDEO_MODELS[name]
     if name == "tiny_action_net":
-        from video_decorruptor.recognition import TinyActionNet, load_action_model
+        from video_decorruptor.recognition.action_net import TinyActionNet, load_action_model
 
         model = load_action_model(weights) if weights is not None or num_classes is None else TinyActionNet(num_classes)
         return VideoClassifier(model, spec, name).eval()
@@ -172,7 +172,7 @@ class DecorruptedClassifier(nn.Module):
         if mode not in self.MODES:
             raise ValueError(f"unknown mode {mode!r}; allowed: {', '.join(self.MODES)}")
         if editor is None:
-            from video_decorruptor.restore import VideoDecorruptor
+            from video_decorruptor.restore.restorer import VideoDecorruptor
 
             editor = VideoDecorruptor.from_pretrained(progress=False)
         self.classifier, self.editor, self.mode = classifier, editor, mode

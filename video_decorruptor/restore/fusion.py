@@ -9,7 +9,7 @@ uncovered regions, and the parts of a neighbour that fall outside the frame, are
 being smeared in.
 
 Flow is DIS (OpenCV) on grey frames smoothed first, so that the noise being removed does not steer
-the flow that removes it; the check is :func:`video_decorruptor.flow.consistent`.
+the flow that removes it; the check is :func:`video_decorruptor.restore.flow.consistent`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from video_decorruptor.flow import consistent, dis_flow, inside_frame, warp
+from video_decorruptor.restore.flow import consistent, dis_flow, inside_frame, warp
 
 __all__ = ["FLOW_BLUR_SIGMA", "fuse_frames"]
 

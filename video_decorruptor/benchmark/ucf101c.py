@@ -1,6 +1,6 @@
 """Build UCF-101C from a UCF-101 folder: resumable, deterministic, with a JSON-lines manifest.
 
-Output layouts (see ``video_decorruptor.data.LAYOUT_PATTERNS``):
+Output layouts (see ``video_decorruptor.benchmark.data.LAYOUT_PATTERNS``):
 
 - ``project``: ``<out>/<corruption>/<severity>/<ClassName>/<video>.mp4``;
 - ``published``: ``<out>/level_<severity>_ucf_val_split_1_/<corruption>/<ClassName>/<video>.mp4`` plus a
@@ -36,14 +36,14 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from image_core.io import atomic_path
-from video_decorruptor.corruptions import (
+from video_decorruptor.benchmark.corruptions import (
     UCF101C_CORRUPTIONS,
     VIDEO_CORRUPTIONS,
     corrupt_frames,
     corrupt_video,
     video_corruption_names,
 )
-from video_decorruptor.data import parse_split, published_level_folder, video_list_path
+from video_decorruptor.benchmark.data import parse_split, published_level_folder, video_list_path
 from video_decorruptor.io import open_video, read_video, write_video
 
 __all__ = [

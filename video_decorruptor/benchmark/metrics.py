@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from video_decorruptor.flow import consistent, warp
+from video_decorruptor.restore.flow import consistent, warp
 
 __all__ = ["flicker", "optical_flow", "psnr", "ssim", "warping_error"]
 

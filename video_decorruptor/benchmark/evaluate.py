@@ -19,10 +19,7 @@ process's run. The ranks share ``cache_dir``, so run them on one machine or a sh
 from __future__ import annotations
 
 import copy
-import csv
-import hashlib
 import json
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -33,11 +30,14 @@ import torch
 from tqdm.auto import tqdm
 
 from image_core.io import atomic_path
-from video_decorruptor.classifiers import VIDEO_MODELS, VideoClassifier, create_video_classifier
-from video_decorruptor.data import UCF101, UCF101C, uniform_indices
-from video_decorruptor.tent import Tent
+from video_decorruptor.benchmark.caches import RESTORATION_VERSION, LogitCache, cache_key, file_identity, video_key
+from video_decorruptor.benchmark.data import UCF101, UCF101C, uniform_indices
+from video_decorruptor.benchmark.distributed import all_gather, barrier, process_group
+from video_decorruptor.benchmark.report import markdown_table, plot_accuracy, write_csv
+from video_decorruptor.recognition.classifiers import VIDEO_MODELS, VideoClassifier, create_video_classifier
+from video_decorruptor.recognition.tent import Tent
 
-__all__ = ["MODES", "EvaluationConfig", "EvaluationResult", "evaluate"]
+__all__ = ["MODES", "EvaluationConfig", "EvaluationResult", "evaluate", "markdown_table"]
 
 MODES = ("source", "restored", "ensemble", "tent", "restored+tent")
 STREAM_ORDER_SEED = 20240927  # TENT sees each stream in one fixed shuffled order (split lists are sorted by class)
@@ -123,103 +123,6 @@ class EvaluationResult:
 
 
 # ---------------------------------------------------------------------------------------------
-# Process group
-# ---------------------------------------------------------------------------------------------
-
-
-def _init_distributed(device: str) -> tuple[int, int, bool]:
-    """(rank, world size, whether this call created the process group); joins the torchrun process
-    group when launched by torchrun."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world == 1:
-        return 0, 1, False
-    import torch.distributed as dist
-
-    created = not dist.is_initialized()
-    if created:
-        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
-    return dist.get_rank(), dist.get_world_size(), created
-
-
-def _all_gather(value: object, world: int) -> list[object]:
-    if world == 1:
-        return [value]
-    import torch.distributed as dist
-
-    gathered: list[object] = [None] * world
-    dist.all_gather_object(gathered, value)
-    return gathered
-
-
-def _barrier(world: int) -> None:
-    if world > 1:
-        import torch.distributed as dist
-
-        dist.barrier()
-
-
-# ---------------------------------------------------------------------------------------------
-# Caches
-# ---------------------------------------------------------------------------------------------
-
-
-# Bump when the same checkpoint and settings start to restore clips differently (a change in the
-# pipelines or the video layer), so a cache never serves clips of the older code.
-# 2: sampling starts from the input's latents; 3: anchor attention keeps the frame's own tokens;
-# 4: the anchor is edited once per video and smoothing crosses chunk boundaries;
-# 5: the colour fix (``keep_low_frequencies``) is on by default, against time-smoothed frames;
-# 6: the colour fix low-passes a median of (input - edit)
-RESTORATION_VERSION = 6
-
-
-def _key(*parts: object) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:12]
-
-
-def _file_identity(path: str | None) -> object:
-    """A checkpoint's path, size and modification time (a retrained file gets a new cache key)."""
-    if path is None or not Path(path).exists():
-        return path
-    files = sorted(p for p in Path(path).rglob("*") if p.is_file()) if Path(path).is_dir() else [Path(path)]
-    return [str(Path(path).resolve())] + [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files]
-
-
-class LogitCache:
-    """Logits per video for one classifier, mode and stream: ``<dir>/<stream folder>/<mode>.npz``.
-
-    ``stream_folders`` names each stream's folder after its files (see ``_Evaluator``), so a rebuilt
-    or different dataset misses the cache; the restored modes' files also carry ``editor_key``, so
-    another editor or editor setting does not reuse logits of clips it did not make.
-    """
-
-    def __init__(self, directory: Path, stream_folders: dict[str, str], editor_key: str):
-        self.directory, self.stream_folders, self.editor_key = directory, stream_folders, editor_key
-
-    def path(self, stream: str, mode: str) -> Path:
-        name = mode.replace("+", "_") + (f"-{self.editor_key}" if mode.startswith("restored") else "")
-        return self.directory / self.stream_folders[stream] / f"{name}.npz"
-
-    def load(self, stream: str, mode: str) -> dict[str, np.ndarray]:
-        path = self.path(stream, mode)
-        if not path.is_file():
-            return {}
-        with np.load(path) as stored:
-            return {name: stored[name] for name in stored.files}
-
-    def save(self, stream: str, mode: str, logits: dict[str, np.ndarray]) -> None:
-        path = self.path(stream, mode)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(path) as temporary:
-            with open(temporary, "wb") as handle:
-                np.savez(handle, **logits)
-
-
-def _video_key(relative_path: str) -> str:
-    """npz member names cannot hold '/'."""
-    return relative_path.replace("/", "|")
-
-
-# ---------------------------------------------------------------------------------------------
 # Evaluation
 # ---------------------------------------------------------------------------------------------
 
@@ -250,7 +153,7 @@ class _Evaluator:
         cache = Path(config.cache_dir or Path(config.output_dir) / "cache")
         weights = config.weights
         if weights is None and config.classifier == "tiny_action_net":
-            from video_decorruptor.recognition import EMBEDDED_ACTION_MODEL
+            from video_decorruptor.recognition.action_net import EMBEDDED_ACTION_MODEL
 
             weights = str(EMBEDDED_ACTION_MODEL)  # retrained embedded weights get a new cache key
         self.editor_key = self._editor_key() if self.needs("restored", "ensemble", "restored+tent") else "none"
@@ -261,25 +164,25 @@ class _Evaluator:
         self.streams = [_Stream(c, s, self._dataset(c, s)) for c in config.corruptions for s in config.severities]
         # Cached results are filed under the stream and the identity of its files (the clean videos
         # when corrupting on the fly): another or a rebuilt UCF-101C never serves stale clips or logits.
-        clean_identity = _key(_file_identity(str(config.data)), "on the fly") if config.on_the_fly else None
+        clean_identity = cache_key(file_identity(str(config.data)), "on the fly") if config.on_the_fly else None
         self.stream_folders = {
-            s.name: f"{s.name}-{clean_identity or _key(_file_identity(str(s.dataset.root)), _file_identity(s.dataset.list_file))}"
+            s.name: f"{s.name}-{clean_identity or cache_key(file_identity(str(s.dataset.root)), file_identity(s.dataset.list_file))}"
             for s in self.streams
         }  # fmt: skip
         if rank == 0 and config.progress and not config.on_the_fly and self.streams:
             print(self.streams[0].dataset.layout.describe(), flush=True)
-        classifier_key = _key(config.classifier, _file_identity(weights), self.clip_length)
+        classifier_key = cache_key(config.classifier, file_identity(weights), self.clip_length)
         self.logits = LogitCache(cache / "logits" / f"{config.classifier}-{classifier_key}", self.stream_folders, self.editor_key)
 
     def _editor_key(self) -> str:
         """The restored clips' cache key: the checkpoint's files and every setting the restorer will
         run with, resolved as it resolves them, so a new setting can never be left out."""
         from image_core.editor.loading import EMBEDDED_DEFAULT, checkpoint_settings
-        from video_decorruptor.restore import resolve_settings
+        from video_decorruptor.restore.restorer import resolve_settings
 
         config = self.config
         video, editor = resolve_settings(*checkpoint_settings(config.editor), config.editor_preset, **config.editor_options)
-        return _key(RESTORATION_VERSION, _file_identity(config.editor or str(EMBEDDED_DEFAULT)), asdict(video), asdict(editor),
+        return cache_key(RESTORATION_VERSION, file_identity(config.editor or str(EMBEDDED_DEFAULT)), asdict(video), asdict(editor),
                     config.seed, self.clip_length)  # fmt: skip
 
     # -- data ---------------------------------------------------------------------------------
@@ -290,7 +193,7 @@ class _Evaluator:
         def sampler(num_frames: int) -> np.ndarray:
             return uniform_indices(num_frames, self.clip_length)
 
-        from video_decorruptor.corruptions import VIDEO_CORRUPTIONS
+        from video_decorruptor.benchmark.corruptions import VIDEO_CORRUPTIONS
 
         if corruption not in VIDEO_CORRUPTIONS:
             raise ValueError(f"unknown corruption {corruption!r}; allowed: {', '.join(VIDEO_CORRUPTIONS)}")
@@ -312,8 +215,8 @@ class _Evaluator:
         clip, _, _ = stream.dataset[index]
         frames = np.ascontiguousarray(clip.permute(1, 2, 3, 0).numpy())
         if self.config.on_the_fly:
-            from video_decorruptor.corruptions import corrupt_frames
-            from video_decorruptor.ucf101c import derive_seed
+            from video_decorruptor.benchmark.corruptions import corrupt_frames
+            from video_decorruptor.benchmark.ucf101c import derive_seed
 
             name = Path(self.relative_path(stream, index)).name
             frames = corrupt_frames(frames, stream.corruption, stream.severity, rng=derive_seed(stream.corruption, stream.severity, name))
@@ -329,7 +232,7 @@ class _Evaluator:
     @property
     def editor(self):
         if self._editor is None:
-            from video_decorruptor.restore import VideoDecorruptor
+            from video_decorruptor.restore.restorer import VideoDecorruptor
 
             self._editor = VideoDecorruptor.from_pretrained(
                 self.config.editor, device=self.device, preset=self.config.editor_preset, seed=self.config.seed,
@@ -384,7 +287,7 @@ class _Evaluator:
             shard = list(self.indices(stream)[self.rank :: self.world])
             for start in range(0, len(shard), self.config.batch_size):
                 chunk = shard[start : start + self.config.batch_size]
-                keys = [_video_key(self.relative_path(stream, i)) for i in chunk]
+                keys = [video_key(self.relative_path(stream, i)) for i in chunk]
                 todo = {m: [j for j, k in enumerate(keys) if k not in cached[stream.name][m]] for m in modes}
                 sources: dict[int, np.ndarray] = {}
                 if todo.get("source"):
@@ -399,7 +302,7 @@ class _Evaluator:
                 if progress is not None:
                     progress.update(len(chunk))
         merged = {s.name: {m: dict(cached[s.name][m]) for m in modes} for s in self.streams}
-        for shard_results in _all_gather(mine, self.world):
+        for shard_results in all_gather(mine, self.world):
             for stream_name, by_mode in shard_results.items():
                 for mode, rows in by_mode.items():
                     merged[stream_name][mode].update(rows)
@@ -441,12 +344,12 @@ class _Evaluator:
                         started = time.perf_counter()
                         logits = adapter(self._batch(clips)).float().cpu().numpy()
                         self._clock("tent_source" if mode == "tent" else "tent_restored", started, len(chunk))
-                        rows.update({_video_key(self.relative_path(stream, i)): row for i, row in zip(chunk, logits)})
+                        rows.update({video_key(self.relative_path(stream, i)): row for i, row in zip(chunk, logits)})
                         if progress is not None:
                             progress.update(len(chunk))
                     self.logits.save(stream.name, mode, rows)
                 mine.setdefault(stream.name, {})[mode] = rows
-        for shard_results in _all_gather(mine, self.world):
+        for shard_results in all_gather(mine, self.world):
             for stream_name, by_mode in shard_results.items():
                 results[stream_name].update(by_mode)
         return results
@@ -455,7 +358,7 @@ class _Evaluator:
         """{mode: {stream: top-1 %}}; ensemble sums the source and restored logits."""
         table: dict[str, dict[str, float]] = {mode: {} for mode in self.config.modes}
         for stream in self.streams:
-            keys = [_video_key(self.relative_path(stream, i)) for i in self.indices(stream)]
+            keys = [video_key(self.relative_path(stream, i)) for i in self.indices(stream)]
             labels = np.array([stream.dataset.entries[i].label for i in self.indices(stream)])
             by_mode = logits[stream.name]
             for mode in self.config.modes:
@@ -473,72 +376,11 @@ class _Evaluator:
         return shard + tent
 
 
-# ---------------------------------------------------------------------------------------------
-# Reports
-# ---------------------------------------------------------------------------------------------
-
-
-def markdown_table(result: EvaluationResult) -> str:
-    """Per-stream accuracy (%) with a mean row: one column per mode."""
-    modes = list(result.accuracy)
-    streams = list(next(iter(result.accuracy.values())))
-    lines = ["| corruption | " + " | ".join(modes) + " |", "|---|" + "---:|" * len(modes)]
-    for stream in streams:
-        lines.append(f"| {stream} | " + " | ".join(f"{result.accuracy[m][stream]:.1f}" for m in modes) + " |")
-    lines.append("| **mean** | " + " | ".join(f"**{result.mean[m]:.1f}**" for m in modes) + " |")
-    return "\n".join(lines)
-
-
-def _write_csv(path: Path, result: EvaluationResult) -> None:
-    modes = list(result.accuracy)
-    with atomic_path(path) as temporary, open(temporary, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["corruption", "severity", *modes])
-        for stream in next(iter(result.accuracy.values())):
-            corruption, severity = stream.rsplit("-", 1)
-            writer.writerow([corruption, severity, *(f"{result.accuracy[m][stream]:.2f}" for m in modes)])
-        writer.writerow(["mean", "", *(f"{result.mean[m]:.2f}" for m in modes)])
-
-
-def plot_accuracy(path: Path, result: EvaluationResult, title: str) -> None:
-    """Grouped bars: one group per stream plus the mean, one bar per mode."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    modes = list(result.accuracy)
-    groups = list(next(iter(result.accuracy.values()))) + ["mean"]
-    rows = {m: {**result.accuracy[m], "mean": result.mean[m]} for m in modes}
-    values = np.array([[rows[m][g] for g in groups] for m in modes])
-    width = 0.8 / len(modes)
-    figure, axes = plt.subplots(figsize=(max(6.0, 0.9 * len(groups) * max(1, len(modes) / 3)), 4.0))
-    for k, mode in enumerate(modes):
-        axes.bar(np.arange(len(groups)) + (k - (len(modes) - 1) / 2) * width, values[k], width, label=mode)
-    axes.set_xticks(np.arange(len(groups)), groups, rotation=45, ha="right")
-    axes.set_ylabel("top-1 accuracy (%)")
-    axes.set_ylim(0, 100)
-    axes.set_title(title)
-    axes.legend(ncols=min(len(modes), 5), fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.35))
-    axes.grid(axis="y", alpha=0.3)
-    figure.tight_layout()
-    with atomic_path(path) as temporary:
-        figure.savefig(temporary, dpi=120, format="png")
-    plt.close(figure)
-
-
 def evaluate(config: EvaluationConfig) -> EvaluationResult:
     """Run the evaluation (one process or one rank of ``torchrun``); rank 0 writes results.csv,
     results.json and accuracy.png to ``config.output_dir`` and every rank returns the result."""
-    device = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    rank, world, created_group = _init_distributed(device)
-    try:
+    with process_group(config.device) as (rank, world, _):
         return _evaluate_rank(config, rank, world)
-    finally:
-        if created_group:  # gloo's threads abort the process ("terminate called ...") if left to exit
-            import torch.distributed as dist
-
-            dist.destroy_process_group()
 
 
 def _evaluate_rank(config: EvaluationConfig, rank: int, world: int) -> EvaluationResult:
@@ -546,13 +388,13 @@ def _evaluate_rank(config: EvaluationConfig, rank: int, world: int) -> Evaluatio
     evaluator = _Evaluator(config, rank, world)
     progress = tqdm(total=evaluator.workload(), desc="videos", unit="video", disable=not config.progress or rank != 0)
     logits = evaluator.per_video(progress)
-    _barrier(world)  # restored clips TENT reads were written by every rank
+    barrier(world)  # restored clips TENT reads were written by every rank
     for stream_name, by_mode in evaluator.tent(progress).items():
         logits[stream_name].update(by_mode)
     progress.close()
     accuracy = evaluator.accuracy(logits)
     seconds, counts = dict.fromkeys(STAGES, 0.0), dict.fromkeys(STAGES, 0)
-    for shard_seconds, shard_counts in _all_gather((evaluator.seconds, evaluator.counts), world):
+    for shard_seconds, shard_counts in all_gather((evaluator.seconds, evaluator.counts), world):
         for stage in STAGES:
             seconds[stage] += shard_seconds[stage]
             counts[stage] += shard_counts[stage]
@@ -569,7 +411,7 @@ def _evaluate_rank(config: EvaluationConfig, rank: int, world: int) -> Evaluatio
         output = Path(config.output_dir)
         output.mkdir(parents=True, exist_ok=True)
         result.files = {"csv": str(output / "results.csv"), "json": str(output / "results.json"), "plot": str(output / "accuracy.png")}
-        _write_csv(output / "results.csv", result)
+        write_csv(output / "results.csv", result)
         record = {"config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(config).items()},
                   "world_size": world, **asdict(result)}  # fmt: skip
         with atomic_path(output / "results.json") as temporary:

@@ -36,9 +36,10 @@ from tqdm.auto import tqdm
 
 from image_core.io import atomic_path
 from image_core.training.common import step_generator
-from video_decorruptor.classifiers import VIDEO_MODELS, VideoClassifier, create_video_classifier
-from video_decorruptor.data import UCF101, uniform_indices
+from video_decorruptor.benchmark.data import UCF101, uniform_indices
+from video_decorruptor.benchmark.distributed import all_gather, process_group
 from video_decorruptor.io import open_video
+from video_decorruptor.recognition.classifiers import VIDEO_MODELS, VideoClassifier, create_video_classifier
 
 __all__ = ["ClassifierTrainingConfig", "EpochRecord", "TrainingResult", "UCF101Clips", "build_classifier",
            "clip_length_for", "collate_clips", "export_weights", "jittered_uniform_indices", "random_resized_box",
@@ -301,35 +302,6 @@ def _set_rng_state(state: dict[str, torch.Tensor], device: torch.device) -> None
         torch.cuda.set_rng_state(state["cuda"], device)
 
 
-def _init_distributed(device: str | None) -> tuple[int, int, torch.device]:
-    """(rank, world size, this process's device); joins torchrun's process group (nccl on CUDA,
-    gloo on the CPU) when WORLD_SIZE > 1."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    name = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and world > 1:
-        name = f"cuda:{os.environ.get('LOCAL_RANK', '0')}"
-    chosen = torch.device(name)
-    if chosen.type == "cuda" and chosen.index is not None:  # nccl collectives use the current device
-        torch.cuda.set_device(chosen)
-    if world == 1:
-        return 0, 1, chosen
-    import torch.distributed as dist
-
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if chosen.type == "cuda" else "gloo")
-    return dist.get_rank(), world, chosen
-
-
-def _gather(value: Any, world: int) -> list[Any]:
-    if world == 1:
-        return [value]
-    import torch.distributed as dist
-
-    gathered: list[Any] = [None] * world
-    dist.all_gather_object(gathered, value)
-    return gathered
-
-
 def _on_every_rank(flag: bool, world: int, device: torch.device) -> bool:
     """Whether ``flag`` holds on all ranks: a step that one rank cannot take (no readable clip in its
     batch) is skipped by all, or DDP's gradient exchange would wait forever."""
@@ -405,8 +377,7 @@ def train_classifier(config: ClassifierTrainingConfig) -> TrainingResult:
                              "rerun with its settings to resume it, or pick another --output")  # fmt: skip
 
     # 2. Processes, model, optimiser
-    rank, world, device = _init_distributed(config.device)
-    try:
+    with process_group(config.device) as (rank, world, device):
         torch.manual_seed(config.seed + rank)  # DDP copies rank 0's initial weights to every rank
         classifier = build_classifier(config.model, config.weights, num_classes).to(device)
         amp = device.type == "cuda"
@@ -459,7 +430,7 @@ def train_classifier(config: ClassifierTrainingConfig) -> TrainingResult:
                 progress.set_postfix(loss=f"{loss.item():.4f}", lr=f"{learning_rate:.2e}")
             progress.close()
             correct, total, test_unreadable = _score(classifier, test_loader, device, amp)
-            shards = _gather((loss_sum, seen, correct, total, unreadable + test_unreadable, _rng_state(device)), world)
+            shards = all_gather((loss_sum, seen, correct, total, unreadable + test_unreadable, _rng_state(device)), world)
             seen_all = sum(shard[1] for shard in shards)
             record = EpochRecord(
                 epoch + 1, sum(shard[0] for shard in shards) / max(seen_all, 1), sum(shard[2] for shard in shards),
@@ -480,8 +451,3 @@ def train_classifier(config: ClassifierTrainingConfig) -> TrainingResult:
             weights = output_dir / f"{config.model}.safetensors"
             export_weights(classifier, weights)
         return TrainingResult(weights, num_classes, clip_length, history, resumed_from)
-    finally:
-        if world > 1:  # gloo's threads abort the process if the group is left to exit
-            import torch.distributed as dist
-
-            dist.destroy_process_group()

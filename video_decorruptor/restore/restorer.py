@@ -1,14 +1,14 @@
 """``VideoDecorruptor``: restore videos frame by frame with the Decorruptor editor, without flicker.
 
 Frames are edited in chunks of ``batch_size``, one editor batch each. What happens around the
-edit comes from a preset (:mod:`video_decorruptor.presets`), every part of which an option
+edit comes from a preset (:mod:`video_decorruptor.restore.presets`), every part of which an option
 overrides. The default preset: before the edit, each frame is fused with its neighbours warped onto
-it by optical flow (:mod:`video_decorruptor.fusion`), so damage drawn afresh in every frame (noise,
+it by optical flow (:mod:`video_decorruptor.restore.fusion`), so damage drawn afresh in every frame (noise,
 grain, rain, compression) averages out, which no per-frame edit can do; then three consistency
 mechanisms, each switchable: shared noise (every frame and every chunk starts from, and is
 re-noised with, the same noise), anchor attention to the video's first frame (edited once, in the
 first chunk, and replayed to the others) and latent temporal smoothing, which carries each chunk's
-last frame into the next chunk as a neighbour (:mod:`video_decorruptor.consistency`). The
+last frame into the next chunk as a neighbour (:mod:`video_decorruptor.restore.consistency`). The
 ``published`` preset is the published code's video path.
 Videos stream: decoding, editing and encoding overlap through bounded queues, so memory does not
 grow with the video's length.
@@ -39,10 +39,10 @@ from image_core.editor.images import images_to_tensor, tensor_to_images
 from image_core.editor.latents import shared_generators
 from image_core.editor.settings import EditorKind, EditorSettings
 from image_core.editor.tone import apply_tone
-from video_decorruptor.consistency import install_anchor_attention, temporal_smooth
-from video_decorruptor.fusion import fuse_frames
+from video_decorruptor.restore.consistency import install_anchor_attention, temporal_smooth
+from video_decorruptor.restore.fusion import fuse_frames
 from video_decorruptor.io import VideoWriter, open_video
-from video_decorruptor.presets import ConsistencySettings, VideoPreset, get_preset
+from video_decorruptor.restore.presets import ConsistencySettings, VideoPreset, get_preset
 
 __all__ = ["ConsistencySettings", "VideoDecorruptor", "resolve_settings"]
 
@@ -64,7 +64,7 @@ def resolve_settings(
     Args:
         checkpoint, kind: the checkpoint's settings and kind (``pipe.settings``, ``pipe.kind``, or
             :func:`image_core.editor.loading.checkpoint_settings` without loading the weights).
-        preset: a name of :data:`video_decorruptor.presets.PRESETS`.
+        preset: a name of :data:`video_decorruptor.restore.presets.PRESETS`.
         options: ``VideoDecorruptor``'s keywords (``VIDEO_OPTIONS`` and ``EDITOR_OPTIONS``).
     """
     unknown = sorted(set(options) - set(VIDEO_OPTIONS) - set(EDITOR_OPTIONS))
@@ -125,18 +125,18 @@ class VideoDecorruptor:
 
     Every option left at None takes the preset's value, and for the editor's settings the
     checkpoint's own where the preset names none (:func:`resolve_settings`); the results are
-    ``video`` (a :class:`~video_decorruptor.presets.VideoPreset`) and ``editor_settings``.
+    ``video`` (a :class:`~video_decorruptor.restore.presets.VideoPreset`) and ``editor_settings``.
 
     Args:
         pipe: a Decorruptor DPM or CM pipeline (see :func:`image_core.editor.load_editor`).
         preset: ``"default"`` (the project's temporal machinery) or ``"published"`` (the published
-            video path); see :mod:`video_decorruptor.presets`.
+            video path); see :mod:`video_decorruptor.restore.presets`.
         batch_size: frames per editor batch.
         size: working long side in pixels, rounded to the preset's multiple (default preset: native
             up to 512, multiple of the VAE factor); results are resized back to the source size.
         consistency: which temporal-consistency mechanisms run.
         fusion_radius: neighbours on each side that each frame is fused with before the edit,
-            warped onto it by optical flow (0 = off; :func:`video_decorruptor.fusion.fuse_frames`).
+            warped onto it by optical flow (0 = off; :func:`video_decorruptor.restore.fusion.fuse_frames`).
             Frames are fused at the working size; a batch waits for the first ``fusion_radius``
             frames of the next.
         seed: seed of the noise (shared, or per chunk).

@@ -1,11 +1,11 @@
 """Action recognition models: the embedded TinyActionNet, its training command and loader.
 
 TinyActionNet is a small 3D CNN (about 0.3M parameters) for 16-frame 64x64 clips, trained on the
-synthetic action dataset (:mod:`video_decorruptor.synthetic_actions`) because no pretrained video
+synthetic action dataset (:mod:`video_decorruptor.recognition.synthetic_actions`) because no pretrained video
 weights can be downloaded here. It takes clips (N, 3, T, H, W) as floats in [0, 1] and normalises
 them itself; its BatchNorm layers are what TENT adapts.
 
-    python -m video_decorruptor.recognition --ship        # about 25 minutes on 2 CPU cores
+    python -m video_decorruptor.recognition.action_net --ship        # about 25 minutes on 2 CPU cores
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from image_core.training.common import LoopConfig, load_config, run_loop
-from video_decorruptor.synthetic_actions import ACTION_CLASSES, SyntheticActions
+from video_decorruptor.recognition.synthetic_actions import ACTION_CLASSES, SyntheticActions
 
 __all__ = ["EMBEDDED_ACTION_MODEL", "TinyActionNet", "evaluate_accuracy", "load_action_model", "train_action_model"]
 
@@ -74,7 +74,7 @@ def load_action_model(path: str | Path | None = None) -> TinyActionNet:
     """
     path = Path(path) if path is not None else EMBEDDED_ACTION_MODEL
     if not path.is_file():
-        raise FileNotFoundError(f"action model weights not found: {path} (train them: python -m video_decorruptor.recognition)")
+        raise FileNotFoundError(f"action model weights not found: {path} (train them: python -m video_decorruptor.recognition.action_net)")
     state = load_file(str(path))
     classes = state["classifier.weight"].shape[0] if "classifier.weight" in state else None
     width = state["features.0.0.weight"].shape[0] if "features.0.0.weight" in state else None
