@@ -45,7 +45,9 @@ def main() -> int:
     labels = torch.tensor([label for _, label in items])
     results = {"clean": accuracy(model, clean, labels)}
     for name in UCF101C_CORRUPTIONS:
-        results[name] = accuracy(model, [corrupt_frames(f, name, args.severity, rng=i) for i, f in enumerate(clean)], labels)
+        results[name] = accuracy(
+            model, [corrupt_frames(f, name, args.severity, rng=i) for i, f in enumerate(clean)], labels
+        )
     corrupted = [v for k, v in results.items() if k != "clean"]
     print(f"TinyActionNet top-1 on {args.clips} held-out clips, severity {args.severity}\n")
     print(markdown_table(["input", "accuracy %"], [[k, 100 * v] for k, v in results.items()]))

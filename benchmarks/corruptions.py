@@ -45,7 +45,7 @@ def main() -> int:
     image = sample_photo(args.size)
     table = {}
     for name in corruption_names():
-        table[name] = [time_ms(lambda: corrupt(image, name, s, rng=0), args.repeats) for s in SEVERITIES]
+        table[name] = [time_ms(lambda name=name, s=s: corrupt(image, name, s, rng=0), args.repeats) for s in SEVERITIES]
     per_corruption = {name: statistics.mean(ms) for name, ms in table.items()}
     median = statistics.median(per_corruption.values())
     slowest_name, slowest = max(((n, max(ms)) for n, ms in table.items()), key=lambda item: item[1])
@@ -61,10 +61,16 @@ def main() -> int:
     )
     save_json(
         "corruptions",
-        {"size": args.size, "repeats": args.repeats, "ms": table, "median_ms": median,
-         "slowest": {"name": slowest_name, "ms": slowest}, "pass": passed},
+        {
+            "size": args.size,
+            "repeats": args.repeats,
+            "ms": table,
+            "median_ms": median,
+            "slowest": {"name": slowest_name, "ms": slowest},
+            "pass": passed,
+        },
         args.output,
-    )  # fmt: skip
+    )
     return 0 if passed else 1
 
 

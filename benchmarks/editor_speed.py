@@ -140,18 +140,37 @@ def main() -> int:
         wall_ok = r["wall_ratio"] >= WALL_OF_FLOP_TARGET * flop_ratio
         peak_ok = r["unet_gflops_per_s"] >= PEAK_FRACTION_TARGET * peak
         passed &= wall_ok and peak_ok
-        rows.append([
-            f"{r['model']} @{r['size']}", r["dpm_ms"], r["cm_ms"], f"{r['dpm_unet_evals']} / {r['cm_unet_evals']}",
-            f"{r['dpm_unet_gflop']:.1f} + {r['vae_gflop']:.1f}", f"{r['cm_unet_gflop']:.1f} + {r['vae_gflop']:.1f}",
-            f"{r['wall_ratio']:.2f} ({100 * r['wall_ratio'] / flop_ratio:.0f}%)", f"{flop_ratio:.2f}",
-            f"{r['unet_gflops_per_s']:.0f} ({100 * r['unet_gflops_per_s'] / peak:.0f}%)",
-            f"{r['images_per_s_cm']:.2f}",
-        ])  # fmt: skip
-    print(markdown_table(
-        ["model", "DPM-20 ms/img", "CM-4 ms/img", "UNet evals DPM / CM", "DPM GFLOP UNet + VAE",
-         "CM GFLOP UNet + VAE", "wall ratio (of FLOP ratio)", "FLOP ratio", f"UNet GFLOP/s @batch {args.batch} (of peak)", "CM img/s"],
-        rows,
-    ))  # fmt: skip
+        rows.append(
+            [
+                f"{r['model']} @{r['size']}",
+                r["dpm_ms"],
+                r["cm_ms"],
+                f"{r['dpm_unet_evals']} / {r['cm_unet_evals']}",
+                f"{r['dpm_unet_gflop']:.1f} + {r['vae_gflop']:.1f}",
+                f"{r['cm_unet_gflop']:.1f} + {r['vae_gflop']:.1f}",
+                f"{r['wall_ratio']:.2f} ({100 * r['wall_ratio'] / flop_ratio:.0f}%)",
+                f"{flop_ratio:.2f}",
+                f"{r['unet_gflops_per_s']:.0f} ({100 * r['unet_gflops_per_s'] / peak:.0f}%)",
+                f"{r['images_per_s_cm']:.2f}",
+            ]
+        )
+    print(
+        markdown_table(
+            [
+                "model",
+                "DPM-20 ms/img",
+                "CM-4 ms/img",
+                "UNet evals DPM / CM",
+                "DPM GFLOP UNet + VAE",
+                "CM GFLOP UNet + VAE",
+                "wall ratio (of FLOP ratio)",
+                "FLOP ratio",
+                f"UNet GFLOP/s @batch {args.batch} (of peak)",
+                "CM img/s",
+            ],
+            rows,
+        )
+    )
     print(
         f"\ntargets: wall ratio >= {WALL_OF_FLOP_TARGET:.0%} of the FLOP ratio; UNet >= {PEAK_FRACTION_TARGET:.0%} "
         f"of the matmul peak\n{'PASS' if passed else 'FAIL'}"

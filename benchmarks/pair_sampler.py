@@ -46,8 +46,11 @@ def main() -> int:
 
     bank = MixingBank()
     start = time.perf_counter()
-    bank.pictures  # generated on first use, then cached
-    print(f"mixing bank: {len(bank)} pictures at {bank.size} px, ready in {time.perf_counter() - start:.1f} s ({bank.path})")
+    _ = bank.pictures  # generated on first use, then cached
+    print(
+        f"mixing bank: {len(bank)} pictures at {bank.size} px, "
+        f"ready in {time.perf_counter() - start:.1f} s ({bank.path})"
+    )
     dataset = CorruptionPairDataset(CleanImageDataset(size=args.size, length=args.pairs), PairSampler(bank))
 
     seconds_by_case: dict[str, list[float]] = defaultdict(list)
@@ -56,20 +59,31 @@ def main() -> int:
         pair = dataset.pair(index)
         seconds_by_case[pair.case].append(time.perf_counter() - start)
     case_rows = [[case, len(s), 1000 * float(np.mean(s))] for case, s in sorted(seconds_by_case.items())]
-    print(f"\nper-pair cost by case at {args.size}x{args.size} (in process, {sum(len(s) for s in seconds_by_case.values())} pairs)\n")
+    print(
+        f"\nper-pair cost by case at {args.size}x{args.size} "
+        f"(in process, {sum(len(s) for s in seconds_by_case.values())} pairs)\n"
+    )
     print(markdown_table(["case", "count", "ms/pair"], case_rows))
 
     serial = loader_rate(dataset, 0)
     parallel = loader_rate(dataset, args.workers)
     print(f"\n{'workers':>8} | pairs/s\n{0:>8} | {serial:.0f}\n{args.workers:>8} | {parallel:.0f}")
     passed = parallel >= TARGET_PAIRS_PER_S
-    print(f"\n{args.workers} workers: {parallel:.0f} pairs/s (target >= {TARGET_PAIRS_PER_S:.0f}) {'PASS' if passed else 'FAIL'}")
+    print(
+        f"\n{args.workers} workers: {parallel:.0f} pairs/s "
+        f"(target >= {TARGET_PAIRS_PER_S:.0f}) {'PASS' if passed else 'FAIL'}"
+    )
     save_json(
         "pair_sampler",
-        {"size": args.size, "pairs": args.pairs, "pairs_per_s": {"0": serial, str(args.workers): parallel},
-         "ms_per_case": {row[0]: row[2] for row in case_rows}, "pass": passed},
+        {
+            "size": args.size,
+            "pairs": args.pairs,
+            "pairs_per_s": {"0": serial, str(args.workers): parallel},
+            "ms_per_case": {row[0]: row[2] for row in case_rows},
+            "pass": passed,
+        },
         args.output,
-    )  # fmt: skip
+    )
     return 0 if passed else 1
 
 

@@ -19,7 +19,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import markdown_table, save_json  # noqa: E402
 
 from image_core.sources import sample_photo  # noqa: E402
-from video_decorruptor.benchmark.corruptions import UCF101C_CORRUPTIONS, VIDEO_CORRUPTIONS, corrupt_frames, video_corruption_names  # noqa: E402
+from video_decorruptor.benchmark.corruptions import (
+    UCF101C_CORRUPTIONS,
+    VIDEO_CORRUPTIONS,
+    corrupt_frames,
+    video_corruption_names,
+)  # noqa: E402
 
 TARGET_FPS = 60.0
 
@@ -27,7 +32,7 @@ TARGET_FPS = 60.0
 def panning_clip(num_frames: int, height: int = 240, width: int = 320) -> np.ndarray:
     """A slow camera pan over a real photo, the motion a UCF-101 clip has."""
     photo = sample_photo(max(height, width) + num_frames)
-    return np.stack([photo[: height, t : t + width] for t in range(num_frames)])
+    return np.stack([photo[:height, t : t + width] for t in range(num_frames)])
 
 
 def main() -> int:
@@ -44,15 +49,27 @@ def main() -> int:
         start = time.perf_counter()
         corrupt_frames(clip, name, args.severity, rng=0, fps=25, source_bit_rate=400_000)
         fps_by_name[name] = args.frames / (time.perf_counter() - start)
-    rows = [[name, VIDEO_CORRUPTIONS[name].kind, "yes" if name in UCF101C_CORRUPTIONS else "", fps] for name, fps in fps_by_name.items()]
+    rows = [
+        [name, VIDEO_CORRUPTIONS[name].kind, "yes" if name in UCF101C_CORRUPTIONS else "", fps]
+        for name, fps in fps_by_name.items()
+    ]
     print(f"frames/s at 320x240, {args.frames}-frame clip, severity {args.severity}\n")
     print(markdown_table(["corruption", "kind", "UCF-101C", "frames/s"], rows))
     median = statistics.median(fps_by_name[name] for name in UCF101C_CORRUPTIONS)
     passed = median >= TARGET_FPS
-    print(f"\nmedian over the 12 UCF-101C corruptions: {median:.0f} frames/s (target >= {TARGET_FPS:.0f}) {'PASS' if passed else 'FAIL'}")
+    print(
+        f"\nmedian over the 12 UCF-101C corruptions: {median:.0f} frames/s "
+        f"(target >= {TARGET_FPS:.0f}) {'PASS' if passed else 'FAIL'}"
+    )
     save_json(
         "video_corruptions",
-        {"frames": args.frames, "severity": args.severity, "fps": fps_by_name, "ucf101c_median_fps": median, "pass": passed},
+        {
+            "frames": args.frames,
+            "severity": args.severity,
+            "fps": fps_by_name,
+            "ucf101c_median_fps": median,
+            "pass": passed,
+        },
         args.output,
     )
     return 0 if passed else 1

@@ -77,7 +77,9 @@ from video_decorruptor.restore.restorer import VideoDecorruptor
 with VideoWriter({folder!r} + '/in.mp4', 25) as writer:
     for start in range(0, {frames}, 100):
         writer.write(pan(min(100, {frames} - start), {width}))
-VideoDecorruptor.from_pretrained({model!r}, progress=False).restore_video({folder!r} + '/in.mp4', {folder!r} + '/out.mp4')
+VideoDecorruptor.from_pretrained({model!r}, progress=False).restore_video(
+    {folder!r} + '/in.mp4', {folder!r} + '/out.mp4'
+)
 import resource; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
         output = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
@@ -113,24 +115,67 @@ def main() -> int:
         fuse_frames(clip, PRESETS["default"].fusion_radius)
         fusion_ms = 1000 * (time.perf_counter() - start) / args.frames
         work, autoencoder = gflop_per_frame(pipe, clip[0])
-        speeds[width] = {"batched": batched, "per_frame": single, "ratio": batched / single, "gflop_per_frame": work,
-                         "autoencoder_gflop_per_frame": autoencoder, "fusion_ms_per_frame": fusion_ms}  # fmt: skip
-        rows.append([f"{width}x{width * 3 // 4}", batched, single, f"{batched / single:.2f}x", f"{fusion_ms:.1f}", f"{work:.1f}",
-                     f"{autoencoder:.1f}", f"{batched * work:.0f}", f"{single * work:.0f}"])  # fmt: skip
+        speeds[width] = {
+            "batched": batched,
+            "per_frame": single,
+            "ratio": batched / single,
+            "gflop_per_frame": work,
+            "autoencoder_gflop_per_frame": autoencoder,
+            "fusion_ms_per_frame": fusion_ms,
+        }
+        rows.append(
+            [
+                f"{width}x{width * 3 // 4}",
+                batched,
+                single,
+                f"{batched / single:.2f}x",
+                f"{fusion_ms:.1f}",
+                f"{work:.1f}",
+                f"{autoencoder:.1f}",
+                f"{batched * work:.0f}",
+                f"{single * work:.0f}",
+            ]
+        )
     peak = matmul_gflops()
     short, long = map(int, args.rss_frames.split(","))
     rss = {n: peak_rss_mb(args.model, n, args.rss_width) for n in (short, long)}
 
     print(f"restoring a {args.frames}-frame clip ({torch.get_num_threads()} threads)\n")
-    print(markdown_table(["size", "batched frames/s", "per-frame frames/s", "speed-up", "fusion ms/frame", "GFLOP/frame",
-                          "of it autoencoder", "batched GFLOP/s", "per-frame GFLOP/s"], rows))  # fmt: skip
-    print(f"\nfloat32 {MATMUL_SIZE}x{MATMUL_SIZE} matrix product: {peak:.0f} GFLOP/s; 2x the per-frame rate would take "
-          + ", ".join(f"{2 * speed['per_frame'] * speed['gflop_per_frame'] / peak:.0%} of it at width {width}" for width, speed in speeds.items()))
-    print(f"\npeak RSS at width {args.rss_width}: {rss[short]:.0f} MB for {short} frames, {rss[long]:.0f} MB for {long} frames "
-          f"({rss[long] / rss[short]:.2f}x)")  # fmt: skip
+    print(
+        markdown_table(
+            [
+                "size",
+                "batched frames/s",
+                "per-frame frames/s",
+                "speed-up",
+                "fusion ms/frame",
+                "GFLOP/frame",
+                "of it autoencoder",
+                "batched GFLOP/s",
+                "per-frame GFLOP/s",
+            ],
+            rows,
+        )
+    )
+    print(
+        f"\nfloat32 {MATMUL_SIZE}x{MATMUL_SIZE} matrix product: {peak:.0f} GFLOP/s; 2x the per-frame rate would take "
+        + ", ".join(
+            f"{2 * speed['per_frame'] * speed['gflop_per_frame'] / peak:.0%} of it at width {width}"
+            for width, speed in speeds.items()
+        )
+    )
+    print(
+        f"\npeak RSS at width {args.rss_width}: {rss[short]:.0f} MB for {short} frames, "
+        f"{rss[long]:.0f} MB for {long} frames "
+        f"({rss[long] / rss[short]:.2f}x)"
+    )
     passed = all(s["ratio"] >= 2 for s in speeds.values()) and rss[long] <= 1.5 * rss[short]
     print(f"targets: batched >= 2x per-frame, long/short RSS <= 1.5: {'PASS' if passed else 'FAIL'}")
-    save_json("video_speed", {"frames": args.frames, "speeds": speeds, "matmul_gflops": peak, "peak_rss_mb": rss, "pass": passed}, args.output)
+    save_json(
+        "video_speed",
+        {"frames": args.frames, "speeds": speeds, "matmul_gflops": peak, "peak_rss_mb": rss, "pass": passed},
+        args.output,
+    )
     return 0 if passed else 1
 
 

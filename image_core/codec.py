@@ -38,9 +38,9 @@ import os
 import pickle
 import subprocess
 import sys
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable
 
 import cv2
 import numpy as np
@@ -59,7 +59,12 @@ def encoded_size(height: int, width: int, codec: str) -> tuple[int, int]:
 
 
 def encode_frames(
-    frames: np.ndarray, fps: float, codec: str, options: dict[str, str], bit_rate: int | None = None, fresh_process: bool = True
+    frames: np.ndarray,
+    fps: float,
+    codec: str,
+    options: dict[str, str],
+    bit_rate: int | None = None,
+    fresh_process: bool = True,
 ) -> io.BytesIO:
     """Encode (T, H, W, 3) uint8 frames to an in-memory MP4 (4:2:0, as real streams are).
 
@@ -73,15 +78,25 @@ def encode_frames(
     return _encode(frames, fps, codec, options, bit_rate)
 
 
-def _encode_in_fresh_process(frames: np.ndarray, fps: float, codec: str, options: dict[str, str], bit_rate: int | None) -> io.BytesIO:
+def _encode_in_fresh_process(
+    frames: np.ndarray, fps: float, codec: str, options: dict[str, str], bit_rate: int | None
+) -> io.BytesIO:
     """:func:`_encode` in ``python -m image_core.codec``: the request and the stream go through its pipes."""
     package_root = str(Path(__file__).resolve().parents[1])
-    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
+    environment = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])),
+    }
     request = pickle.dumps((np.ascontiguousarray(frames), fps, codec, options, bit_rate))
-    result = subprocess.run([sys.executable, "-m", "image_core.codec"], input=request, capture_output=True, env=environment)
+    result = subprocess.run(
+        [sys.executable, "-m", "image_core.codec"], input=request, capture_output=True, env=environment
+    )
     if result.returncode != 0:
         message = result.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no message"]
-        raise RuntimeError(f"{codec} failed on {frames.shape[2]}x{frames.shape[1]} frames (exit status {result.returncode}): {message[0]}")
+        raise RuntimeError(
+            f"{codec} failed on {frames.shape[2]}x{frames.shape[1]} frames "
+            f"(exit status {result.returncode}): {message[0]}"
+        )
     return io.BytesIO(result.stdout)
 
 

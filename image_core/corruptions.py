@@ -21,8 +21,8 @@ Example:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import cv2
 import numpy as np
@@ -193,8 +193,13 @@ def motion_blur(x: np.ndarray, severity: int, rng: np.random.Generator) -> np.nd
 
 @_register("blur")
 def zoom_blur(x: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
-    c = [np.arange(1, 1.11, 0.01), np.arange(1, 1.16, 0.01), np.arange(1, 1.21, 0.02),
-         np.arange(1, 1.26, 0.02), np.arange(1, 1.31, 0.03)][severity - 1]  # fmt: skip
+    c = [
+        np.arange(1, 1.11, 0.01),
+        np.arange(1, 1.16, 0.01),
+        np.arange(1, 1.21, 0.02),
+        np.arange(1, 1.26, 0.02),
+        np.arange(1, 1.31, 0.03),
+    ][severity - 1]
     out = x.copy()
     for factor in c:
         out += _zoom_about_centre(x, float(factor))
@@ -208,8 +213,13 @@ def zoom_blur(x: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndar
 
 @_register("weather")
 def snow(x: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
-    c = [(0.1, 0.3, 3, 0.5, 10, 4, 0.8), (0.2, 0.3, 2, 0.5, 12, 4, 0.7), (0.55, 0.3, 4, 0.9, 12, 8, 0.7),
-         (0.55, 0.3, 4.5, 0.85, 12, 8, 0.65), (0.55, 0.3, 2.5, 0.85, 12, 12, 0.55)][severity - 1]  # fmt: skip
+    c = [
+        (0.1, 0.3, 3, 0.5, 10, 4, 0.8),
+        (0.2, 0.3, 2, 0.5, 12, 4, 0.7),
+        (0.55, 0.3, 4, 0.9, 12, 8, 0.7),
+        (0.55, 0.3, 4.5, 0.85, 12, 8, 0.65),
+        (0.55, 0.3, 2.5, 0.85, 12, 12, 0.55),
+    ][severity - 1]
     loc, scale, zoom, threshold, blur_radius, blur_sigma, blend = c
     flakes = rng.normal(loc, scale, size=x.shape[:2]).astype(np.float32)
     flakes = _zoom_about_centre(flakes, zoom)
@@ -258,8 +268,13 @@ def contrast(x: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarr
 @_register("digital")
 def elastic_transform(x: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
     """Random affine jitter, then a smooth random displacement field (alpha, sigma in pixels)."""
-    c = [(244 * 2, 244 * 0.7, 244 * 0.1), (244 * 2, 244 * 0.08, 244 * 0.2), (244 * 0.05, 244 * 0.01, 244 * 0.02),
-         (244 * 0.07, 244 * 0.01, 244 * 0.02), (244 * 0.12, 244 * 0.01, 244 * 0.02)][severity - 1]  # fmt: skip
+    c = [
+        (244 * 2, 244 * 0.7, 244 * 0.1),
+        (244 * 2, 244 * 0.08, 244 * 0.2),
+        (244 * 0.05, 244 * 0.01, 244 * 0.02),
+        (244 * 0.07, 244 * 0.01, 244 * 0.02),
+        (244 * 0.12, 244 * 0.01, 244 * 0.02),
+    ][severity - 1]
     alpha, sigma, affine_jitter = c
     h, w = x.shape[:2]
     centre = np.float32([w / 2, h / 2])
@@ -270,10 +285,12 @@ def elastic_transform(x: np.ndarray, severity: int, rng: np.random.Generator) ->
     # Gaussian-smoothed uniform noise, truncated at 3 sigma, reflected at the borders.
     ksize = 2 * math.ceil(3 * sigma) + 1
     dx, dy = (
-        cv2.GaussianBlur(rng.uniform(-1, 1, size=(h, w)).astype(np.float32), (ksize, ksize), sigma,
-                         borderType=cv2.BORDER_REFLECT) * alpha
+        cv2.GaussianBlur(
+            rng.uniform(-1, 1, size=(h, w)).astype(np.float32), (ksize, ksize), sigma, borderType=cv2.BORDER_REFLECT
+        )
+        * alpha
         for _ in range(2)
-    )  # fmt: skip
+    )
     grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
     return cv2.remap(x, grid_x + dx, grid_y + dy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT).reshape(x.shape)
 
@@ -315,8 +332,13 @@ def gaussian_blur(x: np.ndarray, severity: int, rng: np.random.Generator) -> np.
 @_register("extra")
 def spatter(x: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
     """Water droplets (severities 1-3) or mud splashes (4-5) from a thresholded smooth noise field."""
-    c = [(0.65, 0.3, 4, 0.69, 0.6, 0), (0.65, 0.3, 3, 0.68, 0.6, 0), (0.65, 0.3, 2, 0.68, 0.5, 0),
-         (0.65, 0.3, 1, 0.65, 1.5, 1), (0.67, 0.4, 1, 0.65, 1.5, 1)][severity - 1]  # fmt: skip
+    c = [
+        (0.65, 0.3, 4, 0.69, 0.6, 0),
+        (0.65, 0.3, 3, 0.68, 0.6, 0),
+        (0.65, 0.3, 2, 0.68, 0.5, 0),
+        (0.65, 0.3, 1, 0.65, 1.5, 1),
+        (0.67, 0.4, 1, 0.65, 1.5, 1),
+    ][severity - 1]
     loc, scale, sigma, threshold, strength, is_mud = c
     liquid = _gaussian(rng.normal(loc, scale, size=x.shape[:2]).astype(np.float32), sigma)
     liquid[liquid < threshold] = 0
@@ -367,9 +389,7 @@ def check_corruption(name: str, severity: int) -> Corruption:
     return CORRUPTIONS[name]
 
 
-def corrupt(
-    image: np.ndarray, name: str, severity: int, rng: np.random.Generator | int | None = None
-) -> np.ndarray:
+def corrupt(image: np.ndarray, name: str, severity: int, rng: np.random.Generator | int | None = None) -> np.ndarray:
     """Apply one ImageNet-C corruption.
 
     Args:

@@ -133,7 +133,9 @@ class DegradationModel:
 
     def _round(self, x: np.ndarray, round_index: int, rng: np.random.Generator) -> np.ndarray:
         if rng.random() < self.blur_probability[round_index]:
-            x = cv2.filter2D(x, -1, random_blur_kernel(rng, self.max_blur_sigma[round_index]), borderType=cv2.BORDER_REFLECT_101)
+            x = cv2.filter2D(
+                x, -1, random_blur_kernel(rng, self.max_blur_sigma[round_index]), borderType=cv2.BORDER_REFLECT_101
+            )
         scale = rng.uniform(*self.scale_range)
         height, width = x.shape[:2]
         size = (max(8, round(width * scale)), max(8, round(height * scale)))

@@ -99,7 +99,9 @@ def frost_layer(height: int, width: int, rng: np.random.Generator) -> np.ndarray
     return np.clip(intensity[..., None] * tint + 0.14, 0, 1)
 
 
-def dead_leaves(size: int, rng: np.random.Generator, min_radius: float | None = None, max_radius: float | None = None) -> np.ndarray:
+def dead_leaves(
+    size: int, rng: np.random.Generator, min_radius: float | None = None, max_radius: float | None = None
+) -> np.ndarray:
     """A dead-leaves image: occluding discs with power-law radii, (S, S, 3) uint8.
 
     Radii follow p(r) ~ r^-3 between ``min_radius`` (default S/100, at least 1.5 px) and

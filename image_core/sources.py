@@ -21,9 +21,20 @@ __all__ = ["training_photos", "heldout_photos", "sample_photo", "random_crop", "
 
 # Photographs shipped in the scikit-image wheel (no download needed); grayscale ones become RGB.
 _SKIMAGE_PHOTOS = (
-    "astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field", "immunohistochemistry", "retina",
-    "camera", "coins", "moon", "brick", "grass", "gravel",
-)  # fmt: skip
+    "astronaut",
+    "chelsea",
+    "coffee",
+    "rocket",
+    "hubble_deep_field",
+    "immunohistochemistry",
+    "retina",
+    "camera",
+    "coins",
+    "moon",
+    "brick",
+    "grass",
+    "gravel",
+)
 _SKLEARN_PHOTOS = ("china.jpg", "flower.jpg")
 
 
@@ -116,8 +127,14 @@ class CleanImageDataset(Dataset):
         float32 tensor (3, S, S) in [0, 1].
     """
 
-    def __init__(self, size: int = 128, length: int = 10_000, seed: int = 0, dead_leaves_fraction: float = 0.3,
-                 recolour_fraction: float = 0.0):  # fmt: skip
+    def __init__(
+        self,
+        size: int = 128,
+        length: int = 10_000,
+        seed: int = 0,
+        dead_leaves_fraction: float = 0.3,
+        recolour_fraction: float = 0.0,
+    ):
         if size < 32:
             raise ValueError(f"size must be >= 32, got {size}")
         if not 0.0 <= dead_leaves_fraction <= 1.0:

@@ -58,8 +58,14 @@ def make_mini_ucf101(base, frames=12, broken: bool = False):
         for group in (1, 8):
             relative = f"{name}/v_{name}_g{group:02d}_c01.avi"
             path = root / relative
-            write_video(path, moving_clip(frames + group, 48, 64, seed=label), 25, codec="mpeg4", crf=None,
-                        options={"qscale": "3"})  # fmt: skip
+            write_video(
+                path,
+                moving_clip(frames + group, 48, 64, seed=label),
+                25,
+                codec="mpeg4",
+                crf=None,
+                options={"qscale": "3"},
+            )
             (test if group == 1 else train).append(relative)
             if group == 8:
                 train[-1] += f" {label + 1}"

@@ -6,10 +6,16 @@ from video_decorruptor.recognition.classifiers import VIDEO_MODELS, DecorruptedC
 from video_decorruptor.restore.restorer import VideoDecorruptor
 
 
-@pytest.mark.parametrize(("name", "frames", "crop", "mean"), [
-    ("r3d_18", 8, 112, 0.43216), ("mc3_18", 8, 112, 0.43216), ("r2plus1d_18", 8, 112, 0.43216),
-    ("s3d", 14, 224, 0.43216), ("swin3d_t", 8, 224, 0.485),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("name", "frames", "crop", "mean"),
+    [
+        ("r3d_18", 8, 112, 0.43216),
+        ("mc3_18", 8, 112, 0.43216),
+        ("r2plus1d_18", 8, 112, 0.43216),
+        ("s3d", 14, 224, 0.43216),
+        ("swin3d_t", 8, 224, 0.485),
+    ],
+)
 def test_preprocessing_per_family_on_random_models(name, frames, crop, mean):
     classifier = create_video_classifier(name, num_classes=7)
     clips = torch.rand(1, 3, frames, 120, 160)
@@ -29,12 +35,18 @@ def test_mvit_needs_16_frames_and_s3d_at_least_14():
 
 def test_checkpoints_load_with_their_class_count_or_say_what_does_not_fit(tmp_path):
     model = create_video_classifier("r3d_18", num_classes=101).model
-    torch.save({"epoch": 3, "state_dict": {f"module.{k}": v for k, v in model.state_dict().items()}}, tmp_path / "ucf.pth")
+    torch.save(
+        {"epoch": 3, "state_dict": {f"module.{k}": v for k, v in model.state_dict().items()}}, tmp_path / "ucf.pth"
+    )
     loaded = create_video_classifier("r3d_18", tmp_path / "ucf.pth")
     assert loaded.model.fc.out_features == 101
     torch.testing.assert_close(loaded.model.fc.weight, model.fc.weight)
     torch.save(model.state_dict(), tmp_path / "plain.pt")
-    with pytest.raises(ValueError, match=r"does not fit mc3_18: layer2.0.conv1.0.weight: checkpoint \(128, 64, 3, 3, 3\) vs model \(128, 64, 1, 3, 3\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"does not fit mc3_18: layer2.0.conv1.0.weight: "
+        r"checkpoint \(128, 64, 3, 3, 3\) vs model \(128, 64, 1, 3, 3\)",
+    ):
         create_video_classifier("mc3_18", tmp_path / "plain.pt")
     with pytest.raises(FileNotFoundError, match="r3d_18 checkpoint not found"):
         create_video_classifier("r3d_18", tmp_path / "missing.pt")

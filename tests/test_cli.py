@@ -36,7 +36,9 @@ def test_help_lists_the_commands():
 
 def test_corrupt_writes_the_same_image_as_the_library(photo_file, tmp_path):
     out = tmp_path / "out" / "noisy.png"
-    result = run("corrupt", str(photo_file), "-o", str(out), "--corruption", "shot_noise", "--severity", "4", "--seed", "3")
+    result = run(
+        "corrupt", str(photo_file), "-o", str(out), "--corruption", "shot_noise", "--severity", "4", "--seed", "3"
+    )
     assert result.returncode == 0, result.stderr
     assert "wrote" in result.stdout
     written = np.asarray(Image.open(out))

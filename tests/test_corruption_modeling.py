@@ -158,9 +158,16 @@ def gentle():
     """A degradation model whose rounds barely touch the image: what a test adds on top stands out."""
     from image_core.degradations import DegradationModel
 
-    return DegradationModel(blur_probability=(0, 0), scale_range=(1, 1), gaussian_sigma_range=(1, 1),
-                            poisson_peak_range=(1e4, 1e4), jpeg_quality_range=(95, 95), second_round_probability=0,
-                            final_noise_probability=0, video_codec_probability=0)  # fmt: skip
+    return DegradationModel(
+        blur_probability=(0, 0),
+        scale_range=(1, 1),
+        gaussian_sigma_range=(1, 1),
+        poisson_peak_range=(1e4, 1e4),
+        jpeg_quality_range=(95, 95),
+        second_round_probability=0,
+        final_noise_probability=0,
+        video_codec_probability=0,
+    )
 
 
 def test_degradation_model_final_noise_is_heavy_and_full_resolution(photo, gentle):
@@ -193,7 +200,11 @@ def test_degradation_model_tone_stage_changes_the_global_tone(photo, gentle):
 
 @pytest.mark.parametrize(
     ("weights", "message"),
-    [({"jpeg": 1}, r"unknown cases \['jpeg'\]; allowed: identity"), ({"identity": 0}, "positive sum"), ({"pixmix": -1}, ">= 0")],
+    [
+        ({"jpeg": 1}, r"unknown cases \['jpeg'\]; allowed: identity"),
+        ({"identity": 0}, "positive sum"),
+        ({"pixmix": -1}, ">= 0"),
+    ],
 )
 def test_pair_sampler_rejects_bad_weights(bank, weights, message):
     with pytest.raises(ValueError, match=message):

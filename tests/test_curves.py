@@ -15,7 +15,10 @@ def write_log(folder, rows):
 
 def test_read_log_adds_up_resumed_segments(tmp_path):
     # the run stopped at 120 s and resumed: its clock restarted at 0
-    run = write_log(tmp_path / "editor", [(25, 1.0, 1e-4, 60.0), (50, 0.8, 1e-4, 120.0), (75, 0.7, 1e-4, 30.0), (100, 0.6, 1e-4, 90.0)])
+    run = write_log(
+        tmp_path / "editor",
+        [(25, 1.0, 1e-4, 60.0), (50, 0.8, 1e-4, 120.0), (75, 0.7, 1e-4, 30.0), (100, 0.6, 1e-4, 90.0)],
+    )
     rows = read_log(run)
     assert [row.step for row in rows] == [25, 50, 75, 100]
     assert [row.minutes for row in rows] == pytest.approx([1.0, 2.0, 2.5, 3.5])
@@ -52,4 +55,3 @@ def test_main_rejects_a_folder_without_a_log(tmp_path, capsys):
     assert not (tmp_path / "curves.png").exists()
     with pytest.raises(SystemExit):
         main([str(tmp_path), "--window", "0"])
-

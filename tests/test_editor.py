@@ -106,7 +106,9 @@ def test_cm_guidance_reaches_the_unet(cm):
     assert not np.array_equal(base, other_text)
     assert not np.array_equal(base, other_image)
     seen = []
-    handle = cm.unet.register_forward_pre_hook(lambda m, args, kwargs: seen.append(kwargs["timestep_cond"]), with_kwargs=True)
+    handle = cm.unet.register_forward_pre_hook(
+        lambda m, args, kwargs: seen.append(kwargs["timestep_cond"]), with_kwargs=True
+    )
     try:
         cm(image=array, generator=seeded(), guidance_scale=7.5, image_guidance_scale=1.2)
     finally:
@@ -122,21 +124,32 @@ def test_sampling_starts_from_the_image_at_the_terminal_snr(which, request):
     pipe = request.getfixturevalue(which)
     array = images(1)
     first_latents = []
-    handle = pipe.unet.register_forward_pre_hook(lambda m, args: first_latents.append(args[0][:1, : pipe.unet.config.out_channels]))
+    handle = pipe.unet.register_forward_pre_hook(
+        lambda m, args: first_latents.append(args[0][:1, : pipe.unet.config.out_channels])
+    )
     try:
         for start_from_image in (True, False):
-            pipe(image=array, generator=seeded(), num_inference_steps=2, settings=pipe.settings.replace(start_from_image=start_from_image))
+            pipe(
+                image=array,
+                generator=seeded(),
+                num_inference_steps=2,
+                settings=pipe.settings.replace(start_from_image=start_from_image),
+            )
     finally:
         handle.remove()
     from_image, from_noise = first_latents[0], first_latents[2]
     alpha = pipe.scheduler.alphas_cumprod[int(pipe.scheduler.timesteps[0])]
-    signal = normalize_latents(pipe.vae.config, pipe.encode_image_latents(torch.from_numpy(array).permute(0, 3, 1, 2) / 255))
+    signal = normalize_latents(
+        pipe.vae.config, pipe.encode_image_latents(torch.from_numpy(array).permute(0, 3, 1, 2) / 255)
+    )
     torch.testing.assert_close(from_image - (1 - alpha).sqrt() * from_noise, alpha.sqrt() * signal)
 
 
 def test_keep_low_frequencies_takes_the_broad_colours_and_keeps_the_fine_detail():
     ramp = torch.linspace(0.2, 0.6, 64)
-    reference = torch.stack([ramp[None, :].expand(48, 64), ramp[:, None].expand(64, 48).T, torch.full((48, 64), 0.4)])[None]
+    reference = torch.stack([ramp[None, :].expand(48, 64), ramp[:, None].expand(64, 48).T, torch.full((48, 64), 0.4)])[
+        None
+    ]
     checker = (torch.arange(48)[:, None] + torch.arange(64)[None, :]) % 2 * 0.1 - 0.05  # the finest detail there is
     edited = reference + torch.tensor([0.15, -0.1, 0.05])[:, None, None] + checker  # a colour cast plus detail
     fixed = keep_low_frequencies(edited, reference, sigma=2.0)
@@ -169,7 +182,9 @@ def test_grid_shift_mean_shifts_every_copy_by_its_offset_and_back():
     assert [tuple(c.shape) for c in copies] == [(2, 3, 11, 13)] * 4  # one shape: half the factor larger
     for copy, (top, left) in zip(copies, [(0, 0), (2, 2), (0, 2), (2, 0)]):
         torch.testing.assert_close(copy[..., top : top + 9, left : left + 11], images)
-    torch.testing.assert_close(grid_shift_mean(lambda copy, _: copy, images, 1, factor=4), images)  # one copy: no padding
+    torch.testing.assert_close(
+        grid_shift_mean(lambda copy, _: copy, images, 1, factor=4), images
+    )  # one copy: no padding
     assert grid_offsets(4, 8) == [(0, 0), (4, 4), (0, 4), (4, 0)]
     with pytest.raises(ValueError, match=r"grid_shifts must be one of \(1, 2, 4\), got 3"):
         grid_offsets(3, 4)
@@ -182,7 +197,12 @@ def test_grid_shifts_average_shifted_edits_and_a_checkpoint_sets_the_count(which
     steps = {"num_inference_steps": 1}
     calls = count_unet_calls(pipe)
     try:
-        shifted = pipe(image=tensor, generator=seeded(), settings=pipe.settings.replace(grid_shifts=4, colour_fix_sigma=2.0), **steps).images
+        shifted = pipe(
+            image=tensor,
+            generator=seeded(),
+            settings=pipe.settings.replace(grid_shifts=4, colour_fix_sigma=2.0),
+            **steps,
+        ).images
         assert len(calls) == 4 and shifted.shape == tensor.shape
         generator = seeded()
         edit = lambda copy, _: pipe(image=copy, generator=generator, **steps).images  # noqa: E731
@@ -211,7 +231,9 @@ def test_colour_fix_is_the_decoded_edit_with_the_inputs_low_frequencies(which, r
     tensor = torch.from_numpy(array).permute(0, 3, 1, 2).float() / 255
     kwargs = {"num_inference_steps": 2}
     plain = pipe(image=tensor, generator=seeded(), **kwargs).images
-    fixed = pipe(image=tensor, generator=seeded(), settings=pipe.settings.replace(colour_fix_sigma=3.0), **kwargs).images
+    fixed = pipe(
+        image=tensor, generator=seeded(), settings=pipe.settings.replace(colour_fix_sigma=3.0), **kwargs
+    ).images
     assert (fixed - plain).abs().max() > 0.05
     # The fix works on the padded images; away from the padded edges it equals fixing the cropped result.
     expected = keep_low_frequencies(plain, tensor, 3.0)
@@ -387,8 +409,14 @@ def test_a_checkpoints_inference_steps_is_its_default_and_a_call_overrides_it(wh
 
 def residual_twin(pipe):
     """The same components as a pipeline whose checkpoint setting ``residual_target`` is on."""
-    twin = type(pipe)(vae=pipe.vae, unet=pipe.unet, scheduler=pipe.scheduler, text_encoder=pipe.text_encoder,
-                      tokenizer=pipe.tokenizer, settings={"residual_target": True})  # fmt: skip
+    twin = type(pipe)(
+        vae=pipe.vae,
+        unet=pipe.unet,
+        scheduler=pipe.scheduler,
+        text_encoder=pipe.text_encoder,
+        tokenizer=pipe.tokenizer,
+        settings={"residual_target": True},
+    )
     twin.set_progress_bar_config(disable=True)
     return twin
 
@@ -397,10 +425,17 @@ def residual_twin(pipe):
 def test_a_residual_target_checkpoint_starts_from_no_change_and_keeps_the_setting(which, request, tmp_path):
     pipe = residual_twin(request.getfixturevalue(which))
     first_latents = []
-    handle = pipe.unet.register_forward_pre_hook(lambda m, args: first_latents.append(args[0][:1, : pipe.unet.config.out_channels]))
+    handle = pipe.unet.register_forward_pre_hook(
+        lambda m, args: first_latents.append(args[0][:1, : pipe.unet.config.out_channels])
+    )
     try:
         for start_from_image in (True, False):
-            pipe(image=images(1), generator=seeded(), num_inference_steps=2, settings=pipe.settings.replace(start_from_image=start_from_image))
+            pipe(
+                image=images(1),
+                generator=seeded(),
+                num_inference_steps=2,
+                settings=pipe.settings.replace(start_from_image=start_from_image),
+            )
     finally:
         handle.remove()
     alpha = pipe.scheduler.alphas_cumprod[int(pipe.scheduler.timesteps[0])]
@@ -428,22 +463,38 @@ def test_a_residual_target_checkpoint_shows_the_transform_image_latents_and_deco
 
     handle = pipe.unet.register_forward_hook(predict_no_change)
     try:
-        pipe(image=array, generator=seeded(), num_inference_steps=2, callback_on_step_end=record,
-             callback_on_step_end_tensor_inputs=["denoised"])  # fmt: skip
+        pipe(
+            image=array,
+            generator=seeded(),
+            num_inference_steps=2,
+            callback_on_step_end=record,
+            callback_on_step_end_tensor_inputs=["denoised"],
+        )
     finally:
         handle.remove()
     with torch.no_grad():
-        latents = normalize_latents(pipe.vae.config, pipe.encode_image_latents(torch.from_numpy(array).permute(0, 3, 1, 2) / 255))
+        latents = normalize_latents(
+            pipe.vae.config, pipe.encode_image_latents(torch.from_numpy(array).permute(0, 3, 1, 2) / 255)
+        )
     torch.testing.assert_close(seen[-1], latents, atol=1e-3, rtol=1e-3)  # "no change" is the input's own latents
-    if which == "cm":  # the CM decodes the last denoised estimate itself (the DPM its last latents, noise part included)
-        zeros = {"callback_on_step_end": lambda pipe, i, t, x: {"denoised": torch.zeros_like(x["denoised"])},
-                 "callback_on_step_end_tensor_inputs": ["denoised"], "generator": seeded()}  # fmt: skip
+    if (
+        which == "cm"
+    ):  # the CM decodes the last denoised estimate itself (the DPM its last latents, noise part included)
+        zeros = {
+            "callback_on_step_end": lambda pipe, i, t, x: {"denoised": torch.zeros_like(x["denoised"])},
+            "callback_on_step_end_tensor_inputs": ["denoised"],
+            "generator": seeded(),
+        }
         np.testing.assert_allclose(pipe(image=array, **zeros).images, plain(image=array, **zeros).images, atol=1)
 
 
 def test_a_callback_gets_only_what_it_names_and_an_unknown_name_is_refused(cm):
     seen = []
-    cm(image=images(1), num_inference_steps=2, callback_on_step_end=lambda pipe, i, t, tensors: seen.append(sorted(tensors)) or {})
+    cm(
+        image=images(1),
+        num_inference_steps=2,
+        callback_on_step_end=lambda pipe, i, t, tensors: seen.append(sorted(tensors)) or {},
+    )
     assert seen == [["latents"], ["latents"]]  # diffusers' default: the latents only
     with pytest.raises(ValueError, match="callback_on_step_end_tensor_inputs may name"):
         cm(image=images(1), callback_on_step_end=lambda *args: {}, callback_on_step_end_tensor_inputs=["noise_pred"])

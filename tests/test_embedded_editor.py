@@ -28,11 +28,17 @@ def test_embedded_cm_restores_a_noisy_held_out_photo_to_higher_psnr():
     # the checkpoint's own step count (its model_index.json settings) is its best
     four_steps = pipe(image=noisy[None], generator=torch.Generator().manual_seed(0), num_inference_steps=4).images[0]
     assert peak_signal_noise_ratio(clean, restored) > peak_signal_noise_ratio(clean, four_steps)
-    uncorrected = pipe(image=noisy[None], generator=torch.Generator().manual_seed(0), settings=pipe.settings.replace(colour_fix_sigma=0)).images[0]
+    uncorrected = pipe(
+        image=noisy[None],
+        generator=torch.Generator().manual_seed(0),
+        settings=pipe.settings.replace(colour_fix_sigma=0),
+    ).images[0]
     assert peak_signal_noise_ratio(clean, restored) > peak_signal_noise_ratio(clean, uncorrected) + 0.5
     # so are its grid shifts: the mean of shifted edits beats one edit
     assert pipe.settings.grid_shifts == 4
-    one_grid = pipe(image=noisy[None], generator=torch.Generator().manual_seed(0), settings=pipe.settings.replace(grid_shifts=1)).images[0]
+    one_grid = pipe(
+        image=noisy[None], generator=torch.Generator().manual_seed(0), settings=pipe.settings.replace(grid_shifts=1)
+    ).images[0]
     assert peak_signal_noise_ratio(clean, restored) > peak_signal_noise_ratio(clean, one_grid) + 0.2
 
 
@@ -41,9 +47,15 @@ def test_embedded_tone_corrector_undoes_lowered_contrast_and_leaves_a_clean_phot
     flattened = corrupt(clean, "contrast", 3, rng=0)
     pipe = load_editor()
     pipe.set_progress_bar_config(disable=True)
-    restore = lambda image, **kwargs: pipe(image=image[None], generator=torch.Generator().manual_seed(0), **kwargs).images[0]  # noqa: E731
+
+    def restore(image, **kwargs):
+        return pipe(image=image[None], generator=torch.Generator().manual_seed(0), **kwargs).images[0]
+
     assert peak_signal_noise_ratio(clean, restore(flattened)) > peak_signal_noise_ratio(clean, flattened) + 2.0
-    assert peak_signal_noise_ratio(clean, restore(flattened, settings=pipe.settings.replace(tone_correction=False))) < peak_signal_noise_ratio(clean, flattened) + 0.5
+    assert (
+        peak_signal_noise_ratio(clean, restore(flattened, settings=pipe.settings.replace(tone_correction=False)))
+        < peak_signal_noise_ratio(clean, flattened) + 0.5
+    )
     images = torch.tensor(clean).permute(2, 0, 1)[None].float() / 255
     with torch.no_grad():
         assert (pipe.tone_corrector.correct(images) - images).abs().max() < 4 / 255  # a clean photo keeps its tone

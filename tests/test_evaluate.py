@@ -27,8 +27,17 @@ def mini(tmp_path_factory):
 
 
 def config(mini, output, **overrides) -> EvaluationConfig:
-    values = dict(data=mini["ucf101c"], splits_dir=mini["splits"], corruptions=STREAMS, severities=[5], editor=str(mini["editor"]),
-                  editor_options={"batch_size": 4}, batch_size=2, output_dir=output, progress=False)  # fmt: skip
+    values = dict(
+        data=mini["ucf101c"],
+        splits_dir=mini["splits"],
+        corruptions=STREAMS,
+        severities=[5],
+        editor=str(mini["editor"]),
+        editor_options={"batch_size": 4},
+        batch_size=2,
+        output_dir=output,
+        progress=False,
+    )
     return EvaluationConfig(**{**values, **overrides})
 
 
@@ -45,7 +54,9 @@ def test_all_modes_end_to_end_with_reports_and_ensemble_arithmetic(mini, tmp_pat
     assert set(result.accuracy) == set(MODES) and result.videos == 2 * 3
     for mode in MODES:
         assert set(result.accuracy[mode]) == {"gauss-5", "contrast-5"}
-        assert all(round(3 * value / 100, 9).is_integer() for value in result.accuracy[mode].values())  # 0, 1, 2 or 3 of 3 videos
+        assert all(
+            round(3 * value / 100, 9).is_integer() for value in result.accuracy[mode].values()
+        )  # 0, 1, 2 or 3 of 3 videos
         assert result.mean[mode] == pytest.approx(np.mean(list(result.accuracy[mode].values())))
     # ensemble = argmax of the summed source and restored logits, recomputed from the cache
     labels = {"ApplyEyeMakeup": 0, "Basketball": 1, "YoYo": 2}
@@ -74,14 +85,23 @@ def test_a_rerun_and_an_added_mode_reuse_the_cache(mini, tmp_path):
 
 def test_another_editor_setting_or_rebuilt_data_misses_the_cache(mini, tmp_path):
     evaluate(config(mini, tmp_path / "out", modes=["source", "restored"]))
-    other_editor = evaluate(config(mini, tmp_path / "out", modes=["source", "restored"],
-                                   editor_options={"batch_size": 4, "colour_fix_sigma": 1.0}))  # fmt: skip
+    other_editor = evaluate(
+        config(
+            mini,
+            tmp_path / "out",
+            modes=["source", "restored"],
+            editor_options={"batch_size": 4, "colour_fix_sigma": 1.0},
+        )
+    )
     assert other_editor.seconds_per_clip["classify_source"] == 0  # the same clips and classifier
     assert other_editor.seconds_per_clip["restore"] > 0 and other_editor.seconds_per_clip["classify_restored"] > 0
-    unfused = evaluate(config(mini, tmp_path / "out", modes=["restored"], editor_options={"batch_size": 4, "fusion_radius": 0}))
+    unfused = evaluate(
+        config(mini, tmp_path / "out", modes=["restored"], editor_options={"batch_size": 4, "fusion_radius": 0})
+    )
     assert unfused.seconds_per_clip["restore"] > 0  # the fusion radius is part of the key
-    published = evaluate(config(mini, tmp_path / "out", modes=["restored"], editor_preset="published",
-                                editor_options={"size": 64}))  # fmt: skip
+    published = evaluate(
+        config(mini, tmp_path / "out", modes=["restored"], editor_preset="published", editor_options={"size": 64})
+    )
     assert published.seconds_per_clip["restore"] > 0  # and so is the preset
     rebuilt = tmp_path / "rebuilt"
     assert build_ucf101c(mini["root"], mini["splits"], rebuilt, ["gauss"], [5]).ok
@@ -99,7 +119,9 @@ def test_tent_resets_between_streams(mini, tmp_path):
 
 
 def test_on_the_fly_corruption_of_clean_ucf101(mini, tmp_path):
-    result = evaluate(config(mini, tmp_path, data=mini["root"], on_the_fly=True, modes=["source"], corruptions=["impulse"]))
+    result = evaluate(
+        config(mini, tmp_path, data=mini["root"], on_the_fly=True, modes=["source"], corruptions=["impulse"])
+    )
     assert list(result.accuracy["source"]) == ["impulse-5"]
 
 
@@ -115,12 +137,34 @@ def run_cli(*args: str, launcher: tuple[str, ...] = ("-m", "video_decorruptor"))
 
 
 def test_torchrun_with_two_cpu_processes_equals_one_process(mini, tmp_path):
-    common = ["evaluate", "--data", str(mini["ucf101c"]), "--splits", str(mini["splits"]), "--corruptions", ",".join(STREAMS),
-              "--editor", str(mini["editor"]), "--batch-size", "2", "--device", "cpu"]  # fmt: skip
+    common = [
+        "evaluate",
+        "--data",
+        str(mini["ucf101c"]),
+        "--splits",
+        str(mini["splits"]),
+        "--corruptions",
+        ",".join(STREAMS),
+        "--editor",
+        str(mini["editor"]),
+        "--batch-size",
+        "2",
+        "--device",
+        "cpu",
+    ]
     single = run_cli(*common, "--output-dir", str(tmp_path / "one"))
     assert single.returncode == 0, single.stderr
     assert "| **mean** |" in single.stdout and "results.csv" in single.stdout
-    launcher = ("-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517", "-m", "video_decorruptor.cli")
+    launcher = (
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        "29517",
+        "-m",
+        "video_decorruptor.cli",
+    )
     sharded = run_cli(*common, "--output-dir", str(tmp_path / "two"), launcher=launcher)
     assert sharded.returncode == 0, sharded.stderr
     one, two = (json.loads((tmp_path / run / "results.json").read_text()) for run in ("one", "two"))
@@ -134,17 +178,32 @@ def test_torchrun_with_two_cpu_processes_equals_one_process(mini, tmp_path):
 
 
 def test_cli_reports_bad_usage_in_one_line(mini, tmp_path):
-    result = run_cli("evaluate", "--data", str(tmp_path / "missing"), "--splits", str(mini["splits"]), "--corruptions", "gauss")
+    result = run_cli(
+        "evaluate", "--data", str(tmp_path / "missing"), "--splits", str(mini["splits"]), "--corruptions", "gauss"
+    )
     assert result.returncode == 1 and result.stderr.count("\n") == 1 and "not found" in result.stderr
-    result = run_cli("evaluate", "--data", str(mini["ucf101c"]), "--splits", str(mini["splits"]), "--corruptions", "gaus")
+    result = run_cli(
+        "evaluate", "--data", str(mini["ucf101c"]), "--splits", str(mini["splits"]), "--corruptions", "gaus"
+    )
     assert result.returncode == 1 and "unknown corruption(s) gaus" in result.stderr
 
 
 def test_cli_names_the_classifier_classifier_and_keeps_model_as_a_deprecated_alias(mini, tmp_path, capsys):
     from video_decorruptor.cli import main
 
-    common = ["evaluate", "--data", str(mini["ucf101c"]), "--splits", str(mini["splits"]), "--corruptions", "gauss",
-              "--modes", "source", "--output-dir", str(tmp_path)]  # fmt: skip
+    common = [
+        "evaluate",
+        "--data",
+        str(mini["ucf101c"]),
+        "--splits",
+        str(mini["splits"]),
+        "--corruptions",
+        "gauss",
+        "--modes",
+        "source",
+        "--output-dir",
+        str(tmp_path),
+    ]
     assert main([*common, "--classifier", "tiny_action_net"]) == 0
     assert "top-1 accuracy (%) of tiny_action_net" in capsys.readouterr().out
     assert main([*common, "--model", "tiny_action_net"]) == 0

@@ -3,9 +3,9 @@ import pytest
 from conftest import moving_clip
 from tiny_editor import tiny_pipeline
 
+from video_decorruptor.benchmark.metrics import psnr
 from video_decorruptor.restore.flow import dis_flow, warp
 from video_decorruptor.restore.fusion import fuse_frames
-from video_decorruptor.benchmark.metrics import psnr
 from video_decorruptor.restore.restorer import VideoDecorruptor
 
 
@@ -42,7 +42,9 @@ def test_fusion_aligns_a_moving_camera_before_averaging():
     fused = fuse_frames(frames, radius=2)
     plain = np.stack([frames[max(0, t - 2) : t + 3].astype(np.float32).mean(0) for t in range(len(frames))])
     middle = slice(2, 7)
-    before, after, unaligned = (psnr(clean[middle], np.clip(x[middle] + 0.5, 0, 255).astype(np.uint8)) for x in (frames, fused, plain))
+    before, after, unaligned = (
+        psnr(clean[middle], np.clip(x[middle] + 0.5, 0, 255).astype(np.uint8)) for x in (frames, fused, plain)
+    )
     assert after > before + 4 and after > unaligned + 3
 
 

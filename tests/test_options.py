@@ -4,7 +4,13 @@ import argparse
 
 import pytest
 
-from video_decorruptor.options import add_editor_options, at_least, editor_config_fields, positive_int, restorer_settings
+from video_decorruptor.options import (
+    add_editor_options,
+    at_least,
+    editor_config_fields,
+    positive_int,
+    restorer_settings,
+)
 
 
 def test_at_least_refuses_values_below_the_minimum_as_usage_errors(capsys):
@@ -23,14 +29,50 @@ def test_editor_options_map_to_the_restorer_and_to_the_evaluation():
     add_editor_options(restore)
     add_editor_options(evaluate, "editor-")
     evaluate.add_argument("--classifier")  # evaluate names its classifier --classifier
-    settings = restorer_settings(restore.parse_args(["--model", "ckpt", "--steps", "2", "--no-tone", "--fusion-radius", "0",
-                                                     "--image-guidance-schedule", "constant", "--start-from-image"]))  # fmt: skip
-    assert settings == {"path": "ckpt", "preset": "default", "num_inference_steps": 2, "tone_correction": False, "fusion_radius": 0,
-                        "image_guidance_decay": False, "start_from_image": True}  # fmt: skip
-    args = evaluate.parse_args(["--classifier", "r3d_18", "--editor", "ckpt", "--editor-size", "64", "--editor-colour-fix", "1.5",
-                                "--preset", "published"])  # fmt: skip
+    settings = restorer_settings(
+        restore.parse_args(
+            [
+                "--model",
+                "ckpt",
+                "--steps",
+                "2",
+                "--no-tone",
+                "--fusion-radius",
+                "0",
+                "--image-guidance-schedule",
+                "constant",
+                "--start-from-image",
+            ]
+        )
+    )
+    assert settings == {
+        "path": "ckpt",
+        "preset": "default",
+        "num_inference_steps": 2,
+        "tone_correction": False,
+        "fusion_radius": 0,
+        "image_guidance_decay": False,
+        "start_from_image": True,
+    }
+    args = evaluate.parse_args(
+        [
+            "--classifier",
+            "r3d_18",
+            "--editor",
+            "ckpt",
+            "--editor-size",
+            "64",
+            "--editor-colour-fix",
+            "1.5",
+            "--preset",
+            "published",
+        ]
+    )
     assert args.classifier == "r3d_18"
-    assert editor_config_fields(args) == {"editor": "ckpt", "editor_preset": "published",
-                                          "editor_options": {"size": 64, "colour_fix_sigma": 1.5}}  # fmt: skip
+    assert editor_config_fields(args) == {
+        "editor": "ckpt",
+        "editor_preset": "published",
+        "editor_options": {"size": 64, "colour_fix_sigma": 1.5},
+    }
     with pytest.raises(SystemExit):
         evaluate.parse_args(["--editor-grid-shifts", "3"])

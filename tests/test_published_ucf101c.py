@@ -9,11 +9,18 @@ import numpy as np
 import pytest
 from conftest import CLASSES, make_mini_ucf101, moving_clip
 
-from video_decorruptor.cli import main
 from video_decorruptor.benchmark.corruptions import corrupt_frames
-from video_decorruptor.benchmark.data import UCF101C, class_of_video, detect_layout, parse_split, parse_video_list, read_class_index
-from video_decorruptor.io import read_video, write_video
+from video_decorruptor.benchmark.data import (
+    UCF101C,
+    class_of_video,
+    detect_layout,
+    parse_split,
+    parse_video_list,
+    read_class_index,
+)
 from video_decorruptor.benchmark.ucf101c import write_published_storage
+from video_decorruptor.cli import main
+from video_decorruptor.io import read_video, write_video
 
 LEVEL = "level_5_ucf_val_split_1_"
 STREAM_PATHS = {  # where each layout keeps the contrast-5 copy of v_<Class>_g01_c01
@@ -55,12 +62,14 @@ def test_the_three_layouts_give_the_same_clips_and_labels(mini, tmp_path):
     expected = {f"v_{name}_g01_c01.mp4": label for label, name in enumerate(CLASSES)}
     for layout, clips in read.items():
         assert {video: label for video, (label, _) in clips.items()} == expected, layout
-        for video, (label, clip) in clips.items():  # lossless storage: the very frames written, 16 of 8 sampled
+        for label, clip in clips.values():  # lossless storage: the very frames written, 16 of 8 sampled
             np.testing.assert_array_equal(clip, frames_of(label)[np.repeat(np.arange(8), 2)].transpose(3, 0, 1, 2))
     layout = detect_layout(tmp_path / "published")
     assert layout.levels == ((5, tmp_path / "published" / LEVEL),)
-    assert layout.describe() == (f"UCF-101C layout: published (level_<severity>_ucf_val_split_1_/<corruption>/<ClassName>/"
-                                 f"<video>.mp4) in {tmp_path / 'published'}, severities 5")  # fmt: skip
+    assert layout.describe() == (
+        f"UCF-101C layout: published (level_<severity>_ucf_val_split_1_/<corruption>/<ClassName>/"
+        f"<video>.mp4) in {tmp_path / 'published'}, severities 5"
+    )
     with pytest.raises(FileNotFoundError, match="has no level_3_"):
         UCF101C(tmp_path / "published", splits, "contrast", 3)
     with pytest.raises(FileNotFoundError, match="gauss/5 not found"):
@@ -73,18 +82,24 @@ def test_list_file_ids_count_from_zero_and_classind_from_one(mini, tmp_path):
     assert classes == {"ApplyEyeMakeup": 0, "Basketball": 1, "YoYo": 2}  # classInd.txt: "1 ApplyEyeMakeup" ...
     data = write_layout(tmp_path, "published")
     list_file = data / LEVEL / "contrast.txt"
-    list_file.write_text("contrast/YoYo/v_YoYo_g01_c01.mp4 8 2\ncontrast/ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01.mp4 8 0\n")
+    list_file.write_text(
+        "contrast/YoYo/v_YoYo_g01_c01.mp4 8 2\ncontrast/ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01.mp4 8 0\n"
+    )
     dataset = UCF101C(data, splits, "contrast", 5)
     assert dataset.list_file == list_file
     assert [(e.relative_path, e.class_name, e.label) for e in dataset.entries] == [
-        ("YoYo/v_YoYo_g01_c01.mp4", "YoYo", 2), ("ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01.mp4", "ApplyEyeMakeup", 0)
-    ]  # fmt: skip
+        ("YoYo/v_YoYo_g01_c01.mp4", "YoYo", 2),
+        ("ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01.mp4", "ApplyEyeMakeup", 0),
+    ]
     assert dataset[0][1] == 2 and dataset[0][2]["path"] == str(data / LEVEL / "contrast/YoYo/v_YoYo_g01_c01.mp4")
 
     # Ids written as classInd.txt numbers them (from 1) are caught, with the reason.
     list_file.write_text("contrast/Basketball/v_Basketball_g01_c01.mp4 8 2\n")
-    with pytest.raises(ValueError, match=r"contrast.txt:1: class id 2 does not match .*Basketball 2, so its id is 1 "
-                                         r"\(list files count class ids from 0, classInd.txt from 1\)"):  # fmt: skip
+    with pytest.raises(
+        ValueError,
+        match=r"contrast.txt:1: class id 2 does not match .*Basketball 2, so its id is 1 "
+        r"\(list files count class ids from 0, classInd.txt from 1\)",
+    ):
         UCF101C(data, splits, "contrast", 5)
     with pytest.raises(ValueError, match="class id 0 does not match"):  # any other class: no hint
         parse_video_list(_write(tmp_path / "other.txt", "contrast/YoYo/v_YoYo_g01_c01.mp4 8 0\n"), classes, "contrast")
@@ -128,8 +143,14 @@ def _stream(path) -> dict:
         stream = container.streams.video[0]
         keyframes = [i for i, packet in enumerate(container.demux(stream)) if packet.size and packet.is_keyframe]
         context = stream.codec_context
-        return {"bit_rate": stream.bit_rate, "codec": context.name, "profile": context.profile, "pix_fmt": context.pix_fmt,
-                "tag": stream.codec_tag, "keyframes": keyframes}  # fmt: skip
+        return {
+            "bit_rate": stream.bit_rate,
+            "codec": context.name,
+            "profile": context.profile,
+            "pix_fmt": context.pix_fmt,
+            "tag": stream.codec_tag,
+            "keyframes": keyframes,
+        }
 
 
 @pytest.mark.parametrize("corruption", [None, "gauss"])
@@ -148,7 +169,12 @@ def test_published_storage_matches_opencv_mp4v(tmp_path, corruption):
     opencv, ours = _stream(tmp_path / "opencv.mp4"), _stream(tmp_path / "ours.mp4")
     assert abs(ours["bit_rate"] / opencv["bit_rate"] - 1) < 0.15, (ours["bit_rate"], opencv["bit_rate"])
     for stream in (opencv, ours):
-        assert (stream["codec"], stream["profile"], stream["pix_fmt"], stream["tag"]) == ("mpeg4", "Simple Profile", "yuv420p", "mp4v")
+        assert (stream["codec"], stream["profile"], stream["pix_fmt"], stream["tag"]) == (
+            "mpeg4",
+            "Simple Profile",
+            "yuv420p",
+            "mp4v",
+        )
     if corruption is None:  # noise makes the encoder add keyframes at "scene changes"
         assert ours["keyframes"] == opencv["keyframes"] == list(range(0, 75, 12))
     write_published_storage(tmp_path / "again.mp4", frames, 25)
@@ -162,8 +188,23 @@ def _sha256(path) -> str:
 def test_make_ucf101c_published_layout_and_storage_end_to_end(mini, tmp_path, capsys):
     root, splits = mini
     out = tmp_path / "out"
-    command = ["make-ucf101c", "--root", str(root), "--splits", str(splits), "--out", str(out), "--corruptions", "contrast,gauss",
-               "--severity", "5", "--layout", "published", "--storage", "published"]  # fmt: skip
+    command = [
+        "make-ucf101c",
+        "--root",
+        str(root),
+        "--splits",
+        str(splits),
+        "--out",
+        str(out),
+        "--corruptions",
+        "contrast,gauss",
+        "--severity",
+        "5",
+        "--layout",
+        "published",
+        "--storage",
+        "published",
+    ]
     assert main(command) == 0
     assert "(published layout, published storage): 6 written, 0 already there, 0 failed" in capsys.readouterr().out
     level = out / LEVEL

@@ -35,7 +35,7 @@ def test_camera_motions_move_the_content_the_right_way():
     photo = np.ascontiguousarray(np.repeat(np.repeat(photo[::10, ::10], 10, 0), 10, 1))  # 10 px blocks
     clip = render_action_clip(photo, "pan_right", rng, frames=2, size=64).astype(float)
     # Camera right -> content left: the second frame matches the first shifted left by some pixels.
-    errors = {shift: np.abs(clip[1][:, :-shift or None] - clip[0][:, shift:]).mean() for shift in range(0, 30, 2)}
+    errors = {shift: np.abs(clip[1][:, : -shift or None] - clip[0][:, shift:]).mean() for shift in range(0, 30, 2)}
     assert min(errors, key=errors.get) > 0
     with pytest.raises(ValueError, match="unknown action 'jump'"):
         render_action_clip(photo, "jump", rng)
@@ -59,14 +59,25 @@ def test_tiny_action_net_shapes_and_loading(tmp_path):
 
 
 def test_training_command_runs_and_reports_accuracy(tmp_path):
-    config = ActionModelConfig(output_dir=str(tmp_path), max_steps=3, batch_size=4, frames=4, size=32, width=4,
-                               test_clips=10, num_workers=0, warmup_steps=1)  # fmt: skip
+    config = ActionModelConfig(
+        output_dir=str(tmp_path),
+        max_steps=3,
+        batch_size=4,
+        frames=4,
+        size=32,
+        width=4,
+        test_clips=10,
+        num_workers=0,
+        warmup_steps=1,
+    )
     card = train_action_model(config)
     assert 0.0 <= card["held_out_accuracy"] <= 1.0 and card["classes"] == list(ACTION_CLASSES)
     assert load_action_model(tmp_path / "tiny-action-net.safetensors")(torch.rand(1, 3, 4, 32, 32)).shape == (1, 10)
 
 
-@pytest.mark.skipif(not EMBEDDED_ACTION_MODEL.exists(), reason="the embedded TinyActionNet is not trained in this checkout")
+@pytest.mark.skipif(
+    not EMBEDDED_ACTION_MODEL.exists(), reason="the embedded TinyActionNet is not trained in this checkout"
+)
 def test_embedded_action_model_recognises_held_out_clips():
     from video_decorruptor.recognition.action_net import evaluate_accuracy
 

@@ -21,14 +21,19 @@ from tiny_editor import SD_BETAS, tiny_pipeline, write_released_layout
 from image_core.editor import INSTRUCTION, load_editor
 from image_core.editor.loading import published_ddim
 from image_core.editor.settings import EditorSettings
-from video_decorruptor.restore.consistency import AnchorAttentionProcessor, AnchorState
 from video_decorruptor.io import read_video, write_video
+from video_decorruptor.restore.consistency import AnchorAttentionProcessor, AnchorState
 from video_decorruptor.restore.presets import PRESETS
 from video_decorruptor.restore.restorer import VideoDecorruptor
 
 # The published DPM sampler, as the published code builds it.
-PUBLISHED_DDIM = {"beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "scaled_linear", "clip_sample": False,
-                  "set_alpha_to_one": False}  # fmt: skip
+PUBLISHED_DDIM = {
+    "beta_start": 0.00085,
+    "beta_end": 0.012,
+    "beta_schedule": "scaled_linear",
+    "clip_sample": False,
+    "set_alpha_to_one": False,
+}
 
 
 @pytest.fixture(scope="module")
@@ -58,15 +63,20 @@ def photo_tensor(seed: int = 0) -> torch.Tensor:
 
 
 def encode_prompt(pipe, text: str) -> torch.Tensor:
-    tokens = pipe.tokenizer(text, padding="max_length", max_length=pipe.tokenizer.model_max_length, truncation=True,
-                            return_tensors="pt")  # fmt: skip
+    tokens = pipe.tokenizer(
+        text, padding="max_length", max_length=pipe.tokenizer.model_max_length, truncation=True, return_tensors="pt"
+    )
     return pipe.text_encoder(tokens.input_ids)[0]
 
 
 def test_a_released_folder_gets_the_published_settings_and_scheduler(dpm, cm):
     for pipe in (dpm, cm):
         assert pipe.settings == EditorSettings()
-        assert not pipe.settings.start_from_image and pipe.settings.colour_fix_sigma == 0 and not pipe.settings.tone_correction
+        assert (
+            not pipe.settings.start_from_image
+            and pipe.settings.colour_fix_sigma == 0
+            and not pipe.settings.tone_correction
+        )
         assert pipe.settings.grid_shifts == 1 and pipe.tone_corrector is None
     assert (dpm.settings.steps("dpm"), cm.settings.steps("cm")) == (20, 4)
     assert (dpm.settings.image_guidance("dpm"), cm.settings.image_guidance("cm")) == (1.8, 1.3)
@@ -94,14 +104,32 @@ def test_the_dpm_scheduler_is_the_published_ddim_whatever_the_config_says_about_
 def test_dpm_with_constant_image_guidance_equals_diffusers_instruct_pix2pix(dpm):
     image = photo_tensor()
     reference = StableDiffusionInstructPix2PixPipeline(
-        vae=dpm.vae, text_encoder=dpm.text_encoder, tokenizer=dpm.tokenizer, unet=dpm.unet, scheduler=dpm.scheduler,
-        safety_checker=None, feature_extractor=None, requires_safety_checker=False,
-    )  # fmt: skip
+        vae=dpm.vae,
+        text_encoder=dpm.text_encoder,
+        tokenizer=dpm.tokenizer,
+        unet=dpm.unet,
+        scheduler=dpm.scheduler,
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
     reference.set_progress_bar_config(disable=True)
-    expected = reference(prompt=INSTRUCTION, image=image, num_inference_steps=5, guidance_scale=7.5, image_guidance_scale=1.5,
-                         generator=torch.Generator().manual_seed(0), output_type="pt").images  # fmt: skip
-    ours = dpm(image=image, num_inference_steps=5, image_guidance_scale=1.5, generator=torch.Generator().manual_seed(0),
-               settings=dpm.settings.replace(image_guidance_decay=False)).images  # fmt: skip
+    expected = reference(
+        prompt=INSTRUCTION,
+        image=image,
+        num_inference_steps=5,
+        guidance_scale=7.5,
+        image_guidance_scale=1.5,
+        generator=torch.Generator().manual_seed(0),
+        output_type="pt",
+    ).images
+    ours = dpm(
+        image=image,
+        num_inference_steps=5,
+        image_guidance_scale=1.5,
+        generator=torch.Generator().manual_seed(0),
+        settings=dpm.settings.replace(image_guidance_decay=False),
+    ).images
     assert (ours - expected).abs().max() <= 1e-3
     assert (expected - image).abs().max() > 0.05  # a real edit, not two copies of the input
 
@@ -143,7 +171,9 @@ def test_cm_equals_an_lcm_reference_loop(cm, released):
     latents = torch.randn(image_latents.shape, generator=generator) * scheduler.init_noise_sigma
     calls = 0
     for t in scheduler.timesteps:
-        output = cm.unet(torch.cat([latents, image_latents], 1), t, encoder_hidden_states=prompt, timestep_cond=timestep_cond).sample
+        output = cm.unet(
+            torch.cat([latents, image_latents], 1), t, encoder_hidden_states=prompt, timestep_cond=timestep_cond
+        ).sample
         calls += 1
         latents, denoised = scheduler.step(output, t, latents, generator=generator, return_dict=False)
     expected = (cm.vae.decode(denoised / cm.vae.config.scaling_factor).sample / 2 + 0.5).clamp(0, 1)
@@ -248,12 +278,23 @@ def test_every_option_overrides_the_preset_and_the_checkpoint():
     pipe = tiny_pipeline(cm=True)
     pipe.register_to_config(settings={"colour_fix_sigma": 2.0, "grid_shifts": 4})
     default = VideoDecorruptor(pipe, progress=False)
-    assert default.editor_settings.colour_fix_sigma == 2.0 and default.editor_settings.grid_shifts == 4  # the checkpoint's
+    assert (
+        default.editor_settings.colour_fix_sigma == 2.0 and default.editor_settings.grid_shifts == 4
+    )  # the checkpoint's
     published = VideoDecorruptor(pipe, preset="published", progress=False)
-    assert published.editor_settings.colour_fix_sigma == 0 and published.editor_settings.grid_shifts == 1  # the preset's
+    assert (
+        published.editor_settings.colour_fix_sigma == 0 and published.editor_settings.grid_shifts == 1
+    )  # the preset's
     assert published.video == PRESETS["published"]
-    overridden = VideoDecorruptor(pipe, preset="published", colour_fix_sigma=1.0, fusion_radius=1, batch_size=4,
-                                  image_guidance_scale=1.1, progress=False)  # fmt: skip
+    overridden = VideoDecorruptor(
+        pipe,
+        preset="published",
+        colour_fix_sigma=1.0,
+        fusion_radius=1,
+        batch_size=4,
+        image_guidance_scale=1.1,
+        progress=False,
+    )
     assert overridden.editor_settings.colour_fix_sigma == 1.0 and overridden.editor_settings.image_guidance_scale == 1.1
     assert overridden.video.fusion_radius == 1 and overridden.video.batch_size == 4 and overridden.video.size == 512
     with pytest.raises(ValueError, match="unknown preset 'fast'; known: default, published"):
@@ -270,13 +311,39 @@ def test_restore_cli_with_the_published_preset_on_a_released_replica(released, t
     source = tmp_path / "in.mp4"
     write_video(source, moving_clip(10, 24, 40), 25, lossless=True)
     out = tmp_path / "out.mp4"
-    assert main(["restore", str(source), "-o", str(out), "--model", str(released["cm"]), "--preset", "published", "--size", "64"]) == 0
+    assert (
+        main(
+            [
+                "restore",
+                str(source),
+                "-o",
+                str(out),
+                "--model",
+                str(released["cm"]),
+                "--preset",
+                "published",
+                "--size",
+                "64",
+            ]
+        )
+        == 0
+    )
     assert "restored 10 frames" in capsys.readouterr().out
     assert read_video(out)[0].shape == (10, 24, 40, 3)
     # A DPM-only option for a CM checkpoint: one line, exit 1, nothing written.
     before = set(tmp_path.iterdir())
-    code = main(["restore", str(source), "-o", str(tmp_path / "x.mp4"), "--model", str(released["cm"]),
-                 "--image-guidance-schedule", "constant"])  # fmt: skip
+    code = main(
+        [
+            "restore",
+            str(source),
+            "-o",
+            str(tmp_path / "x.mp4"),
+            "--model",
+            str(released["cm"]),
+            "--image-guidance-schedule",
+            "constant",
+        ]
+    )
     lines = capsys.readouterr().err.strip().splitlines()
     assert code == 1 and len(lines) == 1 and "applies to DPM checkpoints only" in lines[0]
     assert set(tmp_path.iterdir()) == before

@@ -9,9 +9,9 @@ import torch
 from conftest import moving_clip, write_clip_with_audio
 from tiny_editor import tiny_pipeline
 
-from video_decorruptor.restore.consistency import AnchorAttentionProcessor, AnchorState, temporal_smooth
-from video_decorruptor.io import read_video, write_video
 from video_decorruptor.benchmark.metrics import flicker, psnr, ssim, warping_error
+from video_decorruptor.io import read_video, write_video
+from video_decorruptor.restore.consistency import AnchorAttentionProcessor, AnchorState, temporal_smooth
 from video_decorruptor.restore.restorer import ConsistencySettings, VideoDecorruptor, working_size
 
 
@@ -37,7 +37,9 @@ def test_restore_frames_keeps_shape_for_cm_dpm_odd_sizes_and_one_frame(cm):
         restorer(cm).restore_frames(clip[:0])
     assert restorer(cm, batch_size=1).restore_frames(clip[:3]).shape == (3, 37, 45, 3)
     plain = restorer(cm).restore_frames(clip)  # the tiny pipeline has the published settings: no colour fix
-    assert np.abs(plain.astype(int) - restorer(cm, colour_fix_sigma=2.0).restore_frames(clip)).max() > 0  # the option reaches the editor
+    assert (
+        np.abs(plain.astype(int) - restorer(cm, colour_fix_sigma=2.0).restore_frames(clip)).max() > 0
+    )  # the option reaches the editor
     with pytest.raises(ValueError, match="batch_size must be >= 1"):
         restorer(cm, batch_size=0)
 
@@ -60,7 +62,9 @@ def test_grid_shifts_edit_each_batch_on_shifted_grids_with_a_state_per_shift(cm,
 
     monkeypatch.setattr(VideoDecorruptor, "_edit_copy", recording)
     restorer(cm, grid_shifts=2).restore_frames(clip)  # batches of 4 and 2 frames
-    assert [(chunk, size) for chunk, size, _ in seen] == [(0, (21, 29))] * 2 + [(1, (21, 29))] * 2  # + half the factor, 2
+    assert [(chunk, size) for chunk, size, _ in seen] == [(0, (21, 29))] * 2 + [
+        (1, (21, 29))
+    ] * 2  # + half the factor, 2
     streams = [stream for _, _, stream in seen]
     assert streams[0] != streams[1] and streams[:2] == streams[2:]
 
@@ -186,7 +190,9 @@ def test_fewer_steps_smooth_more_per_step(cm, steps, passes_per_step, monkeypatc
 
     monkeypatch.setattr(restore_module, "temporal_smooth", counting_smooth)
     settings = ConsistencySettings(shared_noise=True, anchor_attention=False, smoothing=0.5)
-    restorer(cm, consistency=settings, colour_fix_sigma=0, num_inference_steps=steps).restore_frames(moving_clip(4, 16, 16))
+    restorer(cm, consistency=settings, colour_fix_sigma=0, num_inference_steps=steps).restore_frames(
+        moving_clip(4, 16, 16)
+    )
     assert len(calls) == steps * passes_per_step
 
 
@@ -194,10 +200,14 @@ def test_the_colour_reference_is_the_input_smoothed_along_time_across_batches(cm
     from video_decorruptor.restore.restorer import _StreamState
 
     static = 0.2 + 0.6 * torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(0))
-    flickering = static + 0.05 * torch.tensor([(-1.0) ** t for t in range(8)])[:, None, None, None]  # brightness flicker
+    flickering = (
+        static + 0.05 * torch.tensor([(-1.0) ** t for t in range(8)])[:, None, None, None]
+    )  # brightness flicker
     smoothing = restorer(cm)
     stream = _StreamState()
-    reference = torch.cat([smoothing._colour_reference(flickering[:4], stream), smoothing._colour_reference(flickering[4:], stream)])
+    reference = torch.cat(
+        [smoothing._colour_reference(flickering[:4], stream), smoothing._colour_reference(flickering[4:], stream)]
+    )
     assert reference.shape == flickering.shape
 
     def brightness_steps(frames: torch.Tensor) -> float:
@@ -230,7 +240,11 @@ def test_a_denoised_estimate_replaced_at_step_end_moves_the_result(cm):
     plain = cm(image=image, generator=torch.Generator().manual_seed(0)).images
     same = cm(image=image, callback_on_step_end=lambda pipe, i, t, x: x, **denoised).images
     assert np.abs(plain.astype(int) - same).max() <= 1
-    zeros = cm(image=image, callback_on_step_end=lambda pipe, i, t, x: {"denoised": torch.zeros_like(x["denoised"])}, **denoised).images
+    zeros = cm(
+        image=image,
+        callback_on_step_end=lambda pipe, i, t, x: {"denoised": torch.zeros_like(x["denoised"])},
+        **denoised,
+    ).images
     expected = cm.decode_latents(torch.zeros(1, 4, 16, 16), torch.zeros(1, 4, 16, 16))
     expected = (expected.permute(0, 2, 3, 1) * 255).round().to(torch.uint8).numpy()[0]
     assert np.abs(zeros.astype(int) - expected).max() <= 1  # the last step's x0 is what gets decoded
@@ -291,7 +305,9 @@ def test_metrics_on_consistent_and_flickering_outputs():
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "video_decorruptor", *args], capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "video_decorruptor", *args], capture_output=True, text=True, timeout=300
+    )
 
 
 @pytest.fixture(scope="module")
@@ -304,16 +320,36 @@ def model_dir(cm, tmp_path_factory):
 def test_restore_cli_end_to_end_and_overwrite(model_dir, tmp_path):
     write_video(tmp_path / "in.mp4", moving_clip(5, 32, 32), 25, lossless=True)
     out = tmp_path / "out.mp4"
-    result = run_cli("restore", str(tmp_path / "in.mp4"), "-o", str(out), "--model", str(model_dir), "--batch-size", "3")
+    result = run_cli(
+        "restore", str(tmp_path / "in.mp4"), "-o", str(out), "--model", str(model_dir), "--batch-size", "3"
+    )
     assert result.returncode == 0, result.stderr
     assert "restored 5 frames" in result.stdout and str(out) in result.stdout
     unfused = tmp_path / "unfused.mp4"
-    assert run_cli("restore", str(tmp_path / "in.mp4"), "-o", str(unfused), "--model", str(model_dir), "--batch-size", "3",
-                   "--fusion-radius", "0").returncode == 0  # fmt: skip
+    assert (
+        run_cli(
+            "restore",
+            str(tmp_path / "in.mp4"),
+            "-o",
+            str(unfused),
+            "--model",
+            str(model_dir),
+            "--batch-size",
+            "3",
+            "--fusion-radius",
+            "0",
+        ).returncode
+        == 0
+    )
     assert np.abs(read_video(unfused)[0].astype(int) - read_video(out)[0]).max() > 0  # the fusion is on by default
     again = run_cli("restore", str(tmp_path / "in.mp4"), "-o", str(out), "--model", str(model_dir))
     assert again.returncode == 1 and "exists; pass --overwrite" in again.stderr
-    assert run_cli("restore", str(tmp_path / "in.mp4"), "-o", str(out), "--model", str(model_dir), "--overwrite").returncode == 0
+    assert (
+        run_cli(
+            "restore", str(tmp_path / "in.mp4"), "-o", str(out), "--model", str(model_dir), "--overwrite"
+        ).returncode
+        == 0
+    )
 
 
 def test_restore_cli_handles_grayscale_and_one_frame_videos(model_dir, tmp_path):
@@ -357,13 +393,27 @@ def test_restore_cli_bad_inputs_are_one_clear_line_and_leave_nothing(case, model
     assert set(tmp_path.iterdir()) == before
 
 
-@pytest.mark.parametrize("option, value", [("--batch-size", "0"), ("--steps", "-1"), ("--size", "0"), ("--smoothing", "-0.5"), ("--colour-fix", "-1"),
-                                           ("--grid-shifts", "3"), ("--fusion-radius", "-1"), ("--image-guidance", "-1")])
+@pytest.mark.parametrize(
+    "option, value",
+    [
+        ("--batch-size", "0"),
+        ("--steps", "-1"),
+        ("--size", "0"),
+        ("--smoothing", "-0.5"),
+        ("--colour-fix", "-1"),
+        ("--grid-shifts", "3"),
+        ("--fusion-radius", "-1"),
+        ("--image-guidance", "-1"),
+    ],
+)
 def test_restore_cli_out_of_range_numbers_are_bad_usage(option, value, tmp_path, capsys):
     from video_decorruptor.cli import main
 
     with pytest.raises(SystemExit) as exit_info:
         main(["restore", str(tmp_path / "in.mp4"), "-o", str(tmp_path / "out.mp4"), option, value])
     assert exit_info.value.code == 2
-    assert f"argument {option}: " + ("invalid choice" if option == "--grid-shifts" else "must be >= ") in capsys.readouterr().err
+    assert (
+        f"argument {option}: " + ("invalid choice" if option == "--grid-shifts" else "must be >= ")
+        in capsys.readouterr().err
+    )
     assert list(tmp_path.iterdir()) == []

@@ -61,11 +61,22 @@ def test_an_untrained_corrector_is_the_identity_and_survives_a_save_and_load(tmp
     corrector.save_pretrained(tmp_path)
     loaded = ToneCorrector.from_pretrained(tmp_path)
     assert torch.equal(loaded.feature_mean, corrector.feature_mean)
-    torch.testing.assert_close(loaded.correct(images), apply_tone(images, torch.full((2, 3), 2.0), torch.full((2, 3), 0.05)))
+    torch.testing.assert_close(
+        loaded.correct(images), apply_tone(images, torch.full((2, 3), 2.0), torch.full((2, 3), 0.05))
+    )
 
 
-TINY = ["bank_size=24", "crop_sizes=[64]", "pixels_per_image=64", "batch_size=8", "num_workers=0", "warmup_steps=2",
-        "log_every=2", "checkpoint_every=3", "learning_rate=3e-3"]  # fmt: skip
+TINY = [
+    "bank_size=24",
+    "crop_sizes=[64]",
+    "pixels_per_image=64",
+    "batch_size=8",
+    "num_workers=0",
+    "warmup_steps=2",
+    "log_every=2",
+    "checkpoint_every=3",
+    "learning_rate=3e-3",
+]
 
 
 def test_the_objective_learns_a_fixed_batch_and_the_bank_is_cached_per_recipe(tmp_path):
@@ -74,7 +85,9 @@ def test_the_objective_learns_a_fixed_batch_and_the_bank_is_cached_per_recipe(tm
     assert len(bank) == 24 and bank.tensors["inputs"].shape == (24, 64, 3)
     assert (bank.tensors["inputs"] != bank.tensors["targets"]).any(dim=(1, 2)).float().mean() > 0.8  # nearly all toned
     assert build_tone_bank(config, tmp_path / "bank.safetensors").tensors["inputs"].equal(bank.tensors["inputs"])
-    other = build_tone_bank(load_config(ToneConfig, None, TINY + ["tone_probability=0.0"]), tmp_path / "bank.safetensors")
+    other = build_tone_bank(
+        load_config(ToneConfig, None, TINY + ["tone_probability=0.0"]), tmp_path / "bank.safetensors"
+    )
     assert other.tensors["inputs"].equal(other.tensors["targets"])  # another recipe rebuilds: no tone, no change
 
     corrector = ToneCorrector(hidden=32)
@@ -106,9 +119,14 @@ def test_training_resumes_exactly_exports_and_attaches_to_a_pipeline(tmp_path):
 
     pipe = tiny_pipeline(cm=True)
     pipe.save_pretrained(tmp_path / "cm")
-    config = load_config(ToneConfig, None, TINY + [f"output_dir={tmp_path}/tone", "max_steps=2", f"attach_to=[{tmp_path}/cm]"])
+    config = load_config(
+        ToneConfig, None, TINY + [f"output_dir={tmp_path}/tone", "max_steps=2", f"attach_to=[{tmp_path}/cm]"]
+    )
     train_tone(config)
-    assert json.loads((tmp_path / "cm" / "model_index.json").read_text())["tone_corrector"] == ["image_core.editor.tone", "ToneCorrector"]
+    assert json.loads((tmp_path / "cm" / "model_index.json").read_text())["tone_corrector"] == [
+        "image_core.editor.tone",
+        "ToneCorrector",
+    ]
     loaded = load_editor(tmp_path / "cm", device="cpu")
     assert isinstance(loaded.tone_corrector, ToneCorrector)
 
@@ -125,8 +143,12 @@ def test_a_pipeline_corrects_the_tone_once_after_the_colour_fix_and_only_if_aske
         corrected = pipe(image=images, generator=torch.Generator().manual_seed(0), settings=with_tone, **kwargs).images
         expected = apply_tone(plain, torch.full((2, 3), 1.5), torch.full((2, 3), -0.02))
         torch.testing.assert_close(corrected, expected, atol=1e-5, rtol=0)  # once, on the grid-shift mean
-        skipped = pipe(image=images, generator=torch.Generator().manual_seed(0), settings=with_tone.replace(tone_correction=False),
-                       **kwargs).images  # fmt: skip
+        skipped = pipe(
+            image=images,
+            generator=torch.Generator().manual_seed(0),
+            settings=with_tone.replace(tone_correction=False),
+            **kwargs,
+        ).images
         torch.testing.assert_close(skipped, plain)
     finally:
         pipe.register_modules(tone_corrector=None)

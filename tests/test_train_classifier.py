@@ -22,8 +22,22 @@ def mini(tmp_path_factory):
 
 def arguments(mini, output, *extra: str) -> list[str]:
     root, splits = mini
-    return ["train-classifier", "--root", str(root), "--splits", str(splits), "--output", str(output),
-            "--epochs", "2", "--batch-size", "2", "--workers", "0", *extra]  # fmt: skip
+    return [
+        "train-classifier",
+        "--root",
+        str(root),
+        "--splits",
+        str(splits),
+        "--output",
+        str(output),
+        "--epochs",
+        "2",
+        "--batch-size",
+        "2",
+        "--workers",
+        "0",
+        *extra,
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -83,8 +97,15 @@ def test_unreadable_videos_are_skipped_and_counted(tmp_path, capsys):
         assert line.endswith("/3), skipped 1 unreadable video(s): YoYo/v_YoYo_g02_c01.avi")
 
 
-BAD_INPUTS = ("missing split file", "class not in classInd.txt", "weights of another model", "pth for tiny_action_net",
-              "other settings in output", "clip length", "test split")
+BAD_INPUTS = (
+    "missing split file",
+    "class not in classInd.txt",
+    "weights of another model",
+    "pth for tiny_action_net",
+    "other settings in output",
+    "clip length",
+    "test split",
+)
 
 
 @pytest.mark.parametrize("case", BAD_INPUTS)

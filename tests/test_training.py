@@ -38,14 +38,40 @@ def runs(tmp_path_factory):
     base = tmp_path_factory.mktemp("runs")
     mp = pytest.MonkeyPatch()
     mp.setenv("VIDEO_DECORRUPTOR_CACHE", str(base / "cache"))
-    ae = load_config(AutoencoderConfig, None, FAST + [f"output_dir={base}/ae", "max_steps=4", "batch_size=2", "stats_batches=2",
-                                                      "pca_images=64"])  # fmt: skip
+    ae = load_config(
+        AutoencoderConfig,
+        None,
+        FAST + [f"output_dir={base}/ae", "max_steps=4", "batch_size=2", "stats_batches=2", "pca_images=64"],
+    )
     vae = train_autoencoder(ae)
-    editor = load_config(EditorConfig, None, FAST + ["mixing_bank_count=8", f"output_dir={base}/editor", f"vae_path={vae}", "max_steps=4",
-                                                     "batch_size=4", "bank_size=8", "bank_batch_size=4", "ema_decay=0.9"])  # fmt: skip
+    editor = load_config(
+        EditorConfig,
+        None,
+        FAST
+        + [
+            "mixing_bank_count=8",
+            f"output_dir={base}/editor",
+            f"vae_path={vae}",
+            "max_steps=4",
+            "batch_size=4",
+            "bank_size=8",
+            "bank_batch_size=4",
+            "ema_decay=0.9",
+        ],
+    )
     dpm = train_editor(editor)
-    student = load_config(DistillConfig, None, [f"output_dir={base}/distill", f"teacher_path={dpm}", "max_steps=3",
-                                                "batch_size=4", "num_workers=0", "guidance_embedding_dim=16"])  # fmt: skip
+    student = load_config(
+        DistillConfig,
+        None,
+        [
+            f"output_dir={base}/distill",
+            f"teacher_path={dpm}",
+            "max_steps=3",
+            "batch_size=4",
+            "num_workers=0",
+            "guidance_embedding_dim=16",
+        ],
+    )
     cm = distill(student)
     yield {"base": base, "vae": vae, "dpm": dpm, "cm": cm, "ae_config": ae}
     mp.undo()
@@ -75,7 +101,9 @@ def test_exports_load_as_the_right_pipelines_and_run(runs):
 def test_the_tiny_autoencoder_is_a_patch_pca_of_photo_crops_that_reconstructs_them(runs):
     vae = load_autoencoder(runs["vae"]).eval()
     assert isinstance(vae, PatchAutoencoder) and vae.config.latent_channels == 20
-    photos = torch.stack([clean_images(runs["ae_config"], seed_offset=3, dead_leaves_fraction=0.0)[i] for i in range(4)])
+    photos = torch.stack(
+        [clean_images(runs["ae_config"], seed_offset=3, dead_leaves_fraction=0.0)[i] for i in range(4)]
+    )
     with torch.no_grad():
         latents = vae.encode(photos * 2 - 1).latent_dist.mode()
         decoded = (vae.decode(latents).sample + 1) / 2
@@ -86,8 +114,12 @@ def test_the_tiny_autoencoder_is_a_patch_pca_of_photo_crops_that_reconstructs_th
 
 def test_a_shared_latent_scale_keeps_the_principal_components_in_proportion(runs, tmp_path):
     overrides = FAST + [f"output_dir={tmp_path}", "max_steps=0", "batch_size=2", "stats_batches=2", "pca_images=64"]
-    vae = load_autoencoder(train_autoencoder(load_config(AutoencoderConfig, None, overrides + ["latent_std=shared"]))).eval()
-    photos = torch.stack([clean_images(runs["ae_config"], seed_offset=3, dead_leaves_fraction=0.0)[i] for i in range(4)])
+    vae = load_autoencoder(
+        train_autoencoder(load_config(AutoencoderConfig, None, overrides + ["latent_std=shared"]))
+    ).eval()
+    photos = torch.stack(
+        [clean_images(runs["ae_config"], seed_offset=3, dead_leaves_fraction=0.0)[i] for i in range(4)]
+    )
     with torch.no_grad():
         std = vae.encode(photos * 2 - 1).latent_dist.mode().std(dim=(0, 2, 3))
     assert std[0] > 5 * std[-1]  # the first component (patch brightness) carries most of the variance
@@ -112,7 +144,9 @@ def test_autoencoder_objective_learns_a_fixed_batch(runs):
 
 
 def test_resume_from_a_checkpoint_continues_exactly(runs, tmp_path):
-    config = load_config(AutoencoderConfig, None, FAST + ["max_steps=4", "batch_size=1", "checkpoint_every=2", "ema_decay=0.5"])
+    config = load_config(
+        AutoencoderConfig, None, FAST + ["max_steps=4", "batch_size=1", "checkpoint_every=2", "ema_decay=0.5"]
+    )
     images = clean_images(config)
 
     def train(output_dir, max_steps):
@@ -132,9 +166,15 @@ def test_resume_from_a_checkpoint_continues_exactly(runs, tmp_path):
 
 def test_widened_unet_computes_what_the_text_to_image_unet_did():
     torch.manual_seed(0)
-    unet = UNet2DConditionModel(block_out_channels=(32, 64), layers_per_block=1, in_channels=4, out_channels=4,
-                                down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-                                up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=32)  # fmt: skip
+    unet = UNet2DConditionModel(
+        block_out_channels=(32, 64),
+        layers_per_block=1,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=32,
+    )
     sample, text = torch.randn(1, 4, 16, 16), torch.randn(1, 5, 32)
     with torch.no_grad():
         before = unet(sample, 10, encoder_hidden_states=text).sample
@@ -196,15 +236,27 @@ def test_student_starts_as_the_teacher(runs):
     guidance = guidance_embedding(torch.tensor([7.5, 12.0]), 16) * guidance_embedding(torch.tensor([1.2, 1.0]), 16)
     with torch.no_grad():
         expected = teacher.unet(sample, 500, encoder_hidden_states=prompt.expand(2, -1, -1)).sample
-        student = objective.student(sample, 500, encoder_hidden_states=prompt.expand(2, -1, -1), timestep_cond=guidance).sample
+        student = objective.student(
+            sample, 500, encoder_hidden_states=prompt.expand(2, -1, -1), timestep_cond=guidance
+        ).sample
     torch.testing.assert_close(student, expected)
 
 
 def test_a_time_budget_stops_early_with_a_checkpoint(runs, tmp_path):
     from image_core.training.common import latest_checkpoint
 
-    config = load_config(AutoencoderConfig, None, FAST + [f"output_dir={tmp_path}", "max_steps=50", "batch_size=1",
-                                                          "time_budget_minutes=0.00001", "checkpoint_every=100"])  # fmt: skip
+    config = load_config(
+        AutoencoderConfig,
+        None,
+        FAST
+        + [
+            f"output_dir={tmp_path}",
+            "max_steps=50",
+            "batch_size=1",
+            "time_budget_minutes=0.00001",
+            "checkpoint_every=100",
+        ],
+    )
     vae = load_editor(runs["dpm"], device="cpu").vae.train().requires_grad_(True)
     result = run_loop(config, AutoencoderObjective(vae, 1e-6), clean_images(config))
     assert len(result["losses"]) == 1 and latest_checkpoint(tmp_path).name == "step_00000001.pt"
@@ -217,12 +269,20 @@ def test_zero_terminal_snr_reaches_the_teacher_and_the_student_schedules(runs):
     scheduler = teacher_scheduler(config)
     assert objective.noise_scheduler.alphas_cumprod[-1] == 0 and scheduler.alphas_cumprod[-1] == 0
     assert teacher_scheduler(EditorConfig()).alphas_cumprod[-1] > 0.004  # Stable Diffusion's leftover signal
-    distillation = DistillationObjective(teacher.unet, scheduler, teacher.vae.config, torch.zeros(1, 8, 64), torch.zeros(1, 8, 64),
-                                         load_config(DistillConfig))  # fmt: skip
+    distillation = DistillationObjective(
+        teacher.unet,
+        scheduler,
+        teacher.vae.config,
+        torch.zeros(1, 8, 64),
+        torch.zeros(1, 8, 64),
+        load_config(DistillConfig),
+    )
     torch.testing.assert_close(distillation.alphas_cumprod, scheduler.alphas_cumprod.float())
 
 
-@pytest.mark.parametrize("make_vae", [tiny_vae, lambda: PatchAutoencoder(latent_channels=6, patch_size=2)], ids=["kl", "patch"])
+@pytest.mark.parametrize(
+    "make_vae", [tiny_vae, lambda: PatchAutoencoder(latent_channels=6, patch_size=2)], ids=["kl", "patch"]
+)
 def test_whitening_folds_latent_statistics_into_the_autoencoder_without_changing_its_output(make_vae):
     torch.manual_seed(0)
     vae = make_vae().eval()
@@ -234,7 +294,9 @@ def test_whitening_folds_latent_statistics_into_the_autoencoder_without_changing
         std = before.std(dim=(0, 2, 3))
         whiten_latents(vae, mean.tolist(), std.tolist())
         after = vae.encode(x).latent_dist.mode()
-        torch.testing.assert_close(after, (before - mean.view(1, -1, 1, 1)) / std.view(1, -1, 1, 1), rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(
+            after, (before - mean.view(1, -1, 1, 1)) / std.view(1, -1, 1, 1), rtol=1e-4, atol=1e-5
+        )
         torch.testing.assert_close(vae.decode(after).sample, decoded, rtol=1e-4, atol=1e-5)
     assert vae.config.latents_mean == [0.0] * len(mean) and vae.config.latents_std == [1.0] * len(std)
 
@@ -269,11 +331,15 @@ def test_a_residual_target_diffuses_the_change_to_the_input_in_both_objectives(r
     target, condition = torch.randn(2, channels, 8, 8), torch.randn(2, channels, 8, 8)
 
     def editor_loss(residual: bool, batch) -> torch.Tensor:
-        return EditorObjective(teacher.unet, teacher.vae.config, prompt, null, EditorConfig(residual_target=residual))(batch, step=3)
+        return EditorObjective(teacher.unet, teacher.vae.config, prompt, null, EditorConfig(residual_target=residual))(
+            batch, step=3
+        )
 
     def distill_loss(residual: bool, batch) -> torch.Tensor:
         config = DistillConfig(guidance_embedding_dim=16)
-        return DistillationObjective(teacher.unet, teacher.scheduler, teacher.vae.config, prompt, null, config, residual)(batch, step=3)
+        return DistillationObjective(
+            teacher.unet, teacher.scheduler, teacher.vae.config, prompt, null, config, residual
+        )(batch, step=3)
 
     for loss in (editor_loss, distill_loss):
         with torch.no_grad():
@@ -287,9 +353,19 @@ def test_the_student_keeps_the_teachers_residual_target_and_gets_its_step_count_
     teacher.register_to_config(settings={"residual_target": True})
     teacher.save_pretrained(tmp_path / "editor" / "dpm")
     shutil.copy(runs["base"] / "editor" / "latent_bank.safetensors", tmp_path / "editor")
-    student = load_config(DistillConfig, None, [f"output_dir={tmp_path}/distill", f"teacher_path={tmp_path}/editor/dpm", "max_steps=1",
-                                                "batch_size=2", "num_workers=0", "guidance_embedding_dim=16",
-                                                "settings={inference_steps: 1, grid_shifts: 2}"])  # fmt: skip
+    student = load_config(
+        DistillConfig,
+        None,
+        [
+            f"output_dir={tmp_path}/distill",
+            f"teacher_path={tmp_path}/editor/dpm",
+            "max_steps=1",
+            "batch_size=2",
+            "num_workers=0",
+            "guidance_embedding_dim=16",
+            "settings={inference_steps: 1, grid_shifts: 2}",
+        ],
+    )
     exported = load_editor(distill(student), device="cpu")
     assert exported.settings.residual_target is True
     assert exported.settings.inference_steps == 1  # the distillation config's settings travel with the student

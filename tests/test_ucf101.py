@@ -9,9 +9,16 @@ import pytest
 import torch
 from conftest import CLASSES, make_mini_ucf101
 
-from video_decorruptor.benchmark.data import UCF101, UCF101C, dense_indices, multi_clip_indices, parse_split, uniform_indices
-from video_decorruptor.io import read_video
+from video_decorruptor.benchmark.data import (
+    UCF101,
+    UCF101C,
+    dense_indices,
+    multi_clip_indices,
+    parse_split,
+    uniform_indices,
+)
 from video_decorruptor.benchmark.ucf101c import build_ucf101c, derive_seed, parse_corruptions, parse_severities
+from video_decorruptor.io import read_video
 
 
 @pytest.fixture(scope="module")
@@ -89,8 +96,24 @@ def test_make_ucf101c_builds_resumes_and_is_deterministic(mini, tmp_path):
 def test_make_ucf101c_cli_records_failures_and_exits_1(tmp_path):
     root, splits = make_mini_ucf101(tmp_path / "data", broken=True)
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "video_decorruptor", "make-ucf101c", "--root", str(root), "--splits", str(splits),
-               "--out", str(out), "--corruptions", "salt", "--severity", "3", "--workers", "2"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "video_decorruptor",
+        "make-ucf101c",
+        "--root",
+        str(root),
+        "--splits",
+        str(splits),
+        "--out",
+        str(out),
+        "--corruptions",
+        "salt",
+        "--severity",
+        "3",
+        "--workers",
+        "2",
+    ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 1
     assert "3 written, 0 already there, 1 failed" in result.stdout
@@ -107,7 +130,11 @@ def test_corruption_and_severity_arguments():
     assert parse_corruptions("rain, fog") == ["rain", "fog"]
     with pytest.raises(ValueError, match="unknown corruption"):
         parse_corruptions("rain,snowstorm")
-    assert parse_severities("5") == [5] and parse_severities("1-5") == [1, 2, 3, 4, 5] and parse_severities("3,5") == [3, 5]
+    assert (
+        parse_severities("5") == [5]
+        and parse_severities("1-5") == [1, 2, 3, 4, 5]
+        and parse_severities("3,5") == [3, 5]
+    )
     for bad in ("0", "4-6", "x", ""):
         with pytest.raises(ValueError, match="severity must be 1 to 5"):
             parse_severities(bad)

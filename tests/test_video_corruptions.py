@@ -102,7 +102,14 @@ def test_an_x265_failure_in_its_own_process_is_an_error_here():
 
 @pytest.mark.parametrize(
     ("codec", "width", "encoded_width"),
-    [("libx264", 80, 96), ("libx264", 81, 96), ("libx264", 96, 96), ("libx265", 40, 128), ("libx265", 64, 128), ("libx265", 130, 130)],
+    [
+        ("libx264", 80, 96),
+        ("libx264", 81, 96),
+        ("libx264", 96, 96),
+        ("libx265", 40, 128),
+        ("libx265", 64, 128),
+        ("libx265", 130, 130),
+    ],
 )
 def test_encoders_get_a_safe_width_and_decoding_gives_the_source_shape(codec, width, encoded_width):
     # x264 at odd macroblock widths read uninitialised memory; x265 at 34-48 px corrupted the heap and
@@ -112,7 +119,10 @@ def test_encoders_get_a_safe_width_and_decoding_gives_the_source_shape(codec, wi
     frames = moving_clip(3, 63, width)
     buffer = encode_frames(frames, 25, codec, {"crf": "18"})
     with av.open(buffer) as container:
-        assert (container.streams.video[0].codec_context.height, container.streams.video[0].codec_context.width) == (64, encoded_width)
+        assert (container.streams.video[0].codec_context.height, container.streams.video[0].codec_context.width) == (
+            64,
+            encoded_width,
+        )
     buffer.seek(0)
     decoded = decode_stream(buffer, frames, 25)
     assert decoded.shape == frames.shape  # the padding is cropped off

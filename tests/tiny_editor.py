@@ -49,17 +49,30 @@ def tiny_text() -> tuple[CLIPTextModel, CLIPTokenizer]:
     vocab.update({c + "</w>": len(vocab) + i for i, c in enumerate(letters)})
     tokenizer = CLIPTokenizer(vocab=vocab, merges=[], model_max_length=16)
     config = CLIPTextConfig(
-        hidden_size=32, intermediate_size=37, num_attention_heads=4, num_hidden_layers=2,
-        vocab_size=len(vocab), max_position_embeddings=16, bos_token_id=0, eos_token_id=1, pad_token_id=1,
-    )  # fmt: skip
+        hidden_size=32,
+        intermediate_size=37,
+        num_attention_heads=4,
+        num_hidden_layers=2,
+        vocab_size=len(vocab),
+        max_position_embeddings=16,
+        bos_token_id=0,
+        eos_token_id=1,
+        pad_token_id=1,
+    )
     return CLIPTextModel(config).eval(), tokenizer
 
 
 def tiny_pipeline(cm: bool, with_text_encoder: bool = True):
     text_encoder, tokenizer = tiny_text() if with_text_encoder else (None, None)
-    scheduler = LCMScheduler(**SD_BETAS, original_inference_steps=50) if cm else DDIMScheduler(**SD_BETAS, clip_sample=False, set_alpha_to_one=False)
+    scheduler = (
+        LCMScheduler(**SD_BETAS, original_inference_steps=50)
+        if cm
+        else DDIMScheduler(**SD_BETAS, clip_sample=False, set_alpha_to_one=False)
+    )
     pipeline_class = DecorruptorCMPipeline if cm else DecorruptorDPMPipeline
-    pipe = pipeline_class(vae=tiny_vae(), unet=tiny_unet(cm), scheduler=scheduler, text_encoder=text_encoder, tokenizer=tokenizer)
+    pipe = pipeline_class(
+        vae=tiny_vae(), unet=tiny_unet(cm), scheduler=scheduler, text_encoder=text_encoder, tokenizer=tokenizer
+    )
     pipe.set_progress_bar_config(disable=True)
     return pipe
 

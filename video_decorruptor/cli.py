@@ -11,8 +11,8 @@ import dataclasses
 import os
 import sys
 import textwrap
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 from image_core import __version__
 from image_core.corruptions import CORRUPTIONS, FAMILIES, SEVERITIES, corruption_names
@@ -44,12 +44,17 @@ def _add_corrupt(subparsers: argparse._SubParsersAction) -> None:
         f"  {PROG} corrupt clip.avi -o rainy.mp4 --corruption rain --severity 5",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("image", type=Path, metavar="INPUT", help="image (PNG, JPEG, ...) or video (MP4, AVI, MKV, ...)")
+    parser.add_argument(
+        "image", type=Path, metavar="INPUT", help="image (PNG, JPEG, ...) or video (MP4, AVI, MKV, ...)"
+    )
     parser.add_argument("-o", "--output", type=Path, required=True, help="output file; format from its extension")
     parser.add_argument(
-        "--corruption", required=True, choices=list(CORRUPTIONS) + [n for n in VIDEO_CORRUPTIONS if n not in CORRUPTIONS],
-        metavar="NAME", help=f"corruption name; `{PROG} corruptions --video` lists them all",
-    )  # fmt: skip
+        "--corruption",
+        required=True,
+        choices=list(CORRUPTIONS) + [n for n in VIDEO_CORRUPTIONS if n not in CORRUPTIONS],
+        metavar="NAME",
+        help=f"corruption name; `{PROG} corruptions --video` lists them all",
+    )
     parser.add_argument("--severity", type=int, default=3, choices=SEVERITIES, help="1 (mild) to 5 (strong); default 3")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.set_defaults(run=_run_corrupt)
@@ -90,7 +95,9 @@ def _add_corruptions(subparsers: argparse._SubParsersAction) -> None:
         "--image", type=Path, help="photo for the gallery (default: the bundled held-out photo 'china', 224 px)"
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed for the gallery (default 0)")
-    parser.add_argument("--tile", type=positive_int, default=128, help="size of each gallery tile in pixels (default 128)")
+    parser.add_argument(
+        "--tile", type=positive_int, default=128, help="size of each gallery tile in pixels (default 128)"
+    )
     parser.set_defaults(run=_run_corruptions)
 
 
@@ -101,7 +108,11 @@ def _run_corruptions(args: argparse.Namespace) -> None:
     for name in names:
         print(f"{name:<{width}}  {CORRUPTIONS[name].family}")
     if args.video:
-        from video_decorruptor.benchmark.corruptions import UCF101C_CORRUPTIONS, VIDEO_CORRUPTIONS, video_corruption_names
+        from video_decorruptor.benchmark.corruptions import (
+            UCF101C_CORRUPTIONS,
+            VIDEO_CORRUPTIONS,
+            video_corruption_names,
+        )
 
         print(f"\n{'video name':<22}  kind      in UCF-101C")
         for name in video_corruption_names():
@@ -117,7 +128,10 @@ def _run_corruptions(args: argparse.Namespace) -> None:
         image = image[..., None].repeat(3, axis=2)
     grid = corruption_gallery(image, names, seed=args.seed, tile=args.tile)
     write_image(args.gallery, grid)
-    print(f"wrote {args.gallery} ({len(names)} corruptions x {len(SEVERITIES)} severities, {grid.shape[1]}x{grid.shape[0]} px)")
+    print(
+        f"wrote {args.gallery} ({len(names)} corruptions x {len(SEVERITIES)} severities, "
+        f"{grid.shape[1]}x{grid.shape[0]} px)"
+    )
 
 
 def _add_make_ucf101c(subparsers: argparse._SubParsersAction) -> None:
@@ -145,17 +159,26 @@ def _add_make_ucf101c(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--split", default="test1", help="train1..train3 or test1..test3 (default test1)")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument(
-        "--corruptions", default="all",
+        "--corruptions",
+        default="all",
         help="all (the 12 UCF-101C ones), all-video (all 22) or a comma-separated list (default all)",
-    )  # fmt: skip
+    )
     parser.add_argument("--severity", default="5", help="5, 1-5 or 3,5 (default 5)")
     parser.add_argument("--workers", type=positive_int, default=1, help="parallel processes (default 1)")
-    parser.add_argument("--layout", choices=LAYOUTS, default="project",
-                        help="project (<corruption>/<severity>/...) or published (level_<severity>_.../<corruption>/... "
-                        "with list files); default project")  # fmt: skip
-    parser.add_argument("--storage", choices=STORAGES, default="lossless",
-                        help="lossless (x264 CRF 10, 4:4:4: the corruption as it is) or published (MPEG-4 Part 2 as "
-                        "OpenCV's mp4v writer, like the released set); default lossless")  # fmt: skip
+    parser.add_argument(
+        "--layout",
+        choices=LAYOUTS,
+        default="project",
+        help="project (<corruption>/<severity>/...) or published (level_<severity>_.../<corruption>/... "
+        "with list files); default project",
+    )
+    parser.add_argument(
+        "--storage",
+        choices=STORAGES,
+        default="lossless",
+        help="lossless (x264 CRF 10, 4:4:4: the corruption as it is) or published (MPEG-4 Part 2 as "
+        "OpenCV's mp4v writer, like the released set); default lossless",
+    )
     parser.set_defaults(run=_run_make_ucf101c)
 
 
@@ -164,9 +187,16 @@ def _run_make_ucf101c(args: argparse.Namespace) -> None:
 
     corruptions, severities = parse_corruptions(args.corruptions), parse_severities(args.severity)
     summary = build_ucf101c(
-        args.root, args.splits, args.out, corruptions, severities, split=args.split, workers=args.workers,
-        layout=args.layout, storage=args.storage,
-    )  # fmt: skip
+        args.root,
+        args.splits,
+        args.out,
+        corruptions,
+        severities,
+        split=args.split,
+        workers=args.workers,
+        layout=args.layout,
+        storage=args.storage,
+    )
     lists = f", {len(summary.video_lists)} list files" if args.layout == "published" else ""
     print(
         f"UCF-101C in {args.out} ({args.layout} layout, {args.storage} storage): {summary.done} written, "
@@ -175,7 +205,10 @@ def _run_make_ucf101c(args: argparse.Namespace) -> None:
     )
     if summary.failed:
         for record in summary.failed[:10]:
-            print(f"  failed: {record['source']} ({record['corruption']} {record['severity']}): {record['error']}", file=sys.stderr)
+            print(
+                f"  failed: {record['source']} ({record['corruption']} {record['severity']}): {record['error']}",
+                file=sys.stderr,
+            )
         raise CommandError(f"{len(summary.failed)} video(s) failed; see the manifest for all of them")
 
 
@@ -183,12 +216,15 @@ def _add_restore(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "restore",
         help="restore a corrupted video (or image folder) with the Decorruptor editor",
-        description=textwrap.fill("Edit every frame of a video back to clean with a Decorruptor checkpoint (default: the "
-        "embedded Decorruptor-Tiny CM). The default preset first fuses each frame with its neighbours warped onto it "
-        "by optical flow, and keeps the video temporally consistent with shared noise, anchor-frame attention and "
-        "motion-aware latent smoothing; --preset published runs the published video path instead. A released "
-        "checkpoint folder gets the published editor settings, the embedded model its own. The output keeps the "
-        "source's size and fps and appears only when complete.", 100),
+        description=textwrap.fill(
+            "Edit every frame of a video back to clean with a Decorruptor checkpoint (default: the embedded "
+            "Decorruptor-Tiny CM). The default preset first fuses each frame with its neighbours warped onto it by "
+            "optical flow, and keeps the video temporally consistent with shared noise, anchor-frame attention and "
+            "motion-aware latent smoothing; --preset published runs the published video path instead. A released "
+            "checkpoint folder gets the published editor settings, the embedded model its own. The output keeps the "
+            "source's size and fps and appears only when complete.",
+            100,
+        ),
         epilog=f"examples:\n  {PROG} restore noisy.mp4 -o restored.mp4 --side-by-side\n"
         f"  {PROG} restore noisy.mp4 -o restored.mp4 --model checkpoints/DeCorruptor-CM --preset published",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -196,14 +232,22 @@ def _add_restore(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("input", type=Path, help="video file, folder of frames or image")
     parser.add_argument("-o", "--output", type=Path, required=True, help="output video (.mp4, .mkv, ...)")
     add_editor_options(parser)
-    parser.add_argument("--batch-size", type=positive_int, metavar="N",
-                        help="frames per editor batch (default: the preset's, 8; published: frame 0 + 7 new frames)")  # fmt: skip
+    parser.add_argument(
+        "--batch-size",
+        type=positive_int,
+        metavar="N",
+        help="frames per editor batch (default: the preset's, 8; published: frame 0 + 7 new frames)",
+    )
     parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
     parser.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
     parser.add_argument("--no-shared-noise", action="store_true", help="independent noise per frame")
     parser.add_argument("--no-anchor", action="store_true", help="no anchor-frame attention")
-    parser.add_argument("--smoothing", type=non_negative_float, metavar="S",
-                        help="latent temporal smoothing strength, 0 = off (default preset: 0.5, published: 0)")  # fmt: skip
+    parser.add_argument(
+        "--smoothing",
+        type=non_negative_float,
+        metavar="S",
+        help="latent temporal smoothing strength, 0 = off (default preset: 0.5, published: 0)",
+    )
     parser.add_argument("--side-by-side", action="store_true", help="write input | restored next to each other")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     parser.add_argument("--backend", default="pyav", choices=["pyav", "decord"], help="video decoder (default pyav)")
@@ -221,11 +265,20 @@ def _run_restore(args: argparse.Namespace) -> None:
         raise CommandError(f"{args.output} exists; pass --overwrite to replace it")
     open_video(args.input, args.backend).close()  # a bad input fails before the model loads
     diffusers_logging.disable_progress_bar()  # our own progress bar counts frames
-    changes = {"shared_noise": False if args.no_shared_noise else None, "anchor_attention": False if args.no_anchor else None,
-               "smoothing": args.smoothing}  # fmt: skip
-    consistency = dataclasses.replace(PRESETS[args.preset].consistency, **{k: v for k, v in changes.items() if v is not None})
+    changes = {
+        "shared_noise": False if args.no_shared_noise else None,
+        "anchor_attention": False if args.no_anchor else None,
+        "smoothing": args.smoothing,
+    }
+    consistency = dataclasses.replace(
+        PRESETS[args.preset].consistency, **{k: v for k, v in changes.items() if v is not None}
+    )
     restorer = VideoDecorruptor.from_pretrained(
-        device=args.device, batch_size=args.batch_size, consistency=consistency, seed=args.seed, **restorer_settings(args)
+        device=args.device,
+        batch_size=args.batch_size,
+        consistency=consistency,
+        seed=args.seed,
+        **restorer_settings(args),
     )
     summary = restorer.restore_video(args.input, args.output, side_by_side=args.side_by_side, backend=args.backend)
     print(
@@ -235,45 +288,72 @@ def _run_restore(args: argparse.Namespace) -> None:
 
 
 def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
-    from video_decorruptor.recognition.classifiers import VIDEO_MODELS
     from video_decorruptor.benchmark.evaluate import MODES
+    from video_decorruptor.recognition.classifiers import VIDEO_MODELS
 
     parser = subparsers.add_parser(
         "evaluate",
         help="action-recognition accuracy on corrupted video, with and without test-time adaptation",
         description="Classify every video of a split under each corruption and severity, in the modes source "
         "(as is), restored (each frame fused with its flow-warped neighbours, then edited by Decorruptor), "
-        "ensemble (sum of both logits), tent (TENT over the stream, reset per corruption) and restored+tent. Prints a Markdown table and writes results.csv, "
+        "ensemble (sum of both logits), tent (TENT over the stream, reset per corruption) and restored+tent. "
+        "Prints a Markdown table and writes results.csv, "
         "results.json and accuracy.png to --output-dir. Restored clips and logits are cached, so a rerun or "
         "an added mode redoes nothing. Under `torchrun --nproc_per_node N` the work is sharded across "
         "processes and the result is the same.",
-        epilog=f"examples:\n  {PROG} evaluate --data UCF-101C/ --splits ucfTrainTestlist/ --corruptions all --severity 5 "
-        "--classifier r3d_18 --weights r3d18_ucf101.pth\n"
+        epilog=f"examples:\n  {PROG} evaluate --data UCF-101C/ --splits ucfTrainTestlist/ --corruptions all "
+        "--severity 5 --classifier r3d_18 --weights r3d18_ucf101.pth\n"
         f"  torchrun --nproc_per_node 2 -m video_decorruptor.cli evaluate --data UCF-101C/ --splits ucfTrainTestlist/ "
         "--corruptions gauss,shot",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--data", type=Path, required=True,
-                        help="UCF-101C folder in any of three layouts, found from its names: project "
-                        "(<corruption>/<severity>/<Class>/<video>.mp4, what make-ucf101c writes), published "
-                        "(level_<severity>_ucf_val_split_1_/<corruption>/<Class>/<video>.mp4, a level folder or the "
-                        "folder holding them; list files <corruption>.txt in a level folder are used) or flat "
-                        "(<corruption>/<severity>/<video>.mp4); or UCF-101 with --on-the-fly")  # fmt: skip
+    parser.add_argument(
+        "--data",
+        type=Path,
+        required=True,
+        help="UCF-101C folder in any of three layouts, found from its names: project "
+        "(<corruption>/<severity>/<Class>/<video>.mp4, what make-ucf101c writes), published "
+        "(level_<severity>_ucf_val_split_1_/<corruption>/<Class>/<video>.mp4, a level folder or the "
+        "folder holding them; list files <corruption>.txt in a level folder are used) or flat "
+        "(<corruption>/<severity>/<video>.mp4); or UCF-101 with --on-the-fly",
+    )
     parser.add_argument("--splits", type=Path, required=True, help="folder with classInd.txt and the split lists")
     parser.add_argument("--split", default="test1", help="train1..train3 or test1..test3 (default test1)")
-    parser.add_argument("--on-the-fly", action="store_true", help="--data is clean UCF-101: corrupt each sampled clip in memory")
-    parser.add_argument("--corruptions", default="all", help="all (the 12 UCF-101C ones), all-video or a comma-separated list (default all)")
+    parser.add_argument(
+        "--on-the-fly", action="store_true", help="--data is clean UCF-101: corrupt each sampled clip in memory"
+    )
+    parser.add_argument(
+        "--corruptions",
+        default="all",
+        help="all (the 12 UCF-101C ones), all-video or a comma-separated list (default all)",
+    )
     parser.add_argument("--severity", default="5", help="5, 1-5 or 3,5 (default 5)")
-    parser.add_argument("--modes", default=",".join(MODES), help=f"comma-separated subset of {','.join(MODES)} (default all)")
-    parser.add_argument("--classifier", default="tiny_action_net", choices=list(VIDEO_MODELS), metavar="NAME",
-                        help=f"video classifier: {', '.join(VIDEO_MODELS)} (default tiny_action_net, the embedded one)")  # fmt: skip
-    parser.add_argument("--model", dest="classifier_alias", choices=list(VIDEO_MODELS), metavar="NAME", help=argparse.SUPPRESS)
-    parser.add_argument("--weights", help="classifier checkpoint (state_dict or training checkpoint); DEFAULT = torchvision's Kinetics weights")
+    parser.add_argument(
+        "--modes", default=",".join(MODES), help=f"comma-separated subset of {','.join(MODES)} (default all)"
+    )
+    parser.add_argument(
+        "--classifier",
+        default="tiny_action_net",
+        choices=list(VIDEO_MODELS),
+        metavar="NAME",
+        help=f"video classifier: {', '.join(VIDEO_MODELS)} (default tiny_action_net, the embedded one)",
+    )
+    parser.add_argument(
+        "--model", dest="classifier_alias", choices=list(VIDEO_MODELS), metavar="NAME", help=argparse.SUPPRESS
+    )
+    parser.add_argument(
+        "--weights",
+        help="classifier checkpoint (state_dict or training checkpoint); DEFAULT = torchvision's Kinetics weights",
+    )
     add_editor_options(parser, "editor-")
-    parser.add_argument("--batch-size", type=positive_int, default=8, help="clips per classifier batch and per TENT update (default 8)")
+    parser.add_argument(
+        "--batch-size", type=positive_int, default=8, help="clips per classifier batch and per TENT update (default 8)"
+    )
     parser.add_argument("--tent-lr", type=float, default=1e-3, help="TENT learning rate (default 1e-3)")
     parser.add_argument("--limit", type=positive_int, help="only the first N videos of the split")
-    parser.add_argument("--output-dir", type=Path, default=Path("evaluation"), help="results folder (default ./evaluation)")
+    parser.add_argument(
+        "--output-dir", type=Path, default=Path("evaluation"), help="results folder (default ./evaluation)"
+    )
     parser.add_argument("--cache-dir", type=Path, help="restored clips and logits (default OUTPUT_DIR/cache)")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
     parser.add_argument("--seed", type=int, default=0, help="editor noise seed (default 0)")
@@ -289,16 +369,31 @@ def _run_evaluate(args: argparse.Namespace) -> None:
 
     diffusers_logging.disable_progress_bar()
     if args.classifier_alias is not None:
-        print(f"{PROG}: warning: evaluate --model is deprecated (it names the classifier); use --classifier", file=sys.stderr)
+        print(
+            f"{PROG}: warning: evaluate --model is deprecated (it names the classifier); use --classifier",
+            file=sys.stderr,
+        )
         args.classifier = args.classifier_alias
     config = EvaluationConfig(
-        data=args.data, splits_dir=args.splits, split=args.split, on_the_fly=args.on_the_fly,
-        corruptions=parse_corruptions(args.corruptions), severities=parse_severities(args.severity),
-        modes=[m.strip() for m in args.modes.split(",") if m.strip()], classifier=args.classifier, weights=args.weights,
-        **editor_config_fields(args), batch_size=args.batch_size, tent_learning_rate=args.tent_lr,
-        limit=args.limit, output_dir=args.output_dir, cache_dir=args.cache_dir,
-        device=args.device, seed=args.seed, backend=args.backend,
-    )  # fmt: skip
+        data=args.data,
+        splits_dir=args.splits,
+        split=args.split,
+        on_the_fly=args.on_the_fly,
+        corruptions=parse_corruptions(args.corruptions),
+        severities=parse_severities(args.severity),
+        modes=[m.strip() for m in args.modes.split(",") if m.strip()],
+        classifier=args.classifier,
+        weights=args.weights,
+        **editor_config_fields(args),
+        batch_size=args.batch_size,
+        tent_learning_rate=args.tent_lr,
+        limit=args.limit,
+        output_dir=args.output_dir,
+        cache_dir=args.cache_dir,
+        device=args.device,
+        seed=args.seed,
+        backend=args.backend,
+    )
     result = evaluate(config)
     if result.files:  # rank 0
         print(f"\ntop-1 accuracy (%) of {args.classifier}, {result.videos} clips\n")
@@ -307,37 +402,55 @@ def _run_evaluate(args: argparse.Namespace) -> None:
 
 
 def _add_train_classifier(subparsers: argparse._SubParsersAction) -> None:
-    from video_decorruptor.recognition.classifiers import VIDEO_MODELS
     from video_decorruptor.options import non_negative_int
+    from video_decorruptor.recognition.classifiers import VIDEO_MODELS
 
     parser = subparsers.add_parser(
         "train-classifier",
         help="fine-tune a video classifier on a UCF-101 train split",
-        description=textwrap.fill("Fine-tune a video classifier on a UCF-101 train split: a torchvision video model "
-        "from a local checkpoint (e.g. Kinetics-400 weights, whose head is replaced to the classes of classInd.txt) "
-        "or from scratch, or the embedded TinyActionNet. Uniformly spread clips with temporal jitter, a random "
-        "resized crop and flip shared by all frames, the model's own preprocessing, AdamW with warm-up and cosine "
-        "decay, fp16 on CUDA. Prints the top-1 accuracy on the matching test split (train1 -> test1) after every "
-        "epoch and checkpoints it; a rerun into the same --output resumes from the newest checkpoint. Unreadable "
-        "videos are skipped and counted. Under `torchrun --nproc_per_node N` the split is shared out across "
-        "processes (DDP). Writes OUTPUT/MODEL.safetensors, which `evaluate --classifier MODEL --weights` loads.", 100),
-        epilog=f"examples:\n  {PROG} train-classifier --root UCF-101/ --splits ucfTrainTestlist/ --output runs/tiny-ucf101\n"
-        f"  torchrun --nproc_per_node 2 -m video_decorruptor.cli train-classifier --root UCF-101/ --splits ucfTrainTestlist/ "
-        "--classifier r3d_18 --weights r3d_18_kinetics.pth --epochs 20 --lr 1e-4 --output runs/r3d18-ucf101",
+        description=textwrap.fill(
+            "Fine-tune a video classifier on a UCF-101 train split: a torchvision video model from a local checkpoint "
+            "(e.g. Kinetics-400 weights, whose head is replaced to the classes of classInd.txt) or from scratch, or "
+            "the embedded TinyActionNet. Uniformly spread clips with temporal jitter, a random resized crop and flip "
+            "shared by all frames, the model's own preprocessing, AdamW with warm-up and cosine decay, fp16 on CUDA. "
+            "Prints the top-1 accuracy on the matching test split (train1 -> test1) after every epoch and checkpoints "
+            "it; a rerun into the same --output resumes from the newest checkpoint. Unreadable videos are skipped and "
+            "counted. Under `torchrun --nproc_per_node N` the split is shared out across processes (DDP). Writes "
+            "OUTPUT/MODEL.safetensors, which `evaluate --classifier MODEL --weights` loads.",
+            100,
+        ),
+        epilog=f"examples:\n  {PROG} train-classifier --root UCF-101/ --splits ucfTrainTestlist/ "
+        "--output runs/tiny-ucf101\n"
+        "  torchrun --nproc_per_node 2 -m video_decorruptor.cli train-classifier --root UCF-101/ "
+        "--splits ucfTrainTestlist/ --classifier r3d_18 --weights r3d_18_kinetics.pth --epochs 20 --lr 1e-4 "
+        "--output runs/r3d18-ucf101",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--root", type=Path, required=True, help="UCF-101 folder (class folders of videos)")
     parser.add_argument("--splits", type=Path, required=True, help="folder with classInd.txt and the split lists")
     parser.add_argument("--split", default="train1", help="train1..train3 (default train1); testN scores each epoch")
-    parser.add_argument("--classifier", dest="model", default="tiny_action_net", choices=list(VIDEO_MODELS), metavar="NAME",
-                        help=f"video classifier: {', '.join(VIDEO_MODELS)} (default tiny_action_net)")  # fmt: skip
-    parser.add_argument("--weights", help="initial weights file (state_dict or training checkpoint; default: the "
-                        "embedded weights for tiny_action_net, random weights for the others)")  # fmt: skip
+    parser.add_argument(
+        "--classifier",
+        dest="model",
+        default="tiny_action_net",
+        choices=list(VIDEO_MODELS),
+        metavar="NAME",
+        help=f"video classifier: {', '.join(VIDEO_MODELS)} (default tiny_action_net)",
+    )
+    parser.add_argument(
+        "--weights",
+        help="initial weights file (state_dict or training checkpoint; default: the "
+        "embedded weights for tiny_action_net, random weights for the others)",
+    )
     parser.add_argument("--epochs", type=positive_int, default=10, help="passes over the split (default 10)")
     parser.add_argument("--batch-size", type=positive_int, default=8, help="clips per step and process (default 8)")
     parser.add_argument("--lr", type=non_negative_float, default=3e-4, help="AdamW peak learning rate (default 3e-4)")
-    parser.add_argument("--weight-decay", type=non_negative_float, default=0.01, help="AdamW weight decay (default 0.01)")
-    parser.add_argument("--clip-length", type=positive_int, metavar="T", help="frames per clip (default: what the model needs, 16)")
+    parser.add_argument(
+        "--weight-decay", type=non_negative_float, default=0.01, help="AdamW weight decay (default 0.01)"
+    )
+    parser.add_argument(
+        "--clip-length", type=positive_int, metavar="T", help="frames per clip (default: what the model needs, 16)"
+    )
     parser.add_argument("--output", type=Path, required=True, help="folder for checkpoints and the final weights")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -350,20 +463,38 @@ def _run_train_classifier(args: argparse.Namespace) -> None:
     from video_decorruptor.benchmark.train_classifier import ClassifierTrainingConfig, train_classifier
 
     config = ClassifierTrainingConfig(
-        root=args.root, splits_dir=args.splits, output_dir=args.output, split=args.split, model=args.model,
-        weights=args.weights, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
-        weight_decay=args.weight_decay, clip_length=args.clip_length, device=args.device, seed=args.seed,
-        workers=args.workers, limit=args.limit,
-    )  # fmt: skip
+        root=args.root,
+        splits_dir=args.splits,
+        output_dir=args.output,
+        split=args.split,
+        model=args.model,
+        weights=args.weights,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        weight_decay=args.weight_decay,
+        clip_length=args.clip_length,
+        device=args.device,
+        seed=args.seed,
+        workers=args.workers,
+        limit=args.limit,
+    )
     result = train_classifier(config)
     if result.weights is not None:  # rank 0
-        print(f"wrote {result.weights} ({args.model}, {result.classes} classes, {result.clip_length} frames per clip); "
-              f"score it with: {PROG} evaluate --classifier {args.model} --weights {result.weights} ...")  # fmt: skip
+        print(
+            f"wrote {result.weights} ({args.model}, {result.classes} classes, {result.clip_length} frames per clip); "
+            f"score it with: {PROG} evaluate --classifier {args.model} --weights {result.weights} ..."
+        )
 
 
 COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
-    _add_restore, _add_corrupt, _add_corruptions, _add_make_ucf101c, _add_evaluate, _add_train_classifier
-)  # fmt: skip
+    _add_restore,
+    _add_corrupt,
+    _add_corruptions,
+    _add_make_ucf101c,
+    _add_evaluate,
+    _add_train_classifier,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,19 +10,19 @@ on); the corruption is UCF-101C's ``gauss`` at severity 3 unless told otherwise.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
 from image_core.io import write_image
 from image_core.sources import heldout_photos
 from video_decorruptor.benchmark.corruptions import corrupt_frames
-from video_decorruptor.io import read_video, write_video
 from video_decorruptor.benchmark.metrics import psnr, warping_error
+from video_decorruptor.io import read_video, write_video
 from video_decorruptor.options import add_editor_options, positive_int, restorer_settings
-from video_decorruptor.restore.restorer import VideoDecorruptor
 from video_decorruptor.recognition.synthetic_actions import render_action_clip
+from video_decorruptor.restore.restorer import VideoDecorruptor
 
 
 def camera_clip(frames: int = 24, size: int = 128, seed: int = 0) -> np.ndarray:
@@ -34,7 +34,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("demo-output"), help="output folder (default demo-output)")
     parser.add_argument("--corruption", default="gauss", help="video corruption name (default gauss)")
-    parser.add_argument("--severity", type=int, default=3, choices=range(1, 6), metavar="1-5", help="1 to 5 (default 3)")
+    parser.add_argument(
+        "--severity", type=int, default=3, choices=range(1, 6), metavar="1-5", help="1 to 5 (default 3)"
+    )
     parser.add_argument("--frames", type=positive_int, default=24, help="clip length (default 24)")
     add_editor_options(parser)
     args = parser.parse_args(argv)
@@ -55,8 +57,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     write_image(still, side_by_side[len(side_by_side) // 2].repeat(2, axis=0).repeat(2, axis=1))
 
     # 3. Quality against the clean clip, before and after.
-    print(f"{args.corruption} severity {args.severity} on a {len(clean)}-frame {clean.shape[2]}x{clean.shape[1]} camera pan; "
-          f"restored at {summary['frames_per_second']:.1f} frames/s")  # fmt: skip
+    print(
+        f"{args.corruption} severity {args.severity} on a {len(clean)}-frame "
+        f"{clean.shape[2]}x{clean.shape[1]} camera pan; "
+        f"restored at {summary['frames_per_second']:.1f} frames/s"
+    )
     print(f"{'':10} {'PSNR dB':>8} {'warping error':>14}")
     for name, frames in (("corrupted", corrupted), ("restored", restored)):
         print(f"{name:10} {psnr(clean, frames):8.2f} {warping_error(clean, frames):14.5f}")

@@ -11,10 +11,11 @@ Frames are always uint8 RGB arrays: one frame (H, W, 3), a chunk (T, H, W, 3).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Iterator, Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 
@@ -98,11 +99,14 @@ class PyAVReader:
             self._container.close()
             raise VideoError(f"{self.path} has no decodable video frames")
         self.info = VideoInfo(
-            path=self.path, fps=float(rate), num_frames=num_frames,
-            width=stream.codec_context.width, height=stream.codec_context.height,
+            path=self.path,
+            fps=float(rate),
+            num_frames=num_frames,
+            width=stream.codec_context.width,
+            height=stream.codec_context.height,
             bit_rate=stream.bit_rate or self._container.bit_rate or None,
             has_audio=bool(self._container.streams.audio),
-        )  # fmt: skip
+        )
         self.rate = rate
 
     def _count_frames(self) -> int:
@@ -170,7 +174,9 @@ class DecordReader:
             raise VideoError(f"cannot open {self.path} as a video: {error}") from error
         first = self._reader[0].shape
         fps = self._reader.get_avg_fps() or DEFAULT_IMAGE_FPS
-        self.info = VideoInfo(path=self.path, fps=float(fps), num_frames=len(self._reader), width=first[1], height=first[0])
+        self.info = VideoInfo(
+            path=self.path, fps=float(fps), num_frames=len(self._reader), width=first[1], height=first[0]
+        )
 
     def chunks(self, chunk_size: int) -> Iterator[np.ndarray]:
         for start in range(0, self.info.num_frames, chunk_size):
@@ -200,13 +206,17 @@ class ImageSequenceReader:
         else:
             self.files = [self.path]
         first = self._load(self.files[0])
-        self.info = VideoInfo(path=self.path, fps=fps, num_frames=len(self.files), width=first.shape[1], height=first.shape[0])
+        self.info = VideoInfo(
+            path=self.path, fps=fps, num_frames=len(self.files), width=first.shape[1], height=first.shape[0]
+        )
 
     def _load(self, file: Path) -> np.ndarray:
         image = read_image(file)
         image = np.repeat(image[..., None], 3, axis=2) if image.ndim == 2 else image
         if hasattr(self, "info") and image.shape[:2] != (self.info.height, self.info.width):
-            raise VideoError(f"{file} is {image.shape[1]}x{image.shape[0]}, the sequence is {self.info.width}x{self.info.height}")
+            raise VideoError(
+                f"{file} is {image.shape[1]}x{image.shape[0]}, the sequence is {self.info.width}x{self.info.height}"
+            )
         return image
 
     def chunks(self, chunk_size: int) -> Iterator[np.ndarray]:
@@ -355,7 +365,8 @@ class VideoWriter:
             self._open(frames.shape[1], frames.shape[2])
         elif (frames.shape[1], frames.shape[2]) != (self._stream.height, self._stream.width):
             raise ValueError(
-                f"frame size {frames.shape[2]}x{frames.shape[1]} differs from the video's {self._stream.width}x{self._stream.height}"
+                f"frame size {frames.shape[2]}x{frames.shape[1]} differs from the video's "
+                f"{self._stream.width}x{self._stream.height}"
             )
         for frame in frames:
             video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
@@ -385,7 +396,7 @@ class VideoWriter:
         except RuntimeError:
             pass
 
-    def __enter__(self) -> "VideoWriter":
+    def __enter__(self) -> VideoWriter:
         return self
 
     def __exit__(self, error_type, error, traceback) -> None:

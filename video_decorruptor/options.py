@@ -6,10 +6,18 @@ one part of a bigger job name ``--editor-steps ...``."""
 from __future__ import annotations
 
 import argparse
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-__all__ = ["add_editor_options", "at_least", "editor_config_fields", "non_negative_float", "non_negative_int", "positive_int",
-           "restorer_settings"]  # fmt: skip
+__all__ = [
+    "add_editor_options",
+    "at_least",
+    "editor_config_fields",
+    "non_negative_float",
+    "non_negative_int",
+    "positive_int",
+    "restorer_settings",
+]
 
 
 def at_least(kind: Callable[[str], int | float], minimum: int | float) -> Callable[[str], Any]:
@@ -53,40 +61,81 @@ def add_editor_options(parser: argparse.ArgumentParser, prefix: str = "") -> Non
     from video_decorruptor.restore.presets import PRESETS
 
     group = parser.add_argument_group(
-        "editor", "Settings left unset come from the preset, then from the checkpoint: a released folder gets the "
+        "editor",
+        "Settings left unset come from the preset, then from the checkpoint: a released folder gets the "
         "published values, the embedded Decorruptor-Tiny the ones recorded in its model_index.json.",
-    )  # fmt: skip
+    )
     add = group.add_argument
-    add(f"--{prefix[:-1]}" if prefix else "--model", dest=prefix.replace("-", "_") + "model", metavar="FOLDER",
-        help="editor checkpoint folder or hub id (default: the embedded Decorruptor-Tiny CM)")  # fmt: skip
-    add("--preset", choices=list(PRESETS), default="default",
+    add(
+        f"--{prefix[:-1]}" if prefix else "--model",
+        dest=prefix.replace("-", "_") + "model",
+        metavar="FOLDER",
+        help="editor checkpoint folder or hub id (default: the embedded Decorruptor-Tiny CM)",
+    )
+    add(
+        "--preset",
+        choices=list(PRESETS),
+        default="default",
         help="default: the project's temporal machinery (flow fusion, shared noise, anchor-plus-own attention, latent "
         "smoothing); published: the published video path (long side 512, chunks of frame 0 + 7 new frames, keys and "
         "values from frame 0 only, the seed reset per chunk, image guidance 1.8, no fusion, smoothing, colour fix or "
-        "tone correction). Every other option overrides the preset (default: default)")  # fmt: skip
+        "tone correction). Every other option overrides the preset (default: default)",
+    )
     add(f"--{prefix}steps", type=positive_int, metavar="N", help="sampling steps (published: 20 for DPM, 4 for CM)")
     add(f"--{prefix}guidance", type=non_negative_float, metavar="S_T", help="text guidance (published: 7.5)")
-    add(f"--{prefix}image-guidance", type=non_negative_float, metavar="S_I",
-        help="image guidance; for DPM the start of its square-root decay to 0 (published: DPM 1.8, CM 1.3)")  # fmt: skip
-    add(f"--{prefix}image-guidance-schedule", choices=["decay", "constant"],
-        help="DPM only: decay the image guidance as a square root to 0 over the steps (published) or keep it constant")  # fmt: skip
-    add(f"--{prefix}start-from-image", action=argparse.BooleanOptionalAction, default=None,
-        help="start sampling from the input's latents at the terminal SNR instead of pure noise (published: off)")  # fmt: skip
-    add(f"--{prefix}size", type=positive_int, metavar="PIXELS",
-        help="working long side (default preset: native, at most 512; published: 512, a multiple of 64)")  # fmt: skip
-    add(f"--{prefix}colour-fix", type=non_negative_float, metavar="SIGMA",
+    add(
+        f"--{prefix}image-guidance",
+        type=non_negative_float,
+        metavar="S_I",
+        help="image guidance; for DPM the start of its square-root decay to 0 (published: DPM 1.8, CM 1.3)",
+    )
+    add(
+        f"--{prefix}image-guidance-schedule",
+        choices=["decay", "constant"],
+        help="DPM only: decay the image guidance as a square root to 0 over the steps (published) or keep it constant",
+    )
+    add(
+        f"--{prefix}start-from-image",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="start sampling from the input's latents at the terminal SNR instead of pure noise (published: off)",
+    )
+    add(
+        f"--{prefix}size",
+        type=positive_int,
+        metavar="PIXELS",
+        help="working long side (default preset: native, at most 512; published: 512, a multiple of 64)",
+    )
+    add(
+        f"--{prefix}colour-fix",
+        type=non_negative_float,
+        metavar="SIGMA",
         help="colour fix: the input's frequencies below a Gaussian of this std in pixels (the frames smoothed along "
-        "time first) replace the edit's; 0 = off (published: off)")  # fmt: skip
-    add(f"--{prefix}grid-shifts", type=int, choices=[1, 2, 4], metavar="N",
+        "time first) replace the edit's; 0 = off (published: off)",
+    )
+    add(
+        f"--{prefix}grid-shifts",
+        type=int,
+        choices=[1, 2, 4],
+        metavar="N",
         help="edit each batch N times (1, 2 or 4) on latent grids shifted by half a latent pixel and average: fewer "
-        "patch seams and less noise for N times the work (published: 1)")  # fmt: skip
-    add(f"--{prefix}tone", action=argparse.BooleanOptionalAction, default=None,
+        "patch seams and less noise for N times the work (published: 1)",
+    )
+    add(
+        f"--{prefix}tone",
+        action=argparse.BooleanOptionalAction,
+        default=None,
         help="the checkpoint's tone correction, where it has one (a learned global gain and offset per frame, "
-        "smoothed along time, that undoes lowered contrast; published: no such step)")  # fmt: skip
-    add(f"--{prefix}fusion-radius", type=non_negative_int, metavar="N",
+        "smoothed along time, that undoes lowered contrast; published: no such step)",
+    )
+    add(
+        f"--{prefix}fusion-radius",
+        type=non_negative_int,
+        metavar="N",
         help="before the edit, average each frame with N neighbours on each side, warped onto it by optical flow where "
         "the flow is reliable: noise, grain, rain and compression drawn afresh per frame average out; 0 = off "
-        "(default preset: 2, published: 0)")  # fmt: skip
+        "(default preset: 2, published: 0)",
+    )
 
 
 def _editor_keywords(args: argparse.Namespace, prefix: str) -> dict[str, Any]:
@@ -106,4 +155,8 @@ def restorer_settings(args: argparse.Namespace) -> dict[str, Any]:
 
 def editor_config_fields(args: argparse.Namespace) -> dict[str, Any]:
     """The options ``add_editor_options(parser, "editor-")`` added, as the editor fields of ``EvaluationConfig``."""
-    return {"editor": args.editor_model, "editor_preset": args.preset, "editor_options": _editor_keywords(args, "editor_")}
+    return {
+        "editor": args.editor_model,
+        "editor_preset": args.preset,
+        "editor_options": _editor_keywords(args, "editor_"),
+    }

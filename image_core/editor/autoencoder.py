@@ -75,7 +75,9 @@ class PatchAutoencoder(ModelMixin, ConfigMixin):
     def encode(self, x: torch.Tensor, return_dict: bool = True):
         patches = F.pixel_unshuffle(x, self.config.patch_size)
         latents = self.quant_conv(self.encoder(patches))
-        posterior = DiagonalGaussianDistribution(torch.cat([latents, torch.zeros_like(latents)], dim=1), deterministic=True)
+        posterior = DiagonalGaussianDistribution(
+            torch.cat([latents, torch.zeros_like(latents)], dim=1), deterministic=True
+        )
         return AutoencoderKLOutput(latent_dist=posterior) if return_dict else (posterior,)
 
     def decode(self, z: torch.Tensor, return_dict: bool = True, generator=None):
@@ -124,5 +126,7 @@ def load_autoencoder(folder: str | Path) -> Autoencoder:
     config = Path(folder) / "config.json"
     name = json.loads(config.read_text()).get("_class_name") if config.is_file() else None
     if name not in AUTOENCODER_CLASSES:
-        raise ValueError(f"{folder} is not an autoencoder folder (class {name!r}; allowed: {', '.join(AUTOENCODER_CLASSES)})")
+        raise ValueError(
+            f"{folder} is not an autoencoder folder (class {name!r}; allowed: {', '.join(AUTOENCODER_CLASSES)})"
+        )
     return AUTOENCODER_CLASSES[name].from_pretrained(folder)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import functools
 import inspect
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 from diffusers import DiffusionPipeline
@@ -59,7 +59,9 @@ def resolves_settings(call: Callable) -> Callable:
         per_step = given.get("image_guidance_scale")
         if per_step is not None and not isinstance(per_step, (int, float)):  # DPM's one value per step
             arguments["image_guidance_scale"] = given.pop("image_guidance_scale")
-        settings = base.override({key: value for key, value in given.items() if value is not None}, self.kind, "pipeline call")
+        settings = base.override(
+            {key: value for key, value in given.items() if value is not None}, self.kind, "pipeline call"
+        )
         if settings.grid_shifts == 1:
             return call(self, settings=settings, **arguments)
         return self.grid_shift_ensemble(settings, **arguments)
@@ -77,11 +79,18 @@ class DecorruptorMixin:
     negative_prompt_embeds: torch.Tensor | None = None
     kind: EditorKind
 
-    def __init__(self, vae, unet, scheduler, text_encoder=None, tokenizer=None, tone_corrector=None,
-                 settings: dict | None = None):  # fmt: skip
+    def __init__(
+        self, vae, unet, scheduler, text_encoder=None, tokenizer=None, tone_corrector=None, settings: dict | None = None
+    ):
         super().__init__()
-        self.register_modules(vae=vae, unet=unet, scheduler=scheduler, text_encoder=text_encoder, tokenizer=tokenizer,
-                              tone_corrector=tone_corrector)  # fmt: skip
+        self.register_modules(
+            vae=vae,
+            unet=unet,
+            scheduler=scheduler,
+            text_encoder=text_encoder,
+            tokenizer=tokenizer,
+            tone_corrector=tone_corrector,
+        )
         self.register_to_config(settings=dict(settings or {}))
         _ = self.settings  # a bad checkpoint setting fails at load, not at the first edit
 
@@ -137,17 +146,27 @@ class DecorruptorMixin:
         model benefits; the published pipelines start from pure noise). For a residual-target
         checkpoint the start is pure noise scaled by sqrt(1 - a_T).
         """
-        noise = randn_tensor(image_latents.shape, generator=generator, device=self._execution_device, dtype=self.unet.dtype)
+        noise = randn_tensor(
+            image_latents.shape, generator=generator, device=self._execution_device, dtype=self.unet.dtype
+        )
         if not start_from_image:
             return noise * self.scheduler.init_noise_sigma
         alpha = self.scheduler.alphas_cumprod[int(self.scheduler.timesteps[0])].to(noise.device, noise.dtype)
-        signal = diffusion_latents(self.vae.config, image_latents, image_latents, self.settings.residual_target).to(noise.dtype)
+        signal = diffusion_latents(self.vae.config, image_latents, image_latents, self.settings.residual_target).to(
+            noise.dtype
+        )
         return alpha.sqrt() * signal + (1 - alpha).sqrt() * noise
 
     def step_end(
-        self, callback: StepEndCallback | None, tensor_inputs: list[str], step_index: int, timestep: torch.Tensor,
-        latents: torch.Tensor, denoised: torch.Tensor | None, offset: torch.Tensor,
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:  # fmt: skip
+        self,
+        callback: StepEndCallback | None,
+        tensor_inputs: list[str],
+        step_index: int,
+        timestep: torch.Tensor,
+        latents: torch.Tensor,
+        denoised: torch.Tensor | None,
+        offset: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Hand a step's tensors to diffusers' ``callback_on_step_end``: ``latents`` (the next step's
         input) and ``denoised`` (this step's estimate of the clean image latents, normalised: the
         diffused estimate plus its ``offset``, :func:`diffusion_offset`). A returned ``denoised``
@@ -157,7 +176,9 @@ class DecorruptorMixin:
         if callback is None:
             return latents, denoised
         if "denoised" in tensor_inputs and denoised is None:
-            raise ValueError(f"{type(self.scheduler).__name__} gives no denoised estimate to hand to the callback; use DDIM")
+            raise ValueError(
+                f"{type(self.scheduler).__name__} gives no denoised estimate to hand to the callback; use DDIM"
+            )
         tensors = {"latents": latents, "denoised": None if denoised is None else denoised + offset}
         returned = callback(self, step_index, timestep, {name: tensors[name] for name in tensor_inputs})
         latents = returned.get("latents", latents)
@@ -181,9 +202,12 @@ class DecorruptorMixin:
 
     def _encode_text(self, text: str) -> torch.Tensor:
         tokens = self.tokenizer(
-            text, padding="max_length", max_length=self.tokenizer.model_max_length, truncation=True,
+            text,
+            padding="max_length",
+            max_length=self.tokenizer.model_max_length,
+            truncation=True,
             return_tensors="pt",
-        )  # fmt: skip
+        )
         with torch.no_grad():
             encoded = self.text_encoder(tokens.input_ids.to(self.text_encoder.device))[0]
         return encoded.float().cpu()
@@ -203,12 +227,15 @@ class DecorruptorMixin:
         super().save_pretrained(save_directory, *args, **kwargs)
         prompt, negative = self.instruction_embeddings()
         save_file(
-            {"prompt_embeds": prompt.float().cpu().contiguous(), "negative_prompt_embeds": negative.float().cpu().contiguous()},
+            {
+                "prompt_embeds": prompt.float().cpu().contiguous(),
+                "negative_prompt_embeds": negative.float().cpu().contiguous(),
+            },
             str(Path(save_directory) / PROMPT_EMBEDS_FILE),
-        )  # fmt: skip
+        )
 
     @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path: str | Path, **kwargs) -> "DiffusionPipeline":
+    def from_pretrained(cls, pretrained_model_name_or_path: str | Path, **kwargs) -> DiffusionPipeline:
         pipe = super().from_pretrained(pretrained_model_name_or_path, **kwargs)
         stored = Path(pretrained_model_name_or_path) / PROMPT_EMBEDS_FILE
         if stored.is_file():
@@ -225,9 +252,14 @@ class DecorruptorMixin:
         return self.tone_corrector.correct(images.to(self.tone_corrector.device))
 
     def _output(
-        self, decoded: torch.Tensor, reference: torch.Tensor, settings: EditorSettings, size: tuple[int, int], kind: str,
+        self,
+        decoded: torch.Tensor,
+        reference: torch.Tensor,
+        settings: EditorSettings,
+        size: tuple[int, int],
+        kind: str,
         return_dict: bool,
-    ):  # fmt: skip
+    ):
         """The settings' post-processing: colour fix against the (padded) ``reference``, crop back to
         ``size``, correct the tone (if asked and the checkpoint has a corrector; on the cropped image,
         whose statistics it reads), convert to ``kind``."""

@@ -44,4 +44,3 @@ def colour_fix(edited: torch.Tensor, reference: torch.Tensor, sigma: float) -> t
     """The colour fix as the pipelines and the video layer apply it: :func:`keep_low_frequencies` with
     ``sigma`` pixels (0: off, ``edited`` as it is). Both (B, 3, H, W)."""
     return keep_low_frequencies(edited, reference, sigma) if sigma > 0 else edited
-

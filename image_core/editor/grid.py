@@ -3,12 +3,13 @@ patch seams of one edit fall where another has none."""
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 
 from image_core.editor.settings import GRID_SHIFT_COUNTS
+
 
 def grid_offsets(count: int, factor: int) -> list[tuple[int, int]]:
     """The first ``count`` (1, 2 or 4) of the (top, left) shifts (0, 0), (h, h), (0, h), (h, 0),
@@ -19,7 +20,9 @@ def grid_offsets(count: int, factor: int) -> list[tuple[int, int]]:
     return [(0, 0), (half, half), (0, half), (half, 0)][:count]
 
 
-def grid_shift_mean(edit: Callable[[torch.Tensor, int], torch.Tensor], images: torch.Tensor, count: int, factor: int) -> torch.Tensor:
+def grid_shift_mean(
+    edit: Callable[[torch.Tensor, int], torch.Tensor], images: torch.Tensor, count: int, factor: int
+) -> torch.Tensor:
     """The mean of ``edit(copy, index)`` over ``count`` copies of ``images`` (B, C, H, W) shifted by
     ``grid_offsets``, each shifted back -> (B, C, H, W).
 
@@ -34,4 +37,3 @@ def grid_shift_mean(edit: Callable[[torch.Tensor, int], torch.Tensor], images: t
         edited = edit(F.pad(images, (left, margin - left, top, margin - top), mode="replicate"), index)
         edits.append(edited[..., top : top + height, left : left + width])
     return torch.stack(edits).mean(0)
-

@@ -3,8 +3,8 @@ autoencoder's factor."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence, Union
 
 import numpy as np
 import PIL.Image
@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from diffusers.utils import BaseOutput
 
-ImageInput = Union[PIL.Image.Image, Sequence[PIL.Image.Image], np.ndarray, torch.Tensor]
+ImageInput = PIL.Image.Image | Sequence[PIL.Image.Image] | np.ndarray | torch.Tensor
 
 
 @dataclass
@@ -20,8 +20,7 @@ class EditorOutput(BaseOutput):
     """``images``: a list of PIL images, a uint8 array (B, H, W, 3) or a float tensor (B, 3, H, W) in
     [0, 1], the same kind as the input."""
 
-    images: Union[list[PIL.Image.Image], np.ndarray, torch.Tensor]
-
+    images: list[PIL.Image.Image] | np.ndarray | torch.Tensor
 
 
 def images_to_tensor(image: ImageInput) -> tuple[torch.Tensor, str]:
@@ -62,7 +61,7 @@ def images_to_tensor(image: ImageInput) -> tuple[torch.Tensor, str]:
     raise ValueError(f"unsupported image type {type(image).__name__}; pass PIL images, a uint8 array or a tensor")
 
 
-def tensor_to_images(images: torch.Tensor, kind: str) -> Union[list[PIL.Image.Image], np.ndarray, torch.Tensor]:
+def tensor_to_images(images: torch.Tensor, kind: str) -> list[PIL.Image.Image] | np.ndarray | torch.Tensor:
     """(B, 3, H, W) tensor in [0, 1] -> the input's kind."""
     images = images.float().clamp(0, 1)
     if kind == "tensor":
@@ -79,4 +78,3 @@ def pad_to_multiple(images: torch.Tensor, multiple: int) -> torch.Tensor:
         return images
     mode = "reflect" if pad_h < height and pad_w < width else "replicate"
     return F.pad(images, (0, pad_w, 0, pad_h), mode=mode)
-

@@ -8,6 +8,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+
 def image_guidance_schedule(num_steps: int, start: float = 1.8) -> torch.Tensor:
     """The published square-root decay of the image guidance: sqrt(linspace(start^2, 0, steps))."""
     return torch.linspace(start**2, 0.0, num_steps).sqrt()
@@ -65,7 +66,9 @@ def diffusion_offset(vae_config, image_latents: torch.Tensor, residual_target: b
     return normalized if residual_target else torch.zeros_like(normalized)
 
 
-def diffusion_latents(vae_config, latents: torch.Tensor, image_latents: torch.Tensor, residual_target: bool) -> torch.Tensor:
+def diffusion_latents(
+    vae_config, latents: torch.Tensor, image_latents: torch.Tensor, residual_target: bool
+) -> torch.Tensor:
     """VAE latents -> the diffused variable, given the input's ``image_latents``: what training
     noises and what sampling starts from (:func:`diffusion_offset`)."""
     return normalize_latents(vae_config, latents) - diffusion_offset(vae_config, image_latents, residual_target)
@@ -94,4 +97,3 @@ def shared_generators(generator: torch.Generator | list[torch.Generator] | None,
         clone.set_state(generator.get_state())
         clones.append(clone)
     return clones
-

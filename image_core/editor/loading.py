@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Union
 
 import torch
 from diffusers import DDIMScheduler, LCMScheduler
@@ -13,13 +12,20 @@ from image_core.editor.pipeline_cm import DecorruptorCMPipeline
 from image_core.editor.pipeline_dpm import DecorruptorDPMPipeline
 from image_core.editor.settings import EditorKind, EditorSettings
 
-EditorPipeline = Union[DecorruptorCMPipeline, DecorruptorDPMPipeline]
+EditorPipeline = DecorruptorCMPipeline | DecorruptorDPMPipeline
 
 # The embedded Decorruptor-Tiny lives here once trained (see the training issue); CM is the default.
 EMBEDDED_DIR = Path(__file__).resolve().parent.parent / "weights"
 EMBEDDED_DEFAULT = EMBEDDED_DIR / "decorruptor-tiny-cm"
 # What a non-DDIM scheduler config hands to the published DDIM: the model's noise schedule.
-PUBLISHED_SCHEDULE_KEYS = ("num_train_timesteps", "beta_start", "beta_end", "beta_schedule", "trained_betas", "prediction_type")
+PUBLISHED_SCHEDULE_KEYS = (
+    "num_train_timesteps",
+    "beta_start",
+    "beta_end",
+    "beta_schedule",
+    "trained_betas",
+    "prediction_type",
+)
 
 
 def resolve_checkpoint(path_or_id: str | Path | None) -> Path:

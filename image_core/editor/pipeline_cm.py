@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional, Sequence, Union
+from collections.abc import Sequence
 
 import torch
 from diffusers import DiffusionPipeline
@@ -29,8 +29,16 @@ class DecorruptorCMPipeline(DecorruptorMixin, DiffusionPipeline):
 
     kind = "cm"
 
-    def __init__(self, vae, unet, scheduler, text_encoder=None, tokenizer=None, tone_corrector=None,
-                 settings: Optional[dict] = None):  # fmt: skip
+    def __init__(
+        self,
+        vae,
+        unet,
+        scheduler,
+        text_encoder=None,
+        tokenizer=None,
+        tone_corrector=None,
+        settings: dict | None = None,
+    ):
         if unet.config.time_cond_proj_dim is None:
             raise ValueError(
                 "this UNet has no guidance embedding (unet.config.time_cond_proj_dim is None): it is a DPM "
@@ -50,13 +58,13 @@ class DecorruptorCMPipeline(DecorruptorMixin, DiffusionPipeline):
     def __call__(
         self,
         image: ImageInput,
-        num_inference_steps: Optional[int] = None,
-        guidance_scale: Optional[float] = None,
-        image_guidance_scale: Optional[float] = None,
-        generator: Union[torch.Generator, list[torch.Generator], None] = None,
-        original_inference_steps: Optional[int] = None,
-        settings: Optional[EditorSettings] = None,
-        callback_on_step_end: Optional[StepEndCallback] = None,
+        num_inference_steps: int | None = None,
+        guidance_scale: float | None = None,
+        image_guidance_scale: float | None = None,
+        generator: torch.Generator | list[torch.Generator] | None = None,
+        original_inference_steps: int | None = None,
+        settings: EditorSettings | None = None,
+        callback_on_step_end: StepEndCallback | None = None,
         callback_on_step_end_tensor_inputs: Sequence[str] = ("latents",),
         return_dict: bool = True,
     ):
@@ -97,7 +105,7 @@ class DecorruptorCMPipeline(DecorruptorMixin, DiffusionPipeline):
         # 4. Timesteps
         self.scheduler.set_timesteps(
             settings.steps(self.kind), device=device, original_inference_steps=original_inference_steps
-        )  # fmt: skip
+        )
         timesteps = self.scheduler.timesteps
 
         # 5. Guidance embedding emb(w_T) * emb(w_I)
@@ -113,11 +121,11 @@ class DecorruptorCMPipeline(DecorruptorMixin, DiffusionPipeline):
             model_input = torch.cat([latents, image_latents], dim=1)
             output = self.unet(
                 model_input, t, encoder_hidden_states=text, timestep_cond=timestep_cond, return_dict=False
-            )[0]  # fmt: skip
+            )[0]
             latents, denoised = self.scheduler.step(output, t, latents, generator=generator, return_dict=False)
             latents, denoised = self.step_end(
                 callback_on_step_end, callback_on_step_end_tensor_inputs, i, t, latents, denoised, offset
-            )  # fmt: skip
+            )
 
         # 8. Decode the denoised estimate, then the settings' post-processing (colour fix, crop back, tone), convert
         return self._output(self.decode_latents(denoised, offset), images, settings, size, kind, return_dict)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from typing import Optional, Sequence, Union
+from collections.abc import Sequence
 
 import torch
 from diffusers import DiffusionPipeline
@@ -34,12 +34,12 @@ class DecorruptorDPMPipeline(DecorruptorMixin, DiffusionPipeline):
     def __call__(
         self,
         image: ImageInput,
-        num_inference_steps: Optional[int] = None,
-        guidance_scale: Optional[float] = None,
-        image_guidance_scale: Union[float, Sequence[float], torch.Tensor, None] = None,
-        generator: Union[torch.Generator, list[torch.Generator], None] = None,
-        settings: Optional[EditorSettings] = None,
-        callback_on_step_end: Optional[StepEndCallback] = None,
+        num_inference_steps: int | None = None,
+        guidance_scale: float | None = None,
+        image_guidance_scale: float | Sequence[float] | torch.Tensor | None = None,
+        generator: torch.Generator | list[torch.Generator] | None = None,
+        settings: EditorSettings | None = None,
+        callback_on_step_end: StepEndCallback | None = None,
         callback_on_step_end_tensor_inputs: Sequence[str] = ("latents",),
         return_dict: bool = True,
     ):
@@ -101,17 +101,22 @@ class DecorruptorDPMPipeline(DecorruptorMixin, DiffusionPipeline):
             )
             step = self.scheduler.step(guided, t, latents, **extra_step_kwargs)
             latents, _ = self.step_end(
-                callback_on_step_end, callback_on_step_end_tensor_inputs, i, t, step.prev_sample,
-                getattr(step, "pred_original_sample", None), offset,
-            )  # fmt: skip
+                callback_on_step_end,
+                callback_on_step_end_tensor_inputs,
+                i,
+                t,
+                step.prev_sample,
+                getattr(step, "pred_original_sample", None),
+                offset,
+            )
 
         # 7. Decode, then the settings' post-processing (colour fix, crop back, tone), convert
         return self._output(self.decode_latents(latents, offset), images, settings, size, kind, return_dict)
 
     @staticmethod
     def image_guidance_per_step(
-        settings: EditorSettings, per_step: Union[Sequence[float], torch.Tensor, None], steps: int
-    ) -> torch.Tensor:  # fmt: skip
+        settings: EditorSettings, per_step: Sequence[float] | torch.Tensor | None, steps: int
+    ) -> torch.Tensor:
         """s_I for each of ``steps`` steps (steps,): the values given, else the settings' scale as
         the start of the published sqrt decay or, with ``image_guidance_decay`` off, as a constant."""
         if per_step is not None:

@@ -9,8 +9,9 @@ records the aids it was tuned with there); a call argument or a command-line opt
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 __all__ = ["DPM_ONLY_SETTINGS", "EditorKind", "EditorSettings"]
 
@@ -64,14 +65,14 @@ class EditorSettings:
     def names(cls) -> tuple[str, ...]:
         return tuple(field.name for field in dataclasses.fields(cls))
 
-    def replace(self, **changes: Any) -> "EditorSettings":
+    def replace(self, **changes: Any) -> EditorSettings:
         """A copy with ``changes`` (each checked); unknown names are refused."""
         unknown = sorted(set(changes) - set(self.names()))
         if unknown:
             raise ValueError(f"unknown editor setting(s) {', '.join(unknown)}; known: {', '.join(self.names())}")
         return dataclasses.replace(self, **changes)
 
-    def override(self, overrides: Mapping[str, Any] | None, kind: EditorKind, origin: str) -> "EditorSettings":
+    def override(self, overrides: Mapping[str, Any] | None, kind: EditorKind, origin: str) -> EditorSettings:
         """These settings with ``overrides`` applied, refusing DPM-only settings for a CM checkpoint.
 
         ``origin`` names where the overrides come from, for the error message (e.g. the
@@ -80,7 +81,9 @@ class EditorSettings:
         if kind == "cm":
             misplaced = [name for name in DPM_ONLY_SETTINGS if name in overrides]
             if misplaced:
-                raise ValueError(f"{origin}: {', '.join(misplaced)} applies to DPM checkpoints only, and this is a CM checkpoint")
+                raise ValueError(
+                    f"{origin}: {', '.join(misplaced)} applies to DPM checkpoints only, and this is a CM checkpoint"
+                )
         try:
             return self.replace(**overrides)
         except ValueError as error:

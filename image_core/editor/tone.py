@@ -44,7 +44,9 @@ def tone_features(images: torch.Tensor) -> torch.Tensor:
     return torch.cat([channel_quantiles, grey_quantiles, flat.mean(2), flat.std(2), clipped], 1)
 
 
-def apply_tone(images: torch.Tensor, gain: torch.Tensor, offset: torch.Tensor, mean: torch.Tensor | None = None) -> torch.Tensor:
+def apply_tone(
+    images: torch.Tensor, gain: torch.Tensor, offset: torch.Tensor, mean: torch.Tensor | None = None
+) -> torch.Tensor:
     """``gain * (x - mean) + mean + offset`` per channel, clamped to [0, 1]: images (B, 3, H, W),
     gain, offset and mean (B, 3). The pivot is the images' channel mean unless ``mean`` is given
     (training sees sampled pixels of an image whose mean was taken whole); gain 1 and offset 0 are identity."""
@@ -68,9 +70,12 @@ class ToneCorrector(ModelMixin, ConfigMixin):
         self.register_buffer("feature_mean", torch.zeros(features))
         self.register_buffer("feature_std", torch.ones(features))
         self.net = torch.nn.Sequential(
-            torch.nn.Linear(features, hidden), torch.nn.SiLU(), torch.nn.Linear(hidden, hidden), torch.nn.SiLU(),
+            torch.nn.Linear(features, hidden),
+            torch.nn.SiLU(),
+            torch.nn.Linear(hidden, hidden),
+            torch.nn.SiLU(),
             torch.nn.Linear(hidden, 6),
-        )  # fmt: skip
+        )
         torch.nn.init.zeros_(self.net[-1].weight)
         torch.nn.init.zeros_(self.net[-1].bias)
 

@@ -26,8 +26,8 @@ and unit-std: diffusion runs on normalised latents and the editor's condition ha
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -58,10 +58,17 @@ class AutoencoderConfig(LoopConfig):
             raise ValueError(f"latent_std must be 'channel' or 'shared', got {self.latent_std!r}")
 
 
-def clean_images(config: AutoencoderConfig, seed_offset: int = 0, dead_leaves_fraction: float = 0.3) -> CleanImageDataset:
+def clean_images(
+    config: AutoencoderConfig, seed_offset: int = 0, dead_leaves_fraction: float = 0.3
+) -> CleanImageDataset:
     """Random crops of the training photos and dead-leaves images, (3, S, S) in [0, 1]."""
-    return CleanImageDataset(size=config.image_size, length=config.dataset_length, seed=config.seed + seed_offset,
-                             dead_leaves_fraction=dead_leaves_fraction, recolour_fraction=config.recolour_fraction)  # fmt: skip
+    return CleanImageDataset(
+        size=config.image_size,
+        length=config.dataset_length,
+        seed=config.seed + seed_offset,
+        dead_leaves_fraction=dead_leaves_fraction,
+        recolour_fraction=config.recolour_fraction,
+    )
 
 
 def _batches(images: Dataset, batches: int, batch_size: int) -> Iterator[torch.Tensor]:
@@ -71,9 +78,14 @@ def _batches(images: Dataset, batches: int, batch_size: int) -> Iterator[torch.T
 
 
 @torch.no_grad()
-def latent_statistics(vae: Autoencoder, images: Dataset, batches: int, batch_size: int) -> tuple[list[float], list[float]]:
+def latent_statistics(
+    vae: Autoencoder, images: Dataset, batches: int, batch_size: int
+) -> tuple[list[float], list[float]]:
     """Per-channel mean and std of the latents (posterior modes) over ``batches`` batches of ``images``."""
-    modes = [vae.encode(batch.to(vae.device) * 2 - 1).latent_dist.mode().float().cpu() for batch in _batches(images, batches, batch_size)]
+    modes = [
+        vae.encode(batch.to(vae.device) * 2 - 1).latent_dist.mode().float().cpu()
+        for batch in _batches(images, batches, batch_size)
+    ]
     latents = torch.cat(modes).transpose(0, 1).flatten(1)
     return latents.mean(dim=1).tolist(), latents.std(dim=1).clamp_min(1e-4).tolist()
 
@@ -82,11 +94,11 @@ def latent_statistics(vae: Autoencoder, images: Dataset, batches: int, batch_siz
 def whiten_latents(vae: Autoencoder, mean: list[float], std: list[float]) -> Autoencoder:
     """Fold per-channel latent statistics into the VAE so its latents come out zero-mean, unit-std.
 
-    The encoder's ``quant_conv`` (mean rows, and an ``AutoencoderKL``'s log-variance rows) is
-    shifted and scaled, the decoder's ``post_quant_conv`` takes the inverse, so decoding is unchanged. Why: the editor's UNet reads
-    the corrupted image's raw latents beside unit-variance noisy ones (the published layout); a
-    deterministic autoencoder left them at std 0.07-0.25, which made the condition 5-15x weaker
-    than the noise it sits beside. The config's ``latents_mean``/``latents_std`` become 0 and 1.
+    The encoder's ``quant_conv`` (mean rows, and an ``AutoencoderKL``'s log-variance rows) is shifted
+    and scaled, the decoder's ``post_quant_conv`` takes the inverse, so decoding is unchanged. Why: the
+    editor's UNet reads the corrupted image's raw latents beside unit-variance noisy ones (the published
+    layout); a deterministic autoencoder left them at std 0.07-0.25, which made the condition 5-15x
+    weaker than the noise it sits beside. The config's ``latents_mean``/``latents_std`` become 0 and 1.
     """
     mean_t, std_t = torch.tensor(mean), torch.tensor(std)
     channels = len(mean)

@@ -14,15 +14,28 @@ import dataclasses
 import math
 import os
 import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterator, NamedTuple, Sequence, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import torch
 import yaml
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-__all__ = ["LogRow", "LoopConfig", "StepSampler", "config_main", "in_memory_device", "load_cached_tensors", "load_config",
-           "read_log", "run_loop", "save_cached_tensors", "step_generator", "latest_checkpoint"]  # fmt: skip
+__all__ = [
+    "LogRow",
+    "LoopConfig",
+    "StepSampler",
+    "config_main",
+    "in_memory_device",
+    "load_cached_tensors",
+    "load_config",
+    "read_log",
+    "run_loop",
+    "save_cached_tensors",
+    "step_generator",
+    "latest_checkpoint",
+]
 
 ConfigT = TypeVar("ConfigT")
 
@@ -81,8 +94,9 @@ def load_config(config_class: type[ConfigT], path: str | Path | None = None, ove
     return config_class(**values)
 
 
-def config_main(config_class: type[ConfigT], train: Callable[[ConfigT], Any], description: str,
-                argv: Sequence[str] | None = None) -> Any:  # fmt: skip
+def config_main(
+    config_class: type[ConfigT], train: Callable[[ConfigT], Any], description: str, argv: Sequence[str] | None = None
+) -> Any:
     """The command line every training module shares: ``--config FILE`` plus ``key=value`` overrides."""
     import argparse
 
@@ -174,7 +188,9 @@ def read_log(output_dir: str | Path) -> list[LogRow]:
             if seconds < previous:
                 offset += previous
             previous = seconds
-            rows.append(LogRow(int(row["step"]), float(row["loss"]), float(row["learning_rate"]), (offset + seconds) / 60))
+            rows.append(
+                LogRow(int(row["step"]), float(row["loss"]), float(row["learning_rate"]), (offset + seconds) / 60)
+            )
     return rows
 
 
@@ -202,7 +218,9 @@ def _lr_factor(config: LoopConfig, budget_used: Callable[[], float] = lambda: 0.
             return (step + 1) / config.warmup_steps
         if config.decay == "constant":
             return 1.0
-        progress = min(1.0, max(budget_used(), (step - config.warmup_steps) / max(1, config.max_steps - config.warmup_steps)))
+        progress = min(
+            1.0, max(budget_used(), (step - config.warmup_steps) / max(1, config.max_steps - config.warmup_steps))
+        )
         return 0.1 + 0.45 * (1 + math.cos(math.pi * progress))
 
     return factor
@@ -243,7 +261,9 @@ def run_loop(
     optimizer = torch.optim.AdamW(parameters, lr=config.learning_rate, weight_decay=config.weight_decay)
     budget_seconds = 60 * config.time_budget_minutes
     clock_start = time.perf_counter()
-    budget_used = (lambda: (time.perf_counter() - clock_start) / budget_seconds) if budget_seconds > 0 else (lambda: 0.0)
+    budget_used = (
+        (lambda: (time.perf_counter() - clock_start) / budget_seconds) if budget_seconds > 0 else (lambda: 0.0)
+    )
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(config, budget_used))
     ema = EMAModel(parameters, decay=config.ema_decay, use_ema_warmup=False) if config.ema_decay > 0 else None
 
@@ -260,9 +280,14 @@ def run_loop(
         accelerator.print(f"resuming from {checkpoint} (step {start_step})")
 
     loader = DataLoader(
-        dataset, batch_size=config.batch_size, sampler=StepSampler(start_step, config.max_steps, config.batch_size),
-        num_workers=config.num_workers, collate_fn=collate_fn, persistent_workers=False, drop_last=True,
-    )  # fmt: skip
+        dataset,
+        batch_size=config.batch_size,
+        sampler=StepSampler(start_step, config.max_steps, config.batch_size),
+        num_workers=config.num_workers,
+        collate_fn=collate_fn,
+        persistent_workers=False,
+        drop_last=True,
+    )
     model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
     if ema is not None:
         ema.to(accelerator.device)
@@ -275,8 +300,13 @@ def run_loop(
         log.writerow(["step", "loss", "learning_rate", "seconds"])
     losses: list[tuple[int, float]] = []
     started, window = time.perf_counter(), []
-    progress = tqdm(total=config.max_steps, initial=start_step, desc=output_dir.name, unit="step",
-                    disable=not accelerator.is_main_process)  # fmt: skip
+    progress = tqdm(
+        total=config.max_steps,
+        initial=start_step,
+        desc=output_dir.name,
+        unit="step",
+        disable=not accelerator.is_main_process,
+    )
     step = start_step
     model.train()
     for batch in loader:
@@ -299,17 +329,23 @@ def run_loop(
         progress.update()
         if accelerator.is_main_process and (step % config.log_every == 0 or step == config.max_steps):
             mean = sum(window) / len(window)
-            log.writerow([step, f"{mean:.6f}", f"{scheduler.get_last_lr()[0]:.3e}", f"{time.perf_counter() - started:.1f}"])
+            log.writerow(
+                [step, f"{mean:.6f}", f"{scheduler.get_last_lr()[0]:.3e}", f"{time.perf_counter() - started:.1f}"]
+            )
             log_file.flush()
             progress.set_postfix(loss=f"{mean:.4f}")
             window = []
         out_of_time = budget_used() > 1
-        if accelerator.is_main_process and (step % config.checkpoint_every == 0 or step == config.max_steps or out_of_time):
+        if accelerator.is_main_process and (
+            step % config.checkpoint_every == 0 or step == config.max_steps or out_of_time
+        ):
             state = {
-                "step": step, "model": accelerator.unwrap_model(model).state_dict(),
-                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                "step": step,
+                "model": accelerator.unwrap_model(model).state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
                 **({"ema": ema.state_dict()} if ema is not None else {}),
-            }  # fmt: skip
+            }
             _save_checkpoint(output_dir, step, state, config.keep_checkpoints)
         if out_of_time:
             accelerator.print(f"time budget of {config.time_budget_minutes} min reached at step {step}; stopping")

@@ -9,8 +9,8 @@ help (still falling) or not (flat), which is the first question before another t
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -41,7 +41,9 @@ def curve_table(runs: dict[str, list[LogRow]], window: int) -> str:
     for name, rows in runs.items():
         losses = smoothed([row.loss for row in rows], window)
         at = [losses[max(0, int(np.ceil(share * len(rows))) - 1)] for share in MILESTONES]
-        lines.append(f"| {name} | {rows[-1].step} | {rows[-1].minutes:.1f} | " + " | ".join(f"{v:.4f}" for v in at) + " |")
+        lines.append(
+            f"| {name} | {rows[-1].step} | {rows[-1].minutes:.1f} | " + " | ".join(f"{v:.4f}" for v in at) + " |"
+        )
     return "\n".join(lines)
 
 
@@ -79,7 +81,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         epilog="example: python -m image_core.training.curves runs/tiny-cpu/editor runs/tiny-cpu/distill -o curves.png",
     )
     parser.add_argument("runs", nargs="+", type=Path, metavar="RUN", help="a stage's output folder (holding log.csv)")
-    parser.add_argument("-o", "--output", type=Path, metavar="OUT.png", help="write the plot here (default: table only)")
+    parser.add_argument(
+        "-o", "--output", type=Path, metavar="OUT.png", help="write the plot here (default: table only)"
+    )
     parser.add_argument("--window", type=int, default=20, help="log rows averaged per point (default 20)")
     args = parser.parse_args(argv)
     if args.window < 1:

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 from accelerate import PartialState
@@ -31,8 +31,15 @@ from image_core.training.editor import LatentBank
 
 __all__ = ["DistillConfig", "distill", "main"]
 
-SCHEDULE_KEYS = ("num_train_timesteps", "beta_start", "beta_end", "beta_schedule", "trained_betas", "prediction_type",
-                 "rescale_betas_zero_snr")  # fmt: skip
+SCHEDULE_KEYS = (
+    "num_train_timesteps",
+    "beta_start",
+    "beta_end",
+    "beta_schedule",
+    "trained_betas",
+    "prediction_type",
+    "rescale_betas_zero_snr",
+)
 
 
 @dataclasses.dataclass
@@ -62,13 +69,23 @@ def _boundary_scalings(timesteps: torch.Tensor, sigma_data: float, scaling: floa
 class DistillationObjective(torch.nn.Module):
     """Consistency loss between the student at t and the EMA target at the teacher's DDIM step t -> t - k."""
 
-    def __init__(self, teacher: UNet2DConditionModel, teacher_scheduler, vae_config, prompt: torch.Tensor, null: torch.Tensor,
-                 config: DistillConfig, residual_target: bool = False):  # fmt: skip
+    def __init__(
+        self,
+        teacher: UNet2DConditionModel,
+        teacher_scheduler,
+        vae_config,
+        prompt: torch.Tensor,
+        null: torch.Tensor,
+        config: DistillConfig,
+        residual_target: bool = False,
+    ):
         super().__init__()
         self.config, self.vae_config, self.residual_target = config, vae_config, residual_target
         self.prediction_type = teacher_scheduler.config.prediction_type
         self.teacher = teacher.requires_grad_(False).eval()
-        self.student = UNet2DConditionModel.from_config({**teacher.config, "time_cond_proj_dim": config.guidance_embedding_dim})
+        self.student = UNet2DConditionModel.from_config(
+            {**teacher.config, "time_cond_proj_dim": config.guidance_embedding_dim}
+        )
         missing, unexpected = self.student.load_state_dict(teacher.state_dict(), strict=False)
         if unexpected or any("cond_proj" not in name for name in missing):
             raise ValueError(f"teacher and student differ beyond the guidance embedding: {missing} {unexpected}")
@@ -81,14 +98,20 @@ class DistillationObjective(torch.nn.Module):
         self.step_ratio = teacher_scheduler.config.num_train_timesteps // config.num_ddim_timesteps
         self.register_buffer("ddim_timesteps", torch.arange(1, config.num_ddim_timesteps + 1) * self.step_ratio - 1)
 
-    def _x0_and_eps(self, output: torch.Tensor, sample: torch.Tensor, timesteps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _x0_and_eps(
+        self, output: torch.Tensor, sample: torch.Tensor, timesteps: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         alpha = self.alphas_cumprod[timesteps].view(-1, 1, 1, 1)
         if self.prediction_type == "v_prediction":
-            return alpha.sqrt() * sample - (1 - alpha).sqrt() * output, (1 - alpha).sqrt() * sample + alpha.sqrt() * output
+            return alpha.sqrt() * sample - (1 - alpha).sqrt() * output, (
+                1 - alpha
+            ).sqrt() * sample + alpha.sqrt() * output
         return (sample - (1 - alpha).sqrt() * output) / alpha.sqrt(), output
 
     def _consistency(self, unet: UNet2DConditionModel, sample, condition, timesteps, text, guidance) -> torch.Tensor:
-        output = unet(torch.cat([sample, condition], dim=1), timesteps, encoder_hidden_states=text, timestep_cond=guidance).sample
+        output = unet(
+            torch.cat([sample, condition], dim=1), timesteps, encoder_hidden_states=text, timestep_cond=guidance
+        ).sample
         x0, _ = self._x0_and_eps(output, sample, timesteps)
         c_skip, c_out = _boundary_scalings(timesteps, self.config.sigma_data, self.config.timestep_scaling)
         return c_skip * sample + c_out * x0
@@ -116,9 +139,15 @@ class DistillationObjective(torch.nn.Module):
             both = torch.cat([noisy] * 3)
             conditions = torch.cat([condition, condition, torch.zeros_like(condition)])
             texts = torch.cat([text, self.null.expand(size, -1, -1), self.null.expand(size, -1, -1)])
-            outputs = self.teacher(torch.cat([both, conditions], dim=1), start.repeat(3), encoder_hidden_states=texts).sample
+            outputs = self.teacher(
+                torch.cat([both, conditions], dim=1), start.repeat(3), encoder_hidden_states=texts
+            ).sample
             text_image, null_image, null_null = outputs.chunk(3)
-            guided = null_null + w_text.view(-1, 1, 1, 1) * (text_image - null_image) + w_image.view(-1, 1, 1, 1) * (null_image - null_null)
+            guided = (
+                null_null
+                + w_text.view(-1, 1, 1, 1) * (text_image - null_image)
+                + w_image.view(-1, 1, 1, 1) * (null_image - null_null)
+            )
             x0, eps = self._x0_and_eps(guided, noisy, start)
             alpha_previous = self.alphas_cumprod[previous].view(-1, 1, 1, 1)
             solver_step = alpha_previous.sqrt() * x0 + (1 - alpha_previous).sqrt() * eps
@@ -136,22 +165,45 @@ class DistillationObjective(torch.nn.Module):
 def distill(config: DistillConfig) -> Path:
     """Distil the teacher at ``config.teacher_path``; export the CM pipeline to ``<output_dir>/cm``."""
     teacher_pipe = DecorruptorDPMPipeline.from_pretrained(config.teacher_path)
-    bank_path = Path(config.bank_path) if config.bank_path else Path(config.teacher_path).parent / "latent_bank.safetensors"
+    bank_path = (
+        Path(config.bank_path) if config.bank_path else Path(config.teacher_path).parent / "latent_bank.safetensors"
+    )
     if not bank_path.is_file():
         raise FileNotFoundError(f"latent bank {bank_path} not found; run the editor training first or set bank_path")
     bank = LatentBank(load_file(str(bank_path)))
     prompt, null = teacher_pipe.instruction_embeddings()
     residual = teacher_pipe.settings.residual_target
-    objective = DistillationObjective(teacher_pipe.unet, teacher_pipe.scheduler, teacher_pipe.vae.config, prompt.float(), null.float(), config,
-                                      residual)  # fmt: skip
-    run_loop(config, objective, bank.to(in_memory_device(config)), after_step=lambda step: objective.update_target(),
-             collate_fn=LatentBank.collate)  # fmt: skip
+    objective = DistillationObjective(
+        teacher_pipe.unet,
+        teacher_pipe.scheduler,
+        teacher_pipe.vae.config,
+        prompt.float(),
+        null.float(),
+        config,
+        residual,
+    )
+    run_loop(
+        config,
+        objective,
+        bank.to(in_memory_device(config)),
+        after_step=lambda step: objective.update_target(),
+        collate_fn=LatentBank.collate,
+    )
     # The student samples on the teacher's noise schedule, whatever it is.
     schedule = {key: value for key, value in teacher_pipe.scheduler.config.items() if key in SCHEDULE_KEYS}
-    scheduler = LCMScheduler(**schedule, original_inference_steps=config.num_ddim_timesteps, timestep_scaling=config.timestep_scaling,
-                             clip_sample=False, set_alpha_to_one=False)  # fmt: skip
-    pipe = DecorruptorCMPipeline(vae=teacher_pipe.vae, unet=objective.target, scheduler=scheduler,
-                                 settings={**config.settings, "residual_target": residual})  # fmt: skip
+    scheduler = LCMScheduler(
+        **schedule,
+        original_inference_steps=config.num_ddim_timesteps,
+        timestep_scaling=config.timestep_scaling,
+        clip_sample=False,
+        set_alpha_to_one=False,
+    )
+    pipe = DecorruptorCMPipeline(
+        vae=teacher_pipe.vae,
+        unet=objective.target,
+        scheduler=scheduler,
+        settings={**config.settings, "residual_target": residual},
+    )
     pipe.prompt_embeds, pipe.negative_prompt_embeds = prompt, null
     export = Path(config.output_dir) / "cm"
     if PartialState().is_main_process:

@@ -16,8 +16,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -42,7 +42,15 @@ from image_core.training.common import (
     step_generator,
 )
 
-__all__ = ["EditorConfig", "LatentBank", "build_latent_bank", "pair_dataset", "train_editor", "widen_unet_input", "main"]
+__all__ = [
+    "EditorConfig",
+    "LatentBank",
+    "build_latent_bank",
+    "pair_dataset",
+    "train_editor",
+    "widen_unet_input",
+    "main",
+]
 
 
 @dataclasses.dataclass
@@ -68,7 +76,9 @@ class EditorConfig(LoopConfig):
     # Rescale the schedule to zero SNR at t = 999, so the UNet cannot take colour and brightness from
     # the signal Stable Diffusion's schedule leaves there and must take them from the condition.
     zero_terminal_snr: bool = False
-    residual_target: bool = False  # diffuse the change to the input's latents (image_core.editor.latents.diffusion_offset)
+    residual_target: bool = (
+        False  # diffuse the change to the input's latents (image_core.editor.latents.diffusion_offset)
+    )
     timestep_power: float = 1.0  # > 1 draws training timesteps towards t = 999 (training_timesteps)
     # The exported teacher's editor settings (model_index.json "settings"; see image_core.editor.settings);
     # residual_target is added from the field above.
@@ -84,10 +94,17 @@ class EditorConfig(LoopConfig):
 
 def pair_dataset(config: EditorConfig) -> CorruptionPairDataset:
     """(clean, corrupted) training pairs: crops of the training photos through the pair sampler."""
-    sampler = PairSampler(MixingBank(count=config.mixing_bank_count), case_weights=dict(config.case_weights),
-                          degradation=DegradationModel(tone_probability=config.tone_probability))  # fmt: skip
-    clean = CleanImageDataset(size=config.image_size, length=config.dataset_length, seed=config.seed,
-                              recolour_fraction=config.recolour_fraction)  # fmt: skip
+    sampler = PairSampler(
+        MixingBank(count=config.mixing_bank_count),
+        case_weights=dict(config.case_weights),
+        degradation=DegradationModel(tone_probability=config.tone_probability),
+    )
+    clean = CleanImageDataset(
+        size=config.image_size,
+        length=config.dataset_length,
+        seed=config.seed,
+        recolour_fraction=config.recolour_fraction,
+    )
     return CorruptionPairDataset(clean, sampler)
 
 
@@ -133,9 +150,24 @@ def _weights_digest(module: torch.nn.Module) -> str:
 
 def _bank_recipe(vae: Autoencoder, config: EditorConfig) -> str:
     """What the bank's contents depend on: a cached bank made otherwise is rebuilt, not reused."""
-    fields = ("image_size", "bank_size", "case_weights", "mixing_bank_count", "recolour_fraction", "tone_probability", "seed")
-    return json.dumps({"vae": dict(vae.config), "vae_weights": _weights_digest(vae), **{name: getattr(config, name) for name in fields}},
-                      sort_keys=True, default=str)  # fmt: skip
+    fields = (
+        "image_size",
+        "bank_size",
+        "case_weights",
+        "mixing_bank_count",
+        "recolour_fraction",
+        "tone_probability",
+        "seed",
+    )
+    return json.dumps(
+        {
+            "vae": dict(vae.config),
+            "vae_weights": _weights_digest(vae),
+            **{name: getattr(config, name) for name in fields},
+        },
+        sort_keys=True,
+        default=str,
+    )
 
 
 @torch.no_grad()
@@ -175,7 +207,9 @@ def widen_unet_input(unet: UNet2DConditionModel, in_channels: int) -> UNet2DCond
     return unet
 
 
-def _initial_model(config: EditorConfig, latent_channels: int) -> tuple[UNet2DConditionModel, torch.Tensor, torch.Tensor]:
+def _initial_model(
+    config: EditorConfig, latent_channels: int
+) -> tuple[UNet2DConditionModel, torch.Tensor, torch.Tensor]:
     """The UNet and the (instruction, null) embeddings to train with."""
     if config.init_from and (Path(config.init_from) / "prompt_embeds.safetensors").is_file():
         pipe = DecorruptorDPMPipeline.from_pretrained(config.init_from)
@@ -190,24 +224,35 @@ def _initial_model(config: EditorConfig, latent_channels: int) -> tuple[UNet2DCo
         text_encoder = CLIPTextModel.from_pretrained(folder / "text_encoder").eval()
 
         def encode(text: str) -> torch.Tensor:
-            ids = tokenizer(text, padding="max_length", max_length=tokenizer.model_max_length, truncation=True, return_tensors="pt").input_ids
+            ids = tokenizer(
+                text, padding="max_length", max_length=tokenizer.model_max_length, truncation=True, return_tensors="pt"
+            ).input_ids
             with torch.no_grad():
                 return text_encoder(ids)[0].float()
 
         return unet, encode(INSTRUCTION), encode("")
     architecture = ARCHITECTURES[config.architecture]
     torch.manual_seed(config.seed)
-    unet = UNet2DConditionModel(**{**architecture.unet, "in_channels": 2 * latent_channels, "out_channels": latent_channels})
+    unet = UNet2DConditionModel(
+        **{**architecture.unet, "in_channels": 2 * latent_channels, "out_channels": latent_channels}
+    )
     # No text encoder at this size: the instruction and the null prompt are two fixed random token sequences.
-    embeddings = torch.randn(2, 1, architecture.prompt_tokens, architecture.unet["cross_attention_dim"],
-                             generator=torch.Generator().manual_seed(config.seed + 1))  # fmt: skip
+    embeddings = torch.randn(
+        2,
+        1,
+        architecture.prompt_tokens,
+        architecture.unet["cross_attention_dim"],
+        generator=torch.Generator().manual_seed(config.seed + 1),
+    )
     return unet, embeddings[0], embeddings[1]
 
 
 class EditorObjective(torch.nn.Module):
     """Denoising loss on [noisy target | corrupted condition] with conditioning dropout."""
 
-    def __init__(self, unet: UNet2DConditionModel, vae_config, prompt: torch.Tensor, null: torch.Tensor, config: EditorConfig):
+    def __init__(
+        self, unet: UNet2DConditionModel, vae_config, prompt: torch.Tensor, null: torch.Tensor, config: EditorConfig
+    ):
         super().__init__()
         self.unet, self.vae_config, self.config = unet, vae_config, config
         self.register_buffer("prompt", prompt)
@@ -220,12 +265,16 @@ class EditorObjective(torch.nn.Module):
         batch_size = target.shape[0]
         target = diffusion_latents(self.vae_config, target, condition, self.config.residual_target)
         noise = torch.randn(target.shape, generator=generator, device=target.device)
-        timesteps = training_timesteps(self.noise_scheduler.config.num_train_timesteps, batch_size, self.config.timestep_power, generator)
+        timesteps = training_timesteps(
+            self.noise_scheduler.config.num_train_timesteps, batch_size, self.config.timestep_power, generator
+        )
         noisy = self.noise_scheduler.add_noise(target, noise, timesteps)
         # Conditioning dropout: [0, t) text only, [t, t + i) image only, [t + i, t + i + b) both.
         r = torch.rand(batch_size, generator=generator, device=target.device)
         c = self.config
-        drop_text = (r < c.text_dropout) | ((r >= c.text_dropout + c.image_dropout) & (r < c.text_dropout + c.image_dropout + c.both_dropout))
+        drop_text = (r < c.text_dropout) | (
+            (r >= c.text_dropout + c.image_dropout) & (r < c.text_dropout + c.image_dropout + c.both_dropout)
+        )
         drop_image = (r >= c.text_dropout) & (r < c.text_dropout + c.image_dropout + c.both_dropout)
         text = torch.where(drop_text[:, None, None], self.null, self.prompt)
         condition = condition * (~drop_image).float()[:, None, None, None]
@@ -250,12 +299,17 @@ def training_timesteps(count: int, batch_size: int, power: float, generator: tor
 def noise_schedule(config: EditorConfig) -> dict:
     """The scheduler settings training and sampling share: Stable Diffusion's betas, the prediction
     type and the zero-terminal-SNR switch."""
-    return {**SD_SCHEDULE, "prediction_type": config.prediction_type, "rescale_betas_zero_snr": config.zero_terminal_snr}
+    return {
+        **SD_SCHEDULE,
+        "prediction_type": config.prediction_type,
+        "rescale_betas_zero_snr": config.zero_terminal_snr,
+    }
 
 
 def teacher_scheduler(config: EditorConfig) -> DDIMScheduler:
-    return DDIMScheduler(**noise_schedule(config), timestep_spacing=config.timestep_spacing, clip_sample=False,
-                         set_alpha_to_one=False)  # fmt: skip
+    return DDIMScheduler(
+        **noise_schedule(config), timestep_spacing=config.timestep_spacing, clip_sample=False, set_alpha_to_one=False
+    )
 
 
 def train_editor(config: EditorConfig) -> Path:
@@ -268,8 +322,12 @@ def train_editor(config: EditorConfig) -> Path:
     unet, prompt, null = _initial_model(config, vae.config.latent_channels)
     objective = EditorObjective(unet, vae.config, prompt, null, config)
     run_loop(config, objective, bank.to(in_memory_device(config)), collate_fn=LatentBank.collate)
-    pipe = DecorruptorDPMPipeline(vae=vae.cpu(), unet=unet, scheduler=teacher_scheduler(config),
-                                  settings={**config.settings, "residual_target": config.residual_target})  # fmt: skip
+    pipe = DecorruptorDPMPipeline(
+        vae=vae.cpu(),
+        unet=unet,
+        scheduler=teacher_scheduler(config),
+        settings={**config.settings, "residual_target": config.residual_target},
+    )
     pipe.prompt_embeds, pipe.negative_prompt_embeds = prompt, null
     export = Path(config.output_dir) / "dpm"
     if PartialState().is_main_process:

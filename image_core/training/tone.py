@@ -25,8 +25,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import cv2
 import numpy as np
@@ -77,8 +77,13 @@ class ToneBank(Dataset):
         return tuple(self.tensors[key][index % len(self)].float() for key in self.KEYS)
 
 
-def _pair(config: ToneConfig, index: int, crops: dict[int, CleanImageDataset], tone: DegradationModel,
-          degrade: DegradationModel) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+def _pair(
+    config: ToneConfig,
+    index: int,
+    crops: dict[int, CleanImageDataset],
+    tone: DegradationModel,
+    degrade: DegradationModel,
+) -> tuple[np.ndarray, np.ndarray]:
     """(input, target) float32 (S, S, 3) in [0, 1] of pair ``index``, drawn from its own generator."""
     rng = np.random.default_rng([config.seed, index])
     size = config.crop_sizes[index % len(config.crop_sizes)]
@@ -97,8 +102,18 @@ def _pair(config: ToneConfig, index: int, crops: dict[int, CleanImageDataset], t
 
 
 def _bank_recipe(config: ToneConfig) -> str:
-    fields = ("bank_size", "crop_sizes", "pixels_per_image", "tone_probability", "degradation_probability",
-              "smooth_probability", "smooth_sigma_range", "recolour_fraction", "dead_leaves_fraction", "seed")  # fmt: skip
+    fields = (
+        "bank_size",
+        "crop_sizes",
+        "pixels_per_image",
+        "tone_probability",
+        "degradation_probability",
+        "smooth_probability",
+        "smooth_sigma_range",
+        "recolour_fraction",
+        "dead_leaves_fraction",
+        "seed",
+    )
     return json.dumps({name: getattr(config, name) for name in fields}, sort_keys=True, default=str)
 
 
@@ -111,10 +126,16 @@ def build_tone_bank(config: ToneConfig, path: Path) -> ToneBank:
     cached = load_cached_tensors(path, recipe)
     if cached is not None:
         return ToneBank(cached)
-    crops = {size: CleanImageDataset(size=size, length=config.bank_size, seed=config.seed + size,
-                                     recolour_fraction=config.recolour_fraction,
-                                     dead_leaves_fraction=config.dead_leaves_fraction)
-             for size in config.crop_sizes}  # fmt: skip
+    crops = {
+        size: CleanImageDataset(
+            size=size,
+            length=config.bank_size,
+            seed=config.seed + size,
+            recolour_fraction=config.recolour_fraction,
+            dead_leaves_fraction=config.dead_leaves_fraction,
+        )
+        for size in config.crop_sizes
+    }
     tone, degrade = DegradationModel(), DegradationModel(video_codec_probability=0.0)
     rows: dict[str, list[torch.Tensor]] = {key: [] for key in ToneBank.KEYS}
     for index in tqdm(range(config.bank_size), desc="tone bank", unit="pair"):
@@ -122,7 +143,9 @@ def build_tone_bank(config: ToneConfig, path: Path) -> ToneBank:
         image = torch.from_numpy(given).permute(2, 0, 1)[None]
         rows["features"].append(tone_features(image)[0])
         rows["means"].append(image.mean((2, 3))[0])
-        pick = np.random.default_rng([config.seed, index, 1]).integers(0, target.shape[0] * target.shape[1], config.pixels_per_image)
+        pick = np.random.default_rng([config.seed, index, 1]).integers(
+            0, target.shape[0] * target.shape[1], config.pixels_per_image
+        )
         rows["inputs"].append(torch.from_numpy(given.reshape(-1, 3)[pick]))
         rows["targets"].append(torch.from_numpy(target.reshape(-1, 3)[pick]))
     tensors = {key: torch.stack(values).contiguous() for key, values in rows.items()}

@@ -13,8 +13,8 @@ import argparse
 import os
 import shutil
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 
@@ -110,7 +110,12 @@ def ship(exports: dict[str, Path], profile: str, destination: Path = EMBEDDED_DI
         shutil.rmtree(target, ignore_errors=True)
         staging.rename(target)
         shipped.append(target)
-    names = (("autoencoder", "vae"), ("editor (DPM teacher)", "dpm"), ("distillation (CM student)", "cm"), ("tone corrector", TONE_CORRECTOR))
+    names = (
+        ("autoencoder", "vae"),
+        ("editor (DPM teacher)", "dpm"),
+        ("distillation (CM student)", "cm"),
+        ("tone corrector", TONE_CORRECTOR),
+    )
     stages = "\n".join(f"- {stage}: {_training_summary(exports[key].parent)}" for stage, key in names if key in exports)
     machine = f"{os.cpu_count()} CPU cores" if not torch.cuda.is_available() else torch.cuda.get_device_name()
     (destination / "MODEL_CARD.md").write_text(MODEL_CARD.format(profile=profile, machine=machine, stages=stages))
@@ -119,16 +124,22 @@ def ship(exports: dict[str, Path], profile: str, destination: Path = EMBEDDED_DI
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", choices=("cpu", "gpu"), default="cpu", help="config set under image_core/training/configs")
+    parser.add_argument(
+        "--profile", choices=("cpu", "gpu"), default="cpu", help="config set under image_core/training/configs"
+    )
     parser.add_argument("--ship", action="store_true", help="copy the results into image_core/weights")
     parser.add_argument(
-        "--minutes", help="time budgets per stage in order (autoencoder, editor, distill, tone), e.g. 2.5,3.5,2.5: a stage "
-        "stops there (checkpointed) and exports; stages left out have none"
-    )  # fmt: skip
+        "--minutes",
+        help="time budgets per stage in order (autoencoder, editor, distill, tone), e.g. 2.5,3.5,2.5: a stage "
+        "stops there (checkpointed) and exports; stages left out have none",
+    )
     parser.add_argument(
-        "--set", action="append", default=[], metavar="STAGE.KEY=VALUE",
+        "--set",
+        action="append",
+        default=[],
+        metavar="STAGE.KEY=VALUE",
         help="override one config value of a stage, e.g. --set editor.bank_size=512 (repeatable)",
-    )  # fmt: skip
+    )
     args = parser.parse_args(argv)
     overrides: dict[str, list[str]] = {stage: [] for stage, *_ in STAGES}
     for item in args.set:
@@ -138,11 +149,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         overrides[stage].append(assignment)
     budgets = [float(m) for m in args.minutes.split(",")] if args.minutes else []
     if len(budgets) > len(STAGES):
-        parser.error(f"--minutes takes at most {len(STAGES)} values ({', '.join(s for s, *_ in STAGES)}), got {args.minutes!r}")
+        parser.error(
+            f"--minutes takes at most {len(STAGES)} values ({', '.join(s for s, *_ in STAGES)}), got {args.minutes!r}"
+        )
     budgets += [0.0] * (len(STAGES) - len(budgets))
     exports: dict[str, Path] = {}
     for (stage, config_class, train, export_name), minutes in zip(STAGES, budgets):
-        config = load_config(config_class, CONFIGS / args.profile / f"{stage}.yaml", [f"time_budget_minutes={minutes}", *overrides[stage]])
+        config = load_config(
+            config_class,
+            CONFIGS / args.profile / f"{stage}.yaml",
+            [f"time_budget_minutes={minutes}", *overrides[stage]],
+        )
         export = Path(config.output_dir) / export_name
         if (export / "config.json").is_file() or (export / "model_index.json").is_file():
             print(f"{stage}: {export} exists, skipped")

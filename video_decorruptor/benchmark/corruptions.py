@@ -24,10 +24,10 @@ saturate); salt and pepper use the impulse-noise amounts with one kind of grain 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable
 
 import cv2
 import numpy as np
@@ -45,8 +45,19 @@ __all__ = [
 ]
 
 UCF101C_CORRUPTIONS = (
-    "gauss", "pepper", "salt", "shot", "zoom", "impulse", "defocus", "motion", "jpeg", "contrast", "rain", "h265_abr",
-)  # fmt: skip
+    "gauss",
+    "pepper",
+    "salt",
+    "shot",
+    "zoom",
+    "impulse",
+    "defocus",
+    "motion",
+    "jpeg",
+    "contrast",
+    "rain",
+    "h265_abr",
+)
 
 
 @dataclass(frozen=True)
@@ -90,9 +101,14 @@ def _each_frame(image_corruption: str) -> ClipFn:
 
 
 for _name, _image_name in (
-    ("gauss", "gaussian_noise"), ("shot", "shot_noise"), ("impulse", "impulse_noise"), ("zoom", "zoom_blur"),
-    ("defocus", "defocus_blur"), ("motion", "motion_blur"), ("jpeg", "jpeg_compression"),
-):  # fmt: skip
+    ("gauss", "gaussian_noise"),
+    ("shot", "shot_noise"),
+    ("impulse", "impulse_noise"),
+    ("zoom", "zoom_blur"),
+    ("defocus", "defocus_blur"),
+    ("motion", "motion_blur"),
+    ("jpeg", "jpeg_compression"),
+):
     _register(_name, "frame")(_each_frame(_image_name))
 for _name in ("brightness", "saturate"):
     _register(_name, "clip")(_each_frame(_name))
@@ -156,7 +172,9 @@ def fog(frames: np.ndarray, severity: int, rng: np.random.Generator, context: Cl
 
 
 @_register("temporal_motion_blur", "temporal")
-def temporal_motion_blur(frames: np.ndarray, severity: int, rng: np.random.Generator, context: ClipContext) -> np.ndarray:
+def temporal_motion_blur(
+    frames: np.ndarray, severity: int, rng: np.random.Generator, context: ClipContext
+) -> np.ndarray:
     """Each frame becomes the mean of the 2c frames around it, [t - c, t + c), clipped at the ends."""
     c = [3, 5, 7, 9, 11][severity - 1]
     count = len(frames)
@@ -320,6 +338,14 @@ def corrupt_video(
     frames, info = read_video(src)
     corrupted = corrupt_frames(frames, name, severity, rng=seed, fps=info.fps, source_bit_rate=info.bit_rate)
     options = {"preset": "fast", "x264-params": "mbtree=0"}  # x264's macroblock tree is not repeatable in-process
-    with VideoWriter(dst, Fraction(info.fps).limit_denominator(1001), crf=crf, pixel_format="yuv444p", options=options) as writer:
+    with VideoWriter(
+        dst, Fraction(info.fps).limit_denominator(1001), crf=crf, pixel_format="yuv444p", options=options
+    ) as writer:
         writer.write(corrupted)
-    return {"frames_in": len(frames), "frames_out": len(corrupted), "fps": info.fps, "width": info.width, "height": info.height}
+    return {
+        "frames_in": len(frames),
+        "frames_out": len(corrupted),
+        "fps": info.fps,
+        "width": info.width,
+        "height": info.height,
+    }

@@ -23,9 +23,10 @@ indices, so a dataset decodes only the frames it returns.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Callable, Literal
+from typing import Literal
 
 import numpy as np
 import torch
@@ -164,7 +165,9 @@ def class_of_video(relative_path: str, classes: dict[str, int]) -> str:
         return path.parts[-2]
     match = VIDEO_NAME_PATTERN.match(path.stem)
     if not match:
-        raise ValueError(f"cannot tell the class of {relative_path}: expected <ClassName>/<video> or v_<ClassName>_gNN_cNN")
+        raise ValueError(
+            f"cannot tell the class of {relative_path}: expected <ClassName>/<video> or v_<ClassName>_gNN_cNN"
+        )
     by_lower_case = {name.lower(): name for name in classes}
     if match["class_name"].lower() not in by_lower_case:
         raise ValueError(f"class {match['class_name']!r} of {relative_path} is not in classInd.txt")
@@ -237,10 +240,14 @@ class Layout:
         """The folder of one (corruption, severity) stream's videos."""
         levels = dict(self.levels)
         if self.kind == "published" and severity not in levels:
-            raise FileNotFoundError(f"{self.root} has no level_{severity}_* folder (severity {severity}): {self.describe()}")
+            raise FileNotFoundError(
+                f"{self.root} has no level_{severity}_* folder (severity {severity}): {self.describe()}"
+            )
         folder = levels[severity] / corruption if self.kind == "published" else self.root / corruption / str(severity)
         if not folder.is_dir():
-            raise FileNotFoundError(f"{folder} not found: the {self.kind} layout in {self.root} has no {corruption} at severity {severity}")
+            raise FileNotFoundError(
+                f"{folder} not found: the {self.kind} layout in {self.root} has no {corruption} at severity {severity}"
+            )
         return folder
 
     def list_file(self, corruption: str, severity: int) -> Path | None:
@@ -272,10 +279,18 @@ def detect_layout(root: str | Path) -> Layout:
         for folder in level_folders:
             severity = int(LEVEL_FOLDER_PATTERN.match(folder.name).group(1))
             if severity in levels:
-                raise ValueError(f"{root} holds two folders of severity {severity} ({levels[severity].name}, {folder.name}); pass one of them")
+                raise ValueError(
+                    f"{root} holds two folders of severity {severity} ({levels[severity].name}, {folder.name}); "
+                    "pass one of them"
+                )
             levels[severity] = folder
         return Layout("published", root, tuple(sorted(levels.items())))
-    streams = [folder for child in children for folder in child.iterdir() if folder.is_dir() and folder.name in SEVERITY_FOLDERS]
+    streams = [
+        folder
+        for child in children
+        for folder in child.iterdir()
+        if folder.is_dir() and folder.name in SEVERITY_FOLDERS
+    ]
     if streams:
         flat = any(path.suffix == ".mp4" for folder in streams for path in folder.iterdir())
         return Layout("flat" if flat else "project", root)
@@ -362,7 +377,9 @@ class UCF101C(UCF101):
     file's in a published level folder that has one (then the split file is not read).
     """
 
-    def __init__(self, root: str | Path, splits_dir: str | Path, corruption: str, severity: int, split: str = "test1", **kwargs):
+    def __init__(
+        self, root: str | Path, splits_dir: str | Path, corruption: str, severity: int, split: str = "test1", **kwargs
+    ):
         self.layout = detect_layout(root)
         self.corruption, self.severity = corruption, severity
         self.list_file = self.layout.list_file(corruption, severity)

@@ -4,8 +4,9 @@ process group, gathering Python objects, waiting for every rank. One process wor
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 

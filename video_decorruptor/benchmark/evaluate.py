@@ -21,9 +21,10 @@ from __future__ import annotations
 import copy
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -166,13 +167,16 @@ class _Evaluator:
         # when corrupting on the fly): another or a rebuilt UCF-101C never serves stale clips or logits.
         clean_identity = cache_key(file_identity(str(config.data)), "on the fly") if config.on_the_fly else None
         self.stream_folders = {
-            s.name: f"{s.name}-{clean_identity or cache_key(file_identity(str(s.dataset.root)), file_identity(s.dataset.list_file))}"
+            s.name: f"{s.name}-"
+            f"{clean_identity or cache_key(file_identity(str(s.dataset.root)), file_identity(s.dataset.list_file))}"
             for s in self.streams
-        }  # fmt: skip
+        }
         if rank == 0 and config.progress and not config.on_the_fly and self.streams:
             print(self.streams[0].dataset.layout.describe(), flush=True)
         classifier_key = cache_key(config.classifier, file_identity(weights), self.clip_length)
-        self.logits = LogitCache(cache / "logits" / f"{config.classifier}-{classifier_key}", self.stream_folders, self.editor_key)
+        self.logits = LogitCache(
+            cache / "logits" / f"{config.classifier}-{classifier_key}", self.stream_folders, self.editor_key
+        )
 
     def _editor_key(self) -> str:
         """The restored clips' cache key: the checkpoint's files and every setting the restorer will
@@ -181,9 +185,17 @@ class _Evaluator:
         from video_decorruptor.restore.restorer import resolve_settings
 
         config = self.config
-        video, editor = resolve_settings(*checkpoint_settings(config.editor), config.editor_preset, **config.editor_options)
-        return cache_key(RESTORATION_VERSION, file_identity(config.editor or str(EMBEDDED_DEFAULT)), asdict(video), asdict(editor),
-                    config.seed, self.clip_length)  # fmt: skip
+        video, editor = resolve_settings(
+            *checkpoint_settings(config.editor), config.editor_preset, **config.editor_options
+        )
+        return cache_key(
+            RESTORATION_VERSION,
+            file_identity(config.editor or str(EMBEDDED_DEFAULT)),
+            asdict(video),
+            asdict(editor),
+            config.seed,
+            self.clip_length,
+        )
 
     # -- data ---------------------------------------------------------------------------------
 
@@ -219,7 +231,9 @@ class _Evaluator:
             from video_decorruptor.benchmark.ucf101c import derive_seed
 
             name = Path(self.relative_path(stream, index)).name
-            frames = corrupt_frames(frames, stream.corruption, stream.severity, rng=derive_seed(stream.corruption, stream.severity, name))
+            frames = corrupt_frames(
+                frames, stream.corruption, stream.severity, rng=derive_seed(stream.corruption, stream.severity, name)
+            )
         self._clock("decode", started, 1)
         return frames
 
@@ -235,9 +249,13 @@ class _Evaluator:
             from video_decorruptor.restore.restorer import VideoDecorruptor
 
             self._editor = VideoDecorruptor.from_pretrained(
-                self.config.editor, device=self.device, preset=self.config.editor_preset, seed=self.config.seed,
-                progress=False, **self.config.editor_options,
-            )  # fmt: skip
+                self.config.editor,
+                device=self.device,
+                preset=self.config.editor_preset,
+                seed=self.config.seed,
+                progress=False,
+                **self.config.editor_options,
+            )
         return self._editor
 
     def restored(self, stream: _Stream, index: int, frames: np.ndarray | None = None) -> np.ndarray:
@@ -279,7 +297,11 @@ class _Evaluator:
     def per_video(self, progress: tqdm | None) -> dict[str, dict[str, dict[str, np.ndarray]]]:
         """Phase 1, sharded by video: source and restored logits (and every restored clip TENT will
         need). Returns {stream: {mode: {video: logits}}} merged over ranks and the cache."""
-        modes = [m for m, users in (("source", ("source", "ensemble")), ("restored", ("restored", "ensemble"))) if self.needs(*users)]
+        modes = [
+            m
+            for m, users in (("source", ("source", "ensemble")), ("restored", ("restored", "ensemble")))
+            if self.needs(*users)
+        ]
         restore_all = self.needs("restored", "ensemble", "restored+tent")
         cached = {s.name: {m: self.logits.load(s.name, m) for m in modes} for s in self.streams}
         mine: dict[str, dict[str, dict[str, np.ndarray]]] = {s.name: {m: {} for m in modes} for s in self.streams}
@@ -297,7 +319,9 @@ class _Evaluator:
                 if restore_all:
                     restored = {j: self.restored(stream, i, sources.get(j)) for j, i in enumerate(chunk)}
                     if todo.get("restored"):
-                        for j, row in zip(todo["restored"], self.classify([restored[j] for j in todo["restored"]], "restored")):
+                        for j, row in zip(
+                            todo["restored"], self.classify([restored[j] for j in todo["restored"]], "restored")
+                        ):
                             mine[stream.name]["restored"][keys[j]] = row
                 if progress is not None:
                     progress.update(len(chunk))
@@ -410,12 +434,22 @@ def _evaluate_rank(config: EvaluationConfig, rank: int, world: int) -> Evaluatio
     if rank == 0:
         output = Path(config.output_dir)
         output.mkdir(parents=True, exist_ok=True)
-        result.files = {"csv": str(output / "results.csv"), "json": str(output / "results.json"), "plot": str(output / "accuracy.png")}
+        result.files = {
+            "csv": str(output / "results.csv"),
+            "json": str(output / "results.json"),
+            "plot": str(output / "accuracy.png"),
+        }
         write_csv(output / "results.csv", result)
-        record = {"config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(config).items()},
-                  "world_size": world, **asdict(result)}  # fmt: skip
+        record = {
+            "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(config).items()},
+            "world_size": world,
+            **asdict(result),
+        }
         with atomic_path(output / "results.json") as temporary:
             Path(temporary).write_text(json.dumps(record, indent=2, default=str) + "\n")
-        title = f"{config.classifier} on {len(evaluator.streams)} corrupted stream(s), {clips // max(len(evaluator.streams), 1)} videos each"
+        title = (
+            f"{config.classifier} on {len(evaluator.streams)} corrupted stream(s), "
+            f"{clips // max(len(evaluator.streams), 1)} videos each"
+        )
         plot_accuracy(output / "accuracy.png", result, title)
     return result

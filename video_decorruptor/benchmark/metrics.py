@@ -29,13 +29,18 @@ def _check(reference: np.ndarray, output: np.ndarray) -> None:
 def psnr(reference: np.ndarray, output: np.ndarray) -> float:
     """Mean per-frame PSNR in dB; identical frames count as 100 dB rather than infinity."""
     _check(reference, output)
-    values = [100.0 if np.array_equal(r, o) else peak_signal_noise_ratio(r, o, data_range=255) for r, o in zip(reference, output)]
+    values = [
+        100.0 if np.array_equal(r, o) else peak_signal_noise_ratio(r, o, data_range=255)
+        for r, o in zip(reference, output)
+    ]
     return float(np.mean(np.minimum(values, 100.0)))
 
 
 def ssim(reference: np.ndarray, output: np.ndarray) -> float:
     _check(reference, output)
-    return float(np.mean([structural_similarity(r, o, channel_axis=2, data_range=255) for r, o in zip(reference, output)]))
+    return float(
+        np.mean([structural_similarity(r, o, channel_axis=2, data_range=255) for r, o in zip(reference, output)])
+    )
 
 
 def optical_flow(source: np.ndarray, target: np.ndarray) -> np.ndarray:

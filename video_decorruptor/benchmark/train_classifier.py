@@ -23,9 +23,10 @@ import math
 import os
 import pickle
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -41,17 +42,40 @@ from video_decorruptor.benchmark.distributed import all_gather, process_group
 from video_decorruptor.io import open_video
 from video_decorruptor.recognition.classifiers import VIDEO_MODELS, VideoClassifier, create_video_classifier
 
-__all__ = ["ClassifierTrainingConfig", "EpochRecord", "TrainingResult", "UCF101Clips", "build_classifier",
-           "clip_length_for", "collate_clips", "export_weights", "jittered_uniform_indices", "random_resized_box",
-           "replace_head", "scoring_split", "train_classifier", "warmup_cosine"]  # fmt: skip
+__all__ = [
+    "ClassifierTrainingConfig",
+    "EpochRecord",
+    "TrainingResult",
+    "UCF101Clips",
+    "build_classifier",
+    "clip_length_for",
+    "collate_clips",
+    "export_weights",
+    "jittered_uniform_indices",
+    "random_resized_box",
+    "replace_head",
+    "scoring_split",
+    "train_classifier",
+    "warmup_cosine",
+]
 
 WARMUP_FRACTION = 0.05  # of all optimiser steps, at least one
 CROP_SCALE = (0.25, 1.0)  # random resized crop: fraction of the frame's area
 CROP_RATIO = (3 / 4, 4 / 3)  # and its width / height
 KEEP_CHECKPOINTS = 2
 # Settings that shape the run: a resumed run must use the same ones, or it would not continue it.
-RESUME_SETTINGS = ("model", "split", "epochs", "batch_size", "learning_rate", "weight_decay", "clip_length", "seed",
-                   "limit", "world_size")
+RESUME_SETTINGS = (
+    "model",
+    "split",
+    "epochs",
+    "batch_size",
+    "learning_rate",
+    "weight_decay",
+    "clip_length",
+    "seed",
+    "limit",
+    "world_size",
+)
 
 
 @dataclass
@@ -135,8 +159,13 @@ def jittered_uniform_indices(num_frames: int, clip_length: int, generator: torch
     return np.sort(np.clip(uniform_indices(num_frames, clip_length) + offsets.astype(np.int64), 0, num_frames - 1))
 
 
-def random_resized_box(height: int, width: int, generator: torch.Generator, scale: tuple[float, float] = CROP_SCALE,
-                       ratio: tuple[float, float] = CROP_RATIO) -> tuple[int, int, int, int]:  # fmt: skip
+def random_resized_box(
+    height: int,
+    width: int,
+    generator: torch.Generator,
+    scale: tuple[float, float] = CROP_SCALE,
+    ratio: tuple[float, float] = CROP_RATIO,
+) -> tuple[int, int, int, int]:
     """(top, left, box height, box width) of a random box covering ``scale`` of the frame's area with
     width / height in ``ratio``; the whole frame when ten draws do not fit (very thin frames)."""
 
@@ -163,8 +192,15 @@ class UCF101Clips(Dataset):
     video that cannot be read is its relative path instead, for the batch to skip and count.
     """
 
-    def __init__(self, videos: UCF101, clip_length: int, size: tuple[int, int], augment: bool, seed: int,
-                 limit: int | None = None):  # fmt: skip
+    def __init__(
+        self,
+        videos: UCF101,
+        clip_length: int,
+        size: tuple[int, int],
+        augment: bool,
+        seed: int,
+        limit: int | None = None,
+    ):
         self.videos, self.clip_length, self.size, self.augment, self.seed = videos, clip_length, size, augment, seed
         self.count = len(videos) if limit is None else min(limit, len(videos))
         self.epoch = 0
@@ -225,8 +261,9 @@ def replace_head(model: nn.Module, num_classes: int) -> None:
     else:
         if head.out_channels == num_classes:
             return
-        new_head = nn.Conv3d(head.in_channels, num_classes, head.kernel_size, head.stride, head.padding,
-                             bias=head.bias is not None)  # fmt: skip
+        new_head = nn.Conv3d(
+            head.in_channels, num_classes, head.kernel_size, head.stride, head.padding, bias=head.bias is not None
+        )
     parent, _, attribute = name.rpartition(".")
     setattr(model.get_submodule(parent), attribute, new_head.to(head.weight.device))
 
@@ -323,14 +360,16 @@ def scoring_split(split: str) -> str:
     """The test split that scores a train split: train1 -> test1."""
     match = re.fullmatch(r"train([123])", split)
     if not match:
-        raise ValueError(f"--split must be a train split (train1, train2, train3), got {split!r}; "
-                         "its test split scores each epoch")  # fmt: skip
+        raise ValueError(
+            f"--split must be a train split (train1, train2, train3), got {split!r}; its test split scores each epoch"
+        )
     return f"test{match.group(1)}"
 
 
 @torch.no_grad()
-def _score(classifier: VideoClassifier, loader: DataLoader, device: torch.device,
-           amp: bool) -> tuple[int, int, list[str]]:  # fmt: skip
+def _score(
+    classifier: VideoClassifier, loader: DataLoader, device: torch.device, amp: bool
+) -> tuple[int, int, list[str]]:
     """(correct, scored, unreadable paths) of this process's share of the test split."""
     classifier.eval()
     correct, total, unreadable = 0, 0, []
@@ -362,19 +401,32 @@ def train_classifier(config: ClassifierTrainingConfig) -> TrainingResult:
     size = VIDEO_MODELS[config.model].resize
     train_clips = UCF101Clips(train_videos, clip_length, size, augment=True, seed=config.seed, limit=config.limit)
     test_clips = UCF101Clips(test_videos, clip_length, size, augment=False, seed=config.seed, limit=config.limit)
-    settings = {"model": config.model, "split": config.split, "epochs": config.epochs, "batch_size": config.batch_size,
-                "learning_rate": config.learning_rate, "weight_decay": config.weight_decay, "clip_length": clip_length,
-                "seed": config.seed, "limit": config.limit,
-                "world_size": int(os.environ.get("WORLD_SIZE", "1"))}  # fmt: skip
+    settings = {
+        "model": config.model,
+        "split": config.split,
+        "epochs": config.epochs,
+        "batch_size": config.batch_size,
+        "learning_rate": config.learning_rate,
+        "weight_decay": config.weight_decay,
+        "clip_length": clip_length,
+        "seed": config.seed,
+        "limit": config.limit,
+        "world_size": int(os.environ.get("WORLD_SIZE", "1")),
+    }
     output_dir = Path(config.output_dir)
     checkpoints = _checkpoints(output_dir)
     checkpoint = torch.load(checkpoints[-1], map_location="cpu", weights_only=True) if checkpoints else None
     if checkpoint is not None:
-        changed = [f"{key} {checkpoint['settings'].get(key)!r} -> {settings[key]!r}" for key in RESUME_SETTINGS
-                   if checkpoint["settings"].get(key) != settings[key]]  # fmt: skip
+        changed = [
+            f"{key} {checkpoint['settings'].get(key)!r} -> {settings[key]!r}"
+            for key in RESUME_SETTINGS
+            if checkpoint["settings"].get(key) != settings[key]
+        ]
         if changed:
-            raise ValueError(f"{output_dir} holds a run with other settings ({'; '.join(changed)}); "
-                             "rerun with its settings to resume it, or pick another --output")  # fmt: skip
+            raise ValueError(
+                f"{output_dir} holds a run with other settings ({'; '.join(changed)}); "
+                "rerun with its settings to resume it, or pick another --output"
+            )
 
     # 2. Processes, model, optimiser
     with process_group(config.device) as (rank, world, device):
@@ -383,8 +435,12 @@ def train_classifier(config: ClassifierTrainingConfig) -> TrainingResult:
         amp = device.type == "cuda"
         optimizer = torch.optim.AdamW(classifier.parameters(), config.learning_rate, weight_decay=config.weight_decay)
         sampler = DistributedSampler(train_clips, num_replicas=world, rank=rank, shuffle=True, seed=config.seed)
-        loader_options = {"batch_size": config.batch_size, "num_workers": config.workers, "collate_fn": collate_clips,
-                          "pin_memory": amp}  # fmt: skip
+        loader_options = {
+            "batch_size": config.batch_size,
+            "num_workers": config.workers,
+            "collate_fn": collate_clips,
+            "pin_memory": amp,
+        }
         train_loader = DataLoader(train_clips, sampler=sampler, **loader_options)
         test_loader = DataLoader(Subset(test_clips, range(rank, len(test_clips), world)), **loader_options)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(config.epochs * len(train_loader)))
@@ -430,19 +486,30 @@ def train_classifier(config: ClassifierTrainingConfig) -> TrainingResult:
                 progress.set_postfix(loss=f"{loss.item():.4f}", lr=f"{learning_rate:.2e}")
             progress.close()
             correct, total, test_unreadable = _score(classifier, test_loader, device, amp)
-            shards = all_gather((loss_sum, seen, correct, total, unreadable + test_unreadable, _rng_state(device)), world)
+            shards = all_gather(
+                (loss_sum, seen, correct, total, unreadable + test_unreadable, _rng_state(device)), world
+            )
             seen_all = sum(shard[1] for shard in shards)
             record = EpochRecord(
-                epoch + 1, sum(shard[0] for shard in shards) / max(seen_all, 1), sum(shard[2] for shard in shards),
-                sum(shard[3] for shard in shards), sorted({path for shard in shards for path in shard[4]}),
-            )  # fmt: skip
+                epoch + 1,
+                sum(shard[0] for shard in shards) / max(seen_all, 1),
+                sum(shard[2] for shard in shards),
+                sum(shard[3] for shard in shards),
+                sorted({path for shard in shards for path in shard[4]}),
+            )
             history.append(record)
             if rank == 0:
                 print(record.describe(config.epochs), flush=True)
-                state = {"epoch": epoch + 1, "settings": settings, "model": classifier.model.state_dict(),
-                         "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                         "scaler": scaler.state_dict(), "rng": [shard[5] for shard in shards],
-                         "history": [asdict(r) for r in history]}  # fmt: skip
+                state = {
+                    "epoch": epoch + 1,
+                    "settings": settings,
+                    "model": classifier.model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "scaler": scaler.state_dict(),
+                    "rng": [shard[5] for shard in shards],
+                    "history": [asdict(r) for r in history],
+                }
                 _save_checkpoint(output_dir, epoch + 1, state)
 
         # 5. Export the weights

@@ -26,12 +26,12 @@ import os
 import time
 import traceback
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -79,7 +79,10 @@ def parse_corruptions(text: str) -> list[str]:
     names = [name.strip() for name in text.split(",") if name.strip()]
     unknown = [name for name in names if name not in VIDEO_CORRUPTIONS]
     if unknown or not names:
-        raise ValueError(f"unknown corruption(s) {', '.join(unknown) or repr(text)}; allowed: all, all-video, {', '.join(video_corruption_names())}")
+        raise ValueError(
+            f"unknown corruption(s) {', '.join(unknown) or repr(text)}; "
+            f"allowed: all, all-video, {', '.join(video_corruption_names())}"
+        )
     return names
 
 
@@ -109,11 +112,21 @@ def write_published_storage(path: str | Path, frames: np.ndarray, fps: float) ->
     frames = frames[:, : frames.shape[1] // 2 * 2, : frames.shape[2] // 2 * 2]
     pixel_rate = round(fps * frames.shape[1] * frames.shape[2])
     options = {
-        "b": str(pixel_rate + pixel_rate // 2), "bt": str(FFMPEG_DEFAULT_BIT_RATE_TOLERANCE), "qmin": "3", "g": "12",
+        "b": str(pixel_rate + pixel_rate // 2),
+        "bt": str(FFMPEG_DEFAULT_BIT_RATE_TOLERANCE),
+        "qmin": "3",
+        "g": "12",
         "threads": "1",
-    }  # fmt: skip
-    write_video(path, frames, Fraction(fps).limit_denominator(1001), codec="mpeg4", crf=None, options=options,
-                interpolation="BICUBIC")  # fmt: skip
+    }
+    write_video(
+        path,
+        frames,
+        Fraction(fps).limit_denominator(1001),
+        codec="mpeg4",
+        crf=None,
+        options=options,
+        interpolation="BICUBIC",
+    )
 
 
 def _corrupt_into_published_storage(source: Path, output: Path, corruption: str, severity: int, seed: int) -> dict:
@@ -121,7 +134,13 @@ def _corrupt_into_published_storage(source: Path, output: Path, corruption: str,
     frames, info = read_video(source)
     corrupted = corrupt_frames(frames, corruption, severity, rng=seed, fps=info.fps, source_bit_rate=info.bit_rate)
     write_published_storage(output, corrupted, info.fps)
-    return {"frames_in": len(frames), "frames_out": len(corrupted), "fps": info.fps, "width": info.width, "height": info.height}
+    return {
+        "frames_in": len(frames),
+        "frames_out": len(corrupted),
+        "fps": info.fps,
+        "width": info.width,
+        "height": info.height,
+    }
 
 
 def _frame_count(path: Path) -> int:
@@ -153,9 +172,14 @@ class Job:
     def record(self) -> dict:
         """The manifest fields every record of this job carries."""
         return {
-            "source": str(self.source), "output": str(self.output), "corruption": self.corruption,
-            "severity": self.severity, "seed": self.seed, "layout": self.layout, "storage": self.storage,
-        }  # fmt: skip
+            "source": str(self.source),
+            "output": str(self.output),
+            "corruption": self.corruption,
+            "severity": self.severity,
+            "seed": self.seed,
+            "layout": self.layout,
+            "storage": self.storage,
+        }
 
 
 def _run_job(job: Job) -> dict:
@@ -188,9 +212,15 @@ class BuildSummary:
 
 
 def _plan(
-    root: Path, splits_dir: Path, split: str, out: Path, corruptions: Sequence[str], severities: Sequence[int], layout: str,
+    root: Path,
+    splits_dir: Path,
+    split: str,
+    out: Path,
+    corruptions: Sequence[str],
+    severities: Sequence[int],
+    layout: str,
     storage: str,
-) -> list[Job]:  # fmt: skip
+) -> list[Job]:
     jobs = []
     for entry in parse_split(splits_dir, split):
         file_name = Path(entry.relative_path).name
@@ -202,7 +232,9 @@ def _plan(
                     stream = out / corruption / str(severity)
                 output = stream / entry.class_name / Path(file_name).with_suffix(".mp4")
                 seed = derive_seed(corruption, severity, file_name)
-                jobs.append(Job(root / entry.relative_path, output, corruption, severity, seed, entry.label, layout, storage))
+                jobs.append(
+                    Job(root / entry.relative_path, output, corruption, severity, seed, entry.label, layout, storage)
+                )
     return jobs
 
 
@@ -273,7 +305,9 @@ def build_ucf101c(
     if not root.is_dir():
         raise FileNotFoundError(f"UCF-101 folder not found: {root}")
     if layout not in LAYOUTS or storage not in STORAGES:
-        raise ValueError(f"layout must be {' or '.join(LAYOUTS)} and storage {' or '.join(STORAGES)}; got {layout!r}, {storage!r}")
+        raise ValueError(
+            f"layout must be {' or '.join(LAYOUTS)} and storage {' or '.join(STORAGES)}; got {layout!r}, {storage!r}"
+        )
     corruptions, severities = list(corruptions), list(severities)
     for name in corruptions:
         if name not in VIDEO_CORRUPTIONS:
@@ -289,8 +323,13 @@ def build_ucf101c(
             if job.output.is_file():
                 summary.skipped += 1
                 if str(job.output) not in records:  # finished, but killed before its manifest line
-                    record = {**job.record(), "status": "ok", "frames_out": _frame_count(job.output),
-                              "sha256": _sha256(job.output), "recovered": True}  # fmt: skip
+                    record = {
+                        **job.record(),
+                        "status": "ok",
+                        "frames_out": _frame_count(job.output),
+                        "sha256": _sha256(job.output),
+                        "recovered": True,
+                    }
                     records[record["output"]] = record
                     log.write(json.dumps(record) + "\n")
             else:

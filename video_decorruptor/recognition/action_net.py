@@ -13,8 +13,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -32,7 +32,9 @@ IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 def _block(inputs: int, outputs: int, kernel: tuple[int, int, int], stride: tuple[int, int, int]) -> nn.Sequential:
     padding = tuple(k // 2 for k in kernel)
-    return nn.Sequential(nn.Conv3d(inputs, outputs, kernel, stride, padding, bias=False), nn.BatchNorm3d(outputs), nn.ReLU(inplace=True))
+    return nn.Sequential(
+        nn.Conv3d(inputs, outputs, kernel, stride, padding, bias=False), nn.BatchNorm3d(outputs), nn.ReLU(inplace=True)
+    )
 
 
 class TinyActionNet(nn.Module):
@@ -74,7 +76,9 @@ def load_action_model(path: str | Path | None = None) -> TinyActionNet:
     """
     path = Path(path) if path is not None else EMBEDDED_ACTION_MODEL
     if not path.is_file():
-        raise FileNotFoundError(f"action model weights not found: {path} (train them: python -m video_decorruptor.recognition.action_net)")
+        raise FileNotFoundError(
+            f"action model weights not found: {path} (train them: python -m video_decorruptor.recognition.action_net)"
+        )
     state = load_file(str(path))
     classes = state["classifier.weight"].shape[0] if "classifier.weight" in state else None
     width = state["features.0.0.weight"].shape[0] if "features.0.0.weight" in state else None
@@ -129,11 +133,20 @@ def train_action_model(config: ActionModelConfig, ship: bool = False) -> dict:
     model = TinyActionNet(len(ACTION_CLASSES), config.width)
     train = SyntheticActions("train", config.max_steps * config.batch_size, config.frames, config.size, config.seed)
     run_loop(config, ClassificationObjective(model), train)
-    accuracy = evaluate_accuracy(model, SyntheticActions("test", config.test_clips, config.frames, config.size, config.seed))
+    accuracy = evaluate_accuracy(
+        model, SyntheticActions("test", config.test_clips, config.frames, config.size, config.seed)
+    )
     output = Path(config.output_dir)
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(output / "tiny-action-net.safetensors"))
-    card = {"classes": list(ACTION_CLASSES), "frames": config.frames, "size": config.size, "held_out_accuracy": accuracy,
-            "test_clips": config.test_clips, "steps": config.max_steps, "batch_size": config.batch_size}  # fmt: skip
+    card = {
+        "classes": list(ACTION_CLASSES),
+        "frames": config.frames,
+        "size": config.size,
+        "held_out_accuracy": accuracy,
+        "test_clips": config.test_clips,
+        "steps": config.max_steps,
+        "batch_size": config.batch_size,
+    }
     (output / "tiny-action-net.json").write_text(json.dumps(card, indent=2) + "\n")
     if ship:
         EMBEDDED_ACTION_MODEL.parent.mkdir(parents=True, exist_ok=True)

@@ -8,9 +8,9 @@ front of any such classifier.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -41,13 +41,27 @@ class VideoModelSpec:
 VIDEO_MODELS: dict[str, VideoModelSpec] = {
     "r3d_18": VideoModelSpec("r3d_18", (128, 171), 112, KINETICS_MEAN, KINETICS_STD, weights_enum="R3D_18_Weights"),
     "mc3_18": VideoModelSpec("mc3_18", (128, 171), 112, KINETICS_MEAN, KINETICS_STD, weights_enum="MC3_18_Weights"),
-    "r2plus1d_18": VideoModelSpec("r2plus1d_18", (128, 171), 112, KINETICS_MEAN, KINETICS_STD, weights_enum="R2Plus1D_18_Weights"),
-    "s3d": VideoModelSpec("s3d", (256, 256), 224, KINETICS_MEAN, KINETICS_STD, min_frames=14, weights_enum="S3D_Weights"),
-    "mvit_v1_b": VideoModelSpec("mvit_v1_b", (256, 256), 224, (0.45,) * 3, (0.225,) * 3, frames=16, weights_enum="MViT_V1_B_Weights"),
-    "mvit_v2_s": VideoModelSpec("mvit_v2_s", (256, 256), 224, (0.45,) * 3, (0.225,) * 3, frames=16, weights_enum="MViT_V2_S_Weights"),
-    "swin3d_t": VideoModelSpec("swin3d_t", (256, 256), 224, IMAGENET_MEAN, IMAGENET_STD, weights_enum="Swin3D_T_Weights"),
-    "swin3d_s": VideoModelSpec("swin3d_s", (256, 256), 224, IMAGENET_MEAN, IMAGENET_STD, weights_enum="Swin3D_S_Weights"),
-    "swin3d_b": VideoModelSpec("swin3d_b", (256, 256), 224, IMAGENET_MEAN, IMAGENET_STD, weights_enum="Swin3D_B_Weights"),
+    "r2plus1d_18": VideoModelSpec(
+        "r2plus1d_18", (128, 171), 112, KINETICS_MEAN, KINETICS_STD, weights_enum="R2Plus1D_18_Weights"
+    ),
+    "s3d": VideoModelSpec(
+        "s3d", (256, 256), 224, KINETICS_MEAN, KINETICS_STD, min_frames=14, weights_enum="S3D_Weights"
+    ),
+    "mvit_v1_b": VideoModelSpec(
+        "mvit_v1_b", (256, 256), 224, (0.45,) * 3, (0.225,) * 3, frames=16, weights_enum="MViT_V1_B_Weights"
+    ),
+    "mvit_v2_s": VideoModelSpec(
+        "mvit_v2_s", (256, 256), 224, (0.45,) * 3, (0.225,) * 3, frames=16, weights_enum="MViT_V2_S_Weights"
+    ),
+    "swin3d_t": VideoModelSpec(
+        "swin3d_t", (256, 256), 224, IMAGENET_MEAN, IMAGENET_STD, weights_enum="Swin3D_T_Weights"
+    ),
+    "swin3d_s": VideoModelSpec(
+        "swin3d_s", (256, 256), 224, IMAGENET_MEAN, IMAGENET_STD, weights_enum="Swin3D_S_Weights"
+    ),
+    "swin3d_b": VideoModelSpec(
+        "swin3d_b", (256, 256), 224, IMAGENET_MEAN, IMAGENET_STD, weights_enum="Swin3D_B_Weights"
+    ),
     # The embedded model normalises inside; its contract is only the clip size.
     "tiny_action_net": VideoModelSpec("tiny_action_net", (64, 64), 64, (0.0,) * 3, (1.0,) * 3, frames=16),
 }
@@ -105,7 +119,9 @@ def _class_count(state: dict[str, torch.Tensor]) -> int:
     return int(matrices[-1].shape[0])
 
 
-def create_video_classifier(name: str, weights: str | Path | None = None, num_classes: int | None = None) -> VideoClassifier:
+def create_video_classifier(
+    name: str, weights: str | Path | None = None, num_classes: int | None = None
+) -> VideoClassifier:
     """Build a registered video classifier.
 
     Args:
@@ -141,8 +157,11 @@ def create_video_classifier(name: str, weights: str | Path | None = None, num_cl
     state = _read_state_dict(path)
     model = builder(num_classes=_class_count(state))
     expected = model.state_dict()
-    mismatched = [f"{k}: checkpoint {tuple(v.shape)} vs model {tuple(expected[k].shape)}"
-                  for k, v in state.items() if k in expected and expected[k].shape != v.shape]  # fmt: skip
+    mismatched = [
+        f"{k}: checkpoint {tuple(v.shape)} vs model {tuple(expected[k].shape)}"
+        for k, v in state.items()
+        if k in expected and expected[k].shape != v.shape
+    ]
     missing = sorted(set(expected) - set(state))
     if mismatched or missing:
         detail = "; ".join(mismatched[:3]) or f"missing {', '.join(missing[:3])}"

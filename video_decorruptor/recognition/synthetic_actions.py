@@ -22,9 +22,17 @@ from image_core.sources import heldout_photos, training_photos
 __all__ = ["ACTION_CLASSES", "SyntheticActions", "render_action_clip"]
 
 ACTION_CLASSES = (
-    "pan_left", "pan_right", "pan_up", "pan_down", "zoom_in", "zoom_out",
-    "rotate_clockwise", "rotate_counterclockwise", "object_left_to_right", "object_top_to_bottom",
-)  # fmt: skip
+    "pan_left",
+    "pan_right",
+    "pan_up",
+    "pan_down",
+    "zoom_in",
+    "zoom_out",
+    "rotate_clockwise",
+    "rotate_counterclockwise",
+    "object_left_to_right",
+    "object_top_to_bottom",
+)
 
 
 def _camera_frames(photo: np.ndarray, action: str, rng: np.random.Generator, frames: int, size: int) -> np.ndarray:
@@ -66,13 +74,19 @@ def _camera_frames(photo: np.ndarray, action: str, rng: np.random.Generator, fra
         cos, sin = math.cos(angle) * scale, math.sin(angle) * scale
         # output pixel (u, v) -> photo pixel: rotate and scale about the output centre, then move to (x, y)
         matrix = np.float32([[cos, -sin, x - size / 2 * (cos - sin)], [sin, cos, y - size / 2 * (sin + cos)]])
-        out[t] = cv2.warpAffine(photo, matrix, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                                borderMode=cv2.BORDER_REFLECT_101)  # fmt: skip
+        out[t] = cv2.warpAffine(
+            photo,
+            matrix,
+            (size, size),
+            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+            borderMode=cv2.BORDER_REFLECT_101,
+        )
     return out
 
 
-def _object_frames(background: np.ndarray, sprite_source: np.ndarray, action: str, rng: np.random.Generator,
-                   frames: int, size: int) -> np.ndarray:  # fmt: skip
+def _object_frames(
+    background: np.ndarray, sprite_source: np.ndarray, action: str, rng: np.random.Generator, frames: int, size: int
+) -> np.ndarray:
     """A still background with an elliptical cut-out of another photo crossing it."""
     still = _camera_frames(background, "pan_left", rng, 1, size)[0]
     radius = int(rng.uniform(0.18, 0.3) * size)
@@ -97,8 +111,14 @@ def _object_frames(background: np.ndarray, sprite_source: np.ndarray, action: st
     return out
 
 
-def render_action_clip(photo: np.ndarray, action: str, rng: np.random.Generator, frames: int = 16, size: int = 64,
-                       other_photo: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
+def render_action_clip(
+    photo: np.ndarray,
+    action: str,
+    rng: np.random.Generator,
+    frames: int = 16,
+    size: int = 64,
+    other_photo: np.ndarray | None = None,
+) -> np.ndarray:
     """One clip (frames, size, size, 3) uint8 of ``action`` over ``photo``.
 
     ``other_photo`` supplies the moving object of the object classes (default: ``photo`` itself).
@@ -144,7 +164,9 @@ class SyntheticActions(Dataset):
         """Item ``index`` as ((T, H, W, 3) uint8, label)."""
         rng = np.random.default_rng([self.seed, index, 0 if self.split == "train" else 1])
         label = index % len(ACTION_CLASSES)
-        frames = render_action_clip(self._photo(rng), ACTION_CLASSES[label], rng, self.frames, self.size, self._photo(rng))
+        frames = render_action_clip(
+            self._photo(rng), ACTION_CLASSES[label], rng, self.frames, self.size, self._photo(rng)
+        )
         return frames, label
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:

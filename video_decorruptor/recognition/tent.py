@@ -17,8 +17,12 @@ __all__ = ["Tent", "bn_affine_parameters"]
 
 def bn_affine_parameters(model: nn.Module) -> list[nn.Parameter]:
     """The weight and bias of every BatchNorm layer that has them."""
-    return [p for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.affine
-            for p in (m.weight, m.bias)]  # fmt: skip
+    return [
+        p
+        for m in model.modules()
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.affine
+        for p in (m.weight, m.bias)
+    ]
 
 
 class Tent(nn.Module):

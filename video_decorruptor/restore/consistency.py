@@ -48,9 +48,17 @@ class AnchorState:
     recorded: list[torch.Tensor] = field(default_factory=list)  # (groups, 1, N, C) per attention call
     cursor: int = 0
 
-    def start_batch(self, group_size: int, recorded: list[torch.Tensor], recording: bool, anchor_only: bool = False) -> None:
+    def start_batch(
+        self, group_size: int, recorded: list[torch.Tensor], recording: bool, anchor_only: bool = False
+    ) -> None:
         """Before each pipeline call; a recording batch empties ``recorded`` first."""
-        self.group_size, self.recorded, self.recording, self.cursor, self.enabled = group_size, recorded, recording, 0, True
+        self.group_size, self.recorded, self.recording, self.cursor, self.enabled = (
+            group_size,
+            recorded,
+            recording,
+            0,
+            True,
+        )
         self.anchor_only = anchor_only
         if recording:
             recorded.clear()
@@ -75,7 +83,8 @@ class AnchorState:
             if anchors.shape[0] != groups or anchors.shape[2:] != hidden_states.shape[1:]:
                 raise ValueError(
                     f"recorded anchor tokens {tuple(anchors.shape)} do not fit a batch of {groups} group(s) "
-                    f"of {tuple(hidden_states.shape[1:])} tokens: every batch of a video must have the same size and guidance"
+                    f"of {tuple(hidden_states.shape[1:])} tokens: "
+                    "every batch of a video must have the same size and guidance"
                 )
         return anchors.expand(groups, size, *hidden_states.shape[1:]).reshape(hidden_states.shape)
 
@@ -88,7 +97,9 @@ class AnchorAttentionProcessor:
         self.state = state
         self.inner = AttnProcessor2_0()
 
-    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None, *args, **kwargs):
+    def __call__(
+        self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None, *args, **kwargs
+    ):
         if self.state.enabled and encoder_hidden_states is None and hidden_states.ndim == 3:
             anchors = self.state.anchor_tokens(hidden_states)
             encoder_hidden_states = anchors if self.state.anchor_only else torch.cat([hidden_states, anchors], dim=1)

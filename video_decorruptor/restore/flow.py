@@ -42,4 +42,6 @@ def inside_frame(flow: np.ndarray) -> np.ndarray:
     """(H, W) bool: where x + flow(x) lies inside the frame."""
     height, width = flow.shape[:2]
     target = _grid(height, width) + flow
-    return (target[..., 0] >= 0) & (target[..., 0] <= width - 1) & (target[..., 1] >= 0) & (target[..., 1] <= height - 1)
+    return (
+        (target[..., 0] >= 0) & (target[..., 0] <= width - 1) & (target[..., 1] >= 0) & (target[..., 1] <= height - 1)
+    )

@@ -42,7 +42,9 @@ def fuse_frames(frames: np.ndarray, radius: int, targets: range | None = None) -
     if radius == 0 or len(frames) < 2:
         return frames[targets.start : targets.stop : targets.step].copy()
     greys = [cv2.GaussianBlur(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), (0, 0), FLOW_BLUR_SIGMA) for frame in frames]
-    flows: dict[tuple[int, int], np.ndarray] = {}  # each ordered pair once: a pair's backward flow is the other's forward
+    flows: dict[
+        tuple[int, int], np.ndarray
+    ] = {}  # each ordered pair once: a pair's backward flow is the other's forward
 
     def flow(source: int, destination: int) -> np.ndarray:
         if (source, destination) not in flows:

@@ -12,8 +12,9 @@ the command line) overrides the preset it starts from.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 __all__ = ["PRESETS", "ConsistencySettings", "VideoPreset", "get_preset"]
 
@@ -44,7 +45,7 @@ class ConsistencySettings:
             raise ValueError(f"smoothing must be >= 0, got {self.smoothing}")
 
     @classmethod
-    def none(cls) -> "ConsistencySettings":
+    def none(cls) -> ConsistencySettings:
         """Independent per-frame editing: the baseline the consistency is measured against."""
         return cls(shared_noise=False, anchor_attention=False, smoothing=0.0)
 
@@ -77,13 +78,16 @@ class VideoPreset:
     def __post_init__(self) -> None:
         minimum = 2 if self.anchor_in_every_chunk else 1
         if self.batch_size < minimum:
-            raise ValueError(f"batch_size must be >= {minimum}{' (the anchor plus new frames)' if minimum == 2 else ''}, got {self.batch_size}")
+            raise ValueError(
+                f"batch_size must be >= {minimum}{' (the anchor plus new frames)' if minimum == 2 else ''}, "
+                f"got {self.batch_size}"
+            )
         if self.size is not None and self.size < 1:
             raise ValueError(f"size must be >= 1, got {self.size}")
         if self.fusion_radius < 0:
             raise ValueError(f"fusion_radius must be >= 0, got {self.fusion_radius}")
 
-    def replace(self, **changes: Any) -> "VideoPreset":
+    def replace(self, **changes: Any) -> VideoPreset:
         """A copy with the ``changes`` that are not None (an option left unset keeps the preset's value)."""
         return dataclasses.replace(self, **{name: value for name, value in changes.items() if value is not None})
 

@@ -22,26 +22,27 @@ import queue
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import cv2
 import numpy as np
 import torch
 
 from image_core.editor import load_editor
-from image_core.editor.loading import checkpoint_settings
 from image_core.editor.base import SETTING_ARGUMENTS
 from image_core.editor.colour import colour_fix
 from image_core.editor.grid import grid_shift_mean
 from image_core.editor.images import images_to_tensor, tensor_to_images
 from image_core.editor.latents import shared_generators
+from image_core.editor.loading import checkpoint_settings
 from image_core.editor.settings import EditorKind, EditorSettings
 from image_core.editor.tone import apply_tone
+from video_decorruptor.io import VideoWriter, open_video
 from video_decorruptor.restore.consistency import install_anchor_attention, temporal_smooth
 from video_decorruptor.restore.fusion import fuse_frames
-from video_decorruptor.io import VideoWriter, open_video
 from video_decorruptor.restore.presets import ConsistencySettings, VideoPreset, get_preset
 
 __all__ = ["ConsistencySettings", "VideoDecorruptor", "resolve_settings"]
@@ -50,14 +51,17 @@ MAX_DEFAULT_SIZE = 512
 # ``VideoDecorruptor``'s editor options -> the editor settings they override.
 EDITOR_OPTIONS = {
     **SETTING_ARGUMENTS,
-    **{name: name for name in ("image_guidance_decay", "start_from_image", "colour_fix_sigma", "tone_correction", "grid_shifts")},
+    **{
+        name: name
+        for name in ("image_guidance_decay", "start_from_image", "colour_fix_sigma", "tone_correction", "grid_shifts")
+    },
 }
 VIDEO_OPTIONS = ("batch_size", "size", "fusion_radius", "consistency")
 
 
 def resolve_settings(
     checkpoint: EditorSettings, kind: EditorKind, preset: str = "default", **options: Any
-) -> tuple[VideoPreset, EditorSettings]:  # fmt: skip
+) -> tuple[VideoPreset, EditorSettings]:
     """What a restorer does: the preset's video settings and the checkpoint's editor settings, the
     preset's editor overrides applied, then every option that is not None.
 
@@ -71,7 +75,9 @@ def resolve_settings(
     if unknown:
         raise TypeError(f"unknown restorer option(s) {', '.join(unknown)}")
     video = get_preset(preset).replace(**{name: options.get(name) for name in VIDEO_OPTIONS})
-    given = {EDITOR_OPTIONS[name]: value for name, value in options.items() if name in EDITOR_OPTIONS and value is not None}
+    given = {
+        EDITOR_OPTIONS[name]: value for name, value in options.items() if name in EDITOR_OPTIONS and value is not None
+    }
     editor = checkpoint.override(video.editor, kind, f"preset {preset!r}").override(given, kind, "editor options")
     return video, editor
 
@@ -179,7 +185,7 @@ class VideoDecorruptor:
     @classmethod
     def from_pretrained(
         cls, path: str | Path | None = None, device: str | None = None, dtype: torch.dtype | None = None, **kwargs
-    ) -> "VideoDecorruptor":
+    ) -> VideoDecorruptor:
         """Load a checkpoint (None: the embedded Decorruptor-Tiny) and wrap it; settings that do not
         fit the checkpoint fail before any weights load."""
         options = {name: kwargs.get(name) for name in (*VIDEO_OPTIONS, *EDITOR_OPTIONS)}
@@ -190,7 +196,9 @@ class VideoDecorruptor:
     # Frames
     # -----------------------------------------------------------------------------------------
 
-    def _edit(self, frames: np.ndarray, chunk_index: int, streams: list[_StreamState], anchor: np.ndarray | None) -> np.ndarray:
+    def _edit(
+        self, frames: np.ndarray, chunk_index: int, streams: list[_StreamState], anchor: np.ndarray | None
+    ) -> np.ndarray:
         """Edit one chunk of consecutive frames, (B, h, w, 3) uint8 -> (B, h, w, 3) uint8: once per
         grid shift (one stream state each), averaged, then the colour fix and the tone correction.
         An ``anchor`` (1, h, w, 3) is edited in front of the frames and dropped from the result."""
@@ -200,7 +208,9 @@ class VideoDecorruptor:
         edited = grid_shift_mean(edit, images, len(streams), self.pipe.vae_scale_factor)[prepended:]
         images = images[prepended:]
         if self.editor_settings.colour_fix_sigma > 0:  # the reference's smoothing carries state: only when the fix runs
-            edited = colour_fix(edited, self._colour_reference(images, streams[0]), self.editor_settings.colour_fix_sigma)
+            edited = colour_fix(
+                edited, self._colour_reference(images, streams[0]), self.editor_settings.colour_fix_sigma
+            )
         if self.editor_settings.tone_correction and self.pipe.tone_corrector is not None:
             edited = self._correct_tone(edited, streams[0])
         return tensor_to_images(edited, "numpy")
@@ -247,8 +257,12 @@ class VideoDecorruptor:
                 anchors, groups = groups[:, :prepended], groups[:, prepended:]
                 carried = stream.last_denoised
                 if step < len(carried):  # the previous chunk's last frame is this chunk's left neighbour
-                    smoothed = torch.stack([_smooth(torch.cat([left, group]), settings.smoothing, passes)[1:]
-                                            for left, group in zip(carried[step], groups)])  # fmt: skip
+                    smoothed = torch.stack(
+                        [
+                            _smooth(torch.cat([left, group]), settings.smoothing, passes)[1:]
+                            for left, group in zip(carried[step], groups)
+                        ]
+                    )
                 else:
                     smoothed = torch.stack([_smooth(group, settings.smoothing, passes) for group in groups])
                 carried[step : step + 1] = [smoothed[:, -1:]]
@@ -259,10 +273,12 @@ class VideoDecorruptor:
             self._anchor_state.start_batch(len(images), stream.anchor_tokens, recording, settings.anchor_only)
         try:
             return self.pipe(
-                image=images, generator=self._generator(chunk_index, len(images)), callback_on_step_end=smooth_step,
+                image=images,
+                generator=self._generator(chunk_index, len(images)),
+                callback_on_step_end=smooth_step,
                 callback_on_step_end_tensor_inputs=["denoised"],
                 settings=self.editor_settings.replace(colour_fix_sigma=0.0, tone_correction=False, grid_shifts=1),
-            ).images  # fmt: skip
+            ).images
         finally:
             self._anchor_state.enabled = False  # the pipeline stays usable on its own
 
@@ -326,7 +342,9 @@ class VideoDecorruptor:
         source_size = first_frame.shape[:2]
         work_size = working_size(*source_size, self.video.size, self.video.size_multiple or self.pipe.vae_scale_factor)
         streams = [_StreamState() for _ in range(self.editor_settings.grid_shifts)]
-        resized = (np.stack([_resize(f, work_size) for f in frames]) for frames in self._batches(chunks, first_frame.shape))
+        resized = (
+            np.stack([_resize(f, work_size) for f in frames]) for frames in self._batches(chunks, first_frame.shape)
+        )
         anchor = None
         for index, frames in enumerate(self._fused(resized)):
             edited = self._edit(frames, index, streams, anchor)
@@ -337,7 +355,10 @@ class VideoDecorruptor:
     def restore_frames(self, frames: np.ndarray) -> np.ndarray:
         """Restore a clip held in memory: (T, H, W, 3) uint8 -> (T, H, W, 3) uint8."""
         if not isinstance(frames, np.ndarray) or frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
-            raise ValueError(f"frames must be a uint8 array (T, H, W, 3), got {getattr(frames, 'dtype', type(frames))} {getattr(frames, 'shape', '')}")
+            raise ValueError(
+                "frames must be a uint8 array (T, H, W, 3), "
+                f"got {getattr(frames, 'dtype', type(frames))} {getattr(frames, 'shape', '')}"
+            )
         if len(frames) == 0:
             raise ValueError("frames is empty (T = 0)")
         return np.concatenate(list(self._restore_stream(iter([frames]), frames[0])))
@@ -441,7 +462,13 @@ class VideoDecorruptor:
             raise failure[0]
         writer.close()
         seconds = time.perf_counter() - started
-        return {"frames": count, "fps": info.fps, "seconds": seconds, "frames_per_second": count / seconds, "output": str(dst)}
+        return {
+            "frames": count,
+            "fps": info.fps,
+            "seconds": seconds,
+            "frames_per_second": count / seconds,
+            "output": str(dst),
+        }
 
     @staticmethod
     def _tee(chunks: Iterator[np.ndarray], sink: list[np.ndarray]) -> Iterator[np.ndarray]:
