@@ -7,27 +7,26 @@ Frames are padded (last row and column repeated) to a size each encoder handles 
 decoded frames cropped back. Measured with this project's PyAV wheels (x264 core 165, x265 4.x):
 - x264, widths of an odd number of macroblocks (80, 112, 176, 336 px): valgrind shows the
   macroblock tree reading uninitialised stack memory, and a process running x264 round trips of
-  an 80 px wide clip now and then encoded it to different bytes (1 run of 100 encodes in 10).
-  Even macroblock counts (96, 160, 320, 352 px) read nothing uninitialised, so widths are padded
-  to a multiple of 32 px, and x264 keeps its defaults (``mbtree=0`` would also quiet valgrind,
-  but it doubled a CRF-23 stream and so changed every severity). Padded, a process that ran the
-  whole corruption test file still got another stream now and then (2 runs of the file in 36, in
-  the macroblocks beside the padding), while fresh processes always gave the same one. (In-process
-  writes of a 64 px wide clip were not repeatable either: ``corrupt_video`` in
-  ``video_decorruptor.benchmark.corruptions`` stores with the tree off.)
+  an 80 px wide clip now and then encoded it to different bytes. Even macroblock counts (96, 160,
+  320, 352 px) read nothing uninitialised, so widths are padded to a multiple of 32 px, and x264
+  keeps its defaults (``mbtree=0`` would also quiet valgrind, but it made a CRF-23 stream much
+  larger and so changed every severity). Padded, a process that ran the whole corruption test
+  file still got another stream now and then (in the macroblocks beside the padding), while fresh
+  processes always gave the same one. (In-process writes of a 64 px wide clip were not repeatable
+  either: ``corrupt_video`` in ``video_decorruptor.benchmark.corruptions`` stores with the tree off.)
 - x265, one coding tree unit wide (up to 64 px): widths 34 to 48 px corrupted the heap (the
   process aborted with "free(): invalid next size", with or without threads), so widths are
-  padded to at least 128 px, two units. It is not repeatable within a process either (20 encodes
-  of one 320x240 clip at 40 kb/s gave 3 different streams), nor with its threads (fresh
-  processes: 2 streams in 12); fresh processes single-threaded (``pools=none:frame-threads=1``)
-  gave one stream in 12.
+  padded to at least 128 px, two units. It is not repeatable within a process either, nor with
+  its threads even in fresh processes; fresh processes single-threaded
+  (``pools=none:frame-threads=1``) always gave the same stream.
 - So by default every encode runs in a fresh Python process (``python -m image_core.codec``,
   frames in and the stream out through its pipes): the same frames give the same stream, and an
   encoder's abort becomes an error here.
 - Decoding uses the demuxer's own codec context. A decoder made with ``CodecContext.create`` and
   given the stream's extradata read uninitialised memory when it opened (valgrind), and an x264
-  round trip in a process that had also decoded HEVC then came out different 2 runs in 6 (0 in 8
-  now).
+  round trip in a process that had also decoded HEVC then came out different now and then (not
+  since decoding moved to the demuxer's context).
+The run counts behind these findings are in docs/history.md.
 The RGB <-> YUV 4:2:0 conversions are OpenCV's.
 """
 
@@ -69,7 +68,7 @@ def encode_frames(
     """Encode (T, H, W, 3) uint8 frames to an in-memory MP4 (4:2:0, as real streams are).
 
     ``fresh_process``: encode in a new Python process, so the same frames always give the same stream
-    (module docstring; about 0.25 s more per encode). False suits many small encodes (training pairs)
+    (module docstring; at the cost of a process start per encode). False suits many small encodes (training pairs)
     where one stream in many may come out different."""
     if codec == "libx265":  # quiet and single-threaded (module docstring), then the caller's own params
         options = {**options, "x265-params": ":".join(filter(None, [X265_PARAMS, options.get("x265-params")]))}

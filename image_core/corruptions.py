@@ -11,6 +11,9 @@ table (Hendrycks & Dietterich, ICLR 2019). Differences from the original code, a
 - OpenCV replaces scikit-image / Wand / PIL where it is faster and equivalent; uint8 output is
   rounded rather than truncated.
 
+One file because it is one registry: each corruption registers itself beside its severity table and
+the helpers the corruptions share, so the benchmark's definition reads in one place; about 425 lines.
+
 Example:
     >>> import numpy as np
     >>> image = np.full((64, 64, 3), 128, dtype=np.uint8)

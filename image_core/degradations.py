@@ -52,18 +52,19 @@ class DegradationModel:
     The tone change comes first, as in a camera, where the scene's haze or flat light is there
     before the sensor adds noise: contrast lowered towards the picture's grey mean (torchvision's
     ``adjust_contrast`` with a factor below 1), haze (a blend with a bright, slightly tinted
-    airlight) or exposure and gamma. Without it an editor never sees low-frequency damage; with it
-    (0.4) a from-scratch CPU run of the v2 recipe still learned to undo none of it (README).
+    airlight) or exposure and gamma. Without it an editor never sees low-frequency damage; with it,
+    a from-scratch CPU run of the shipped recipe still learned to undo none of it (docs/history.md),
+    so the separate tone corrector does that job.
 
     The rounds' noise is softened by the resizing and JPEG that follow it, as in a camera pipeline,
     and their Gaussian noise stops at 30 grey levels. The final noise is strong and left as it is:
     heavy sensor noise (Gaussian up to 100 grey levels, Poisson down to one photon at white) and
     impulse noise (dead and hot pixels). Test sets go that far (ImageNet-C and UCF-101C Gaussian
-    noise is 97 grey levels at severity 5), and editors trained without it lifted such clips from
-    10.8 dB only to 16-17 dB.
+    noise is 97 grey levels at severity 5), and editors trained without it left such clips far from
+    clean (docs/design.md, "Corruption modeling").
 
     Args:
-        tone_probability: chance of the global tone change (0: none, the v2 model's data).
+        tone_probability: chance of the global tone change (0: none, as in the shipped recipe).
         contrast_range: contrast factor (drawn log-uniform); the haze transmission uses it too.
         exposure_range: exposure gain (drawn log-uniform).
         gamma_range: gamma exponent (drawn log-uniform).

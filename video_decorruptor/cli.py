@@ -2,6 +2,10 @@
 
 Exit codes: 0 success, 2 bad usage (argparse), 1 a clear runtime error (message on stderr, no
 traceback unless ``VIDEO_DECORRUPTOR_DEBUG=1``).
+
+One file because it is one console script: each command's parser sits beside its thin runner, which
+imports the library module doing the work only when run, so the whole command line reads in one
+place; about 530 lines.
 """
 
 from __future__ import annotations

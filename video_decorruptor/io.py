@@ -7,6 +7,9 @@ files read as videos too. The writer encodes with PyAV into a temporary file bes
 renames it into place only when complete.
 
 Frames are always uint8 RGB arrays: one frame (H, W, 3), a chunk (T, H, W, 3).
+
+One file because the readers and the writer are one interface: they share the frame convention, the
+error type and the info record, and ``open_video`` chooses among them by name; about 415 lines.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 ``tiny`` is Decorruptor-Tiny, the model this project trains and embeds: a linear 4x4-patch
 autoencoder with 20 latent channels (:class:`~image_core.editor.autoencoder.PatchAutoencoder`;
-fidelity over compression: 2.4x fewer numbers than pixels, 35.6 dB on held-out crops) and a small
-InstructPix2Pix UNet.
+fidelity over compression: 2.4x fewer numbers than pixels, and held-out crops come back close to
+their originals) and a small InstructPix2Pix UNet.
 ``sd15`` is the Stable Diffusion 1.5 geometry the released Decorruptor checkpoints use. Random
 pipelines serve the speed benchmark and as the starting point of training from scratch.
 """

@@ -2,12 +2,13 @@
 components of the training photos' patches.
 
 Why not a deep ``AutoencoderKL`` for Decorruptor-Tiny: trained on the dozen photos this project
-has, the best one reconstructed held-out 128 px crops at 26.9 dB (33.8 on training crops), while a
-PCA of 4x4 patches fitted on the same photos keeps 31.6 dB with 16 components and 35.6 dB with 20
-(4 held-out crops). Patch statistics carry over to new photos; a deep encoder's learned features
-did not. Training beyond the PCA did not help on held-out crops in CPU trials: a zero-initialised
-convolutional refiner on the decoder took them from 31.6 to 30.7 dB in 600 steps, L1 fine-tuning
-of the linear maps from 30.1 to 29.9 dB in 1,500 (while training crops gained).
+has, even the best one reconstructed held-out crops far worse than training crops, and a PCA of 4x4
+patches fitted on the same photos reconstructs held-out crops better than any of the trained
+convolutional autoencoders did. Patch statistics carry over to new photos; a deep encoder's learned
+features did not. Training beyond the PCA did not help on held-out crops in CPU trials: a
+zero-initialised convolutional refiner on the decoder and L1 fine-tuning of the linear maps both
+lowered held-out fidelity while training crops gained. The figures are in docs/training.md
+("Recipe choices") and docs/history.md.
 
 The interface is the one the pipelines and training code use of ``AutoencoderKL``:
 ``encode(x).latent_dist.mode()``, ``decode(z).sample``, ``quant_conv`` / ``post_quant_conv``

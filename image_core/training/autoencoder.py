@@ -2,18 +2,18 @@
 
 The architecture's autoencoder class decides. A :class:`~image_core.editor.autoencoder.PatchAutoencoder`
 (Decorruptor-Tiny's) starts from the principal components of the patches of clean photo crops
-(dead-leaves images left out: with them in the fit, held-out crops lost 1.5 dB); its configs train
+(dead-leaves images left out: with them in the fit, held-out crops lost fidelity); its configs train
 no further steps (``max_steps: 0``), because gradient steps lowered held-out fidelity in every trial.
 An ``AutoencoderKL`` (the sd15 geometry, or any other) is trained as follows.
 
 The decoder only ever writes clean images (the editor's output), so the autoencoder learns to
 reconstruct clean photographs and nothing else: spending its capacity on reconstructing noise,
-which does not compress, held a probe on corruption pairs at 17-18 dB. The encoder still reads
+which does not compress, held a probe on corruption pairs at a low PSNR. The encoder still reads
 corrupted images at editing time; the editor's UNet learns what their latents look like.
 
 The decoder reads the posterior mode, not a sample. Decoding samples with a tiny KL weight let the
-model park 8 of its 16 channels at the prior (posterior std 0.84-0.98, almost no signal), which
-capped the first shipped model at 24 dB and handed the editor targets that were half noise. The
+model park many of its channels at the prior (posterior std near 1, almost no signal), which
+capped the first shipped model's fidelity and handed the editor targets that were half noise. The
 KL term is kept, tiny, only so the latents do not drift far from zero.
 
 After training, per-channel latent statistics are measured on held-out clean crops and folded into
@@ -97,8 +97,9 @@ def whiten_latents(vae: Autoencoder, mean: list[float], std: list[float]) -> Aut
     The encoder's ``quant_conv`` (mean rows, and an ``AutoencoderKL``'s log-variance rows) is shifted
     and scaled, the decoder's ``post_quant_conv`` takes the inverse, so decoding is unchanged. Why: the
     editor's UNet reads the corrupted image's raw latents beside unit-variance noisy ones (the published
-    layout); a deterministic autoencoder left them at std 0.07-0.25, which made the condition 5-15x
-    weaker than the noise it sits beside. The config's ``latents_mean``/``latents_std`` become 0 and 1.
+    layout); a deterministic autoencoder left them at a std well below 1, which made the condition
+    several times weaker than the noise it sits beside. The config's ``latents_mean``/``latents_std``
+    become 0 and 1.
     """
     mean_t, std_t = torch.tensor(mean), torch.tensor(std)
     channels = len(mean)

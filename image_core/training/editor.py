@@ -124,8 +124,8 @@ class LatentBank(Dataset):
         return self.target[i].float(), self.condition[i].float()
 
     def __getitems__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
-        """A whole batch in one gather: a DataLoader asks for it; item by item cost 16 ms per 128
-        on the GPU machine's CPU. Pair it with :meth:`collate`."""
+        """A whole batch in one gather: a DataLoader asks for it; item by item was slow on the GPU
+        machine's CPU (docs/training.md, "On a GPU"). Pair it with :meth:`collate`."""
         i = (torch.as_tensor(indices) % len(self.condition)).to(self.condition.device)
         return self.target[i].float(), self.condition[i].float()
 

@@ -4,16 +4,16 @@ Decorruptor pipelines.
 Pairs: clean crops of the training photos of 96 to 256 px, half of them first passed through the
 generic degradation model without its tone change (blur, noise, JPEG: the corrector must leave such
 damage alone) and a quarter only blurred (the corrector runs on edits, which are smooth: without
-these it took blurred edits for flattened ones and lost 0.4 to 0.7 dB on them; a blur of up to
-5 px rather than 2.5 halved what remained), 4 in 10 then given a generic tone change
+these it took blurred edits for flattened ones and lost PSNR on them; a blur of up to 5 px rather
+than 2.5 reduced what remained), 4 in 10 then given a generic tone change
 (``DegradationModel.tone_change``: contrast towards the mean, haze, exposure and gamma). The target is the
 image before the tone change. A bank of image statistics and sampled pixels is built once, so a
 step costs one small MLP call.
 
 The loss is per image ``log10(MSE + loss_floor)``, the PSNR a benchmark averages over images.
 With a plain MSE the rare confident repair of a tone-damaged image paid for small changes to
-every other image: on held-out crops, clean ones came back at 28.5 dB and blurred ones lost up to
-1.9 dB. In the log, a change to an image that needs none costs as much as the same factor of
+every other image: on held-out crops it changed clean ones, which need nothing, and lowered the
+PSNR of blurred ones. In the log, a change to an image that needs none costs as much as the same factor of
 error removed from one that does, and the floor (3e-4, about 35 dB) stops near-perfect pairs
 from dominating.
 

@@ -14,6 +14,9 @@ and logits (one file per classifier, mode and stream). Under ``torchrun --nproc_
 videos are sharded across ranks for the stateless modes and whole streams for TENT (which adapts
 along its stream, so a stream must stay in one process); rank 0 gathers everything, and the result equals a single
 process's run. The ranks share ``cache_dir``, so run them on one machine or a shared filesystem.
+
+One file because it is one evaluation: the modes, the cache keys and the sharding across ranks all
+work on the same streams and must agree for a rerun to reuse cached work; about 460 lines.
 """
 
 from __future__ import annotations

@@ -105,8 +105,8 @@ def write_published_storage(path: str | Path, frames: np.ndarray, fps: float) ->
     """Store (T, H, W, 3) uint8 frames as the published UCF-101C clips are stored: OpenCV's
     ``VideoWriter`` with FourCC ``mp4v`` (FFmpeg's MPEG-4 Part 2 encoder, Simple Profile, yuv420p by
     bicubic conversion, bit rate 1.5 x fps x width x height, quantiser >= 3, a keyframe at least every 12
-    frames), reproduced with PyAV. On a 3 s 320x240 pan its bit rate was OpenCV 5.1's within 0.2% clean
-    and at contrast-5 and rain-5, and 3 to 4% lower at gauss-, shot- and impulse-5. One encoder thread,
+    frames), reproduced with PyAV. Its bit rate follows OpenCV's closely on clean and smooth clips and
+    comes out a little lower on heavy noise (docs/history.md has the comparison). One encoder thread,
     so the same frames give the same bytes. Like OpenCV, an odd last row or column is dropped (4:2:0
     needs even sides)."""
     frames = frames[:, : frames.shape[1] // 2 * 2, : frames.shape[2] // 2 * 2]

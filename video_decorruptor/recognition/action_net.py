@@ -5,7 +5,7 @@ synthetic action dataset (:mod:`video_decorruptor.recognition.synthetic_actions`
 weights can be downloaded here. It takes clips (N, 3, T, H, W) as floats in [0, 1] and normalises
 them itself; its BatchNorm layers are what TENT adapts.
 
-    python -m video_decorruptor.recognition.action_net --ship        # about 25 minutes on 2 CPU cores
+    python -m video_decorruptor.recognition.action_net --ship        # retrain, then replace the embedded weights
 """
 
 from __future__ import annotations

@@ -12,6 +12,9 @@ last frame into the next chunk as a neighbour (:mod:`video_decorruptor.restore.c
 ``published`` preset is the published code's video path.
 Videos stream: decoding, editing and encoding overlap through bounded queues, so memory does not
 grow with the video's length.
+
+One file because it is one pipeline: decoding, fusion, editing, colour and tone fixes and encoding
+hand one video's state from batch to batch inside one class; about 480 lines.
 """
 
 from __future__ import annotations
@@ -107,9 +110,10 @@ def _resize(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 # Temporal smoothing passes over a sampling run: CM-4 smooths its latents once per step, and a
 # sampler with fewer steps makes up the rest at each step (a one-step CM smooths four times), so
-# the output is as steady whatever the step count. The colour fix's reference frames get as many.
-# Measured with benchmarks/temporal.py (8 frames in batches of 4, severity 5): warping error of all
-# mechanisms 0.0356 with the raw frames as reference, 0.0313 after one pass, 0.0290 after four.
+# the output is as steady whatever the step count. The colour fix's reference frames get as many:
+# taken from the raw frames, the input's noise came back as flicker, and more passes lowered
+# the warping error in benchmarks/temporal.py (docs/design.md, "Colour fix, grid shifts and tone
+# correction in the video layer").
 SMOOTHING_PASSES = 4
 
 
