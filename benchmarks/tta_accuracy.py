@@ -43,7 +43,7 @@ from video_decorruptor.benchmark.evaluate import MODES, EvaluationConfig, evalua
 from video_decorruptor.benchmark.evaluate import markdown_table as accuracy_table  # noqa: E402
 from video_decorruptor.benchmark.ucf101c import STORAGES, build_ucf101c, parse_severities  # noqa: E402
 from video_decorruptor.io import write_video  # noqa: E402
-from video_decorruptor.options import add_editor_options, editor_config_fields  # noqa: E402
+from video_decorruptor.options import add_editor_options, restorer_config  # noqa: E402
 from video_decorruptor.recognition.action_net import load_action_model  # noqa: E402
 from video_decorruptor.recognition.synthetic_actions import ACTION_CLASSES, SyntheticActions  # noqa: E402
 from video_decorruptor.restore.fusion import fuse_frames  # noqa: E402
@@ -133,7 +133,7 @@ def main() -> int:
                 splits_dir=splits,
                 corruptions=UCF101C_CORRUPTIONS,
                 severities=[severity],
-                **editor_config_fields(args),
+                editor=restorer_config(args),
                 output_dir=RESULTS_DIR / "tta_accuracy" / f"severity{severity}",
                 cache_dir=work / "cache",
             )
@@ -211,14 +211,15 @@ def main() -> int:
                     )
                 )
                 report[str(severity)]["fused_only"] = {"accuracy": fused, "seconds_per_clip": fusion_cost}
-        editor = editor_config_fields(args)
+        editor = restorer_config(args)
         save_json(
             "tta_accuracy",
             {
                 "clips": args.clips,
                 "storage": args.storage,
-                **editor,
-                "editor": editor["editor"] or "embedded",
+                "editor": editor.checkpoint or "embedded",
+                "editor_preset": editor.preset,
+                "editor_options": dict(editor.options),
                 "severities": report,
             },
             args.output,

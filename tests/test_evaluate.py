@@ -11,6 +11,7 @@ from tiny_editor import tiny_pipeline
 
 from video_decorruptor.benchmark.evaluate import MODES, EvaluationConfig, evaluate
 from video_decorruptor.benchmark.ucf101c import build_ucf101c
+from video_decorruptor.restore.presets import RestorerConfig
 
 STREAMS = ("gauss", "contrast")
 
@@ -26,14 +27,15 @@ def mini(tmp_path_factory):
     return {"root": root, "splits": splits, "ucf101c": base / "UCF-101C", "editor": editor}
 
 
-def config(mini, output, **overrides) -> EvaluationConfig:
+def config(mini, output, preset: str = "default", **overrides) -> EvaluationConfig:
+    """``editor_options`` in ``overrides``: restorer options on top of 4 frames per batch."""
+    options = {"batch_size": 4, **overrides.pop("editor_options", {})}
     values = dict(
         data=mini["ucf101c"],
         splits_dir=mini["splits"],
         corruptions=STREAMS,
         severities=[5],
-        editor=str(mini["editor"]),
-        editor_options={"batch_size": 4},
+        editor=RestorerConfig(str(mini["editor"]), preset, options),
         batch_size=2,
         output_dir=output,
         progress=False,
@@ -90,17 +92,15 @@ def test_another_editor_setting_or_rebuilt_data_misses_the_cache(mini, tmp_path)
             mini,
             tmp_path / "out",
             modes=["source", "restored"],
-            editor_options={"batch_size": 4, "colour_fix_sigma": 1.0},
+            editor_options={"colour_fix_sigma": 1.0},
         )
     )
     assert other_editor.seconds_per_clip["classify_source"] == 0  # the same clips and classifier
     assert other_editor.seconds_per_clip["restore"] > 0 and other_editor.seconds_per_clip["classify_restored"] > 0
-    unfused = evaluate(
-        config(mini, tmp_path / "out", modes=["restored"], editor_options={"batch_size": 4, "fusion_radius": 0})
-    )
+    unfused = evaluate(config(mini, tmp_path / "out", modes=["restored"], editor_options={"fusion_radius": 0}))
     assert unfused.seconds_per_clip["restore"] > 0  # the fusion radius is part of the key
     published = evaluate(
-        config(mini, tmp_path / "out", modes=["restored"], editor_preset="published", editor_options={"size": 64})
+        config(mini, tmp_path / "out", modes=["restored"], preset="published", editor_options={"size": 64})
     )
     assert published.seconds_per_clip["restore"] > 0  # and so is the preset
     rebuilt = tmp_path / "rebuilt"

@@ -7,10 +7,11 @@ import pytest
 from video_decorruptor.options import (
     add_editor_options,
     at_least,
-    editor_config_fields,
     positive_int,
+    restorer_config,
     restorer_settings,
 )
+from video_decorruptor.restore.presets import RestorerConfig
 
 
 def test_at_least_refuses_values_below_the_minimum_as_usage_errors(capsys):
@@ -69,10 +70,6 @@ def test_editor_options_map_to_the_restorer_and_to_the_evaluation():
         ]
     )
     assert args.classifier == "r3d_18"
-    assert editor_config_fields(args) == {
-        "editor": "ckpt",
-        "editor_preset": "published",
-        "editor_options": {"size": 64, "colour_fix_sigma": 1.5},
-    }
+    assert restorer_config(args) == RestorerConfig("ckpt", "published", {"size": 64, "colour_fix_sigma": 1.5})
     with pytest.raises(SystemExit):
         evaluate.parse_args(["--editor-grid-shifts", "3"])

@@ -22,9 +22,9 @@ from image_core import __version__
 from image_core.corruptions import CORRUPTIONS, FAMILIES, SEVERITIES, corruption_names
 from video_decorruptor.options import (
     add_editor_options,
-    editor_config_fields,
     non_negative_float,
     positive_int,
+    restorer_config,
     restorer_settings,
 )
 
@@ -388,7 +388,7 @@ def _run_evaluate(args: argparse.Namespace) -> None:
         modes=[m.strip() for m in args.modes.split(",") if m.strip()],
         classifier=args.classifier,
         weights=args.weights,
-        **editor_config_fields(args),
+        editor=restorer_config(args),
         batch_size=args.batch_size,
         tent_learning_rate=args.tent_lr,
         limit=args.limit,

@@ -9,10 +9,12 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
+from video_decorruptor.restore.presets import RestorerConfig
+
 __all__ = [
     "add_editor_options",
     "at_least",
-    "editor_config_fields",
+    "restorer_config",
     "non_negative_float",
     "non_negative_int",
     "positive_int",
@@ -56,7 +58,7 @@ EDITOR_OPTION_KEYWORDS = {
 def add_editor_options(parser: argparse.ArgumentParser, prefix: str = "") -> None:
     """The editor's checkpoint, the video preset and every setting, as options named
     ``--<prefix>steps`` and so on: with ``prefix=""`` (read back by :func:`restorer_settings`) the
-    checkpoint is ``--model``, with ``prefix="editor-"`` (read back by :func:`editor_config_fields`)
+    checkpoint is ``--model``, with ``prefix="editor-"`` (read back by :func:`restorer_config`)
     it is ``--editor``. Every setting defaults to None: the preset's value, else the checkpoint's."""
     from video_decorruptor.restore.presets import PRESETS
 
@@ -153,10 +155,6 @@ def restorer_settings(args: argparse.Namespace) -> dict[str, Any]:
     return {"path": args.model, "preset": args.preset, **_editor_keywords(args, "")}
 
 
-def editor_config_fields(args: argparse.Namespace) -> dict[str, Any]:
-    """The options ``add_editor_options(parser, "editor-")`` added, as the editor fields of ``EvaluationConfig``."""
-    return {
-        "editor": args.editor_model,
-        "editor_preset": args.preset,
-        "editor_options": _editor_keywords(args, "editor_"),
-    }
+def restorer_config(args: argparse.Namespace) -> RestorerConfig:
+    """The options ``add_editor_options(parser, "editor-")`` added, as ``EvaluationConfig.editor``."""
+    return RestorerConfig(args.editor_model, args.preset, _editor_keywords(args, "editor_"))

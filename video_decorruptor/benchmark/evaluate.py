@@ -27,7 +27,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -40,6 +39,7 @@ from video_decorruptor.benchmark.distributed import all_gather, barrier, process
 from video_decorruptor.benchmark.report import markdown_table, plot_accuracy, write_csv
 from video_decorruptor.recognition.classifiers import VIDEO_MODELS, VideoClassifier, create_video_classifier
 from video_decorruptor.recognition.tent import Tent
+from video_decorruptor.restore.presets import RestorerConfig
 
 __all__ = ["MODES", "EvaluationConfig", "EvaluationResult", "evaluate", "markdown_table"]
 
@@ -67,11 +67,10 @@ class EvaluationConfig:
         modes: a subset of ``MODES``.
         classifier: a key of ``VIDEO_MODELS``; ``weights`` its checkpoint (None: the embedded model
             for ``tiny_action_net``).
-        editor: editor checkpoint folder (None: the embedded Decorruptor-Tiny CM).
-        editor_preset: the restorer's preset (``"default"`` or ``"published"``).
-        editor_options: ``VideoDecorruptor`` keywords that override the preset and the checkpoint
-            (``num_inference_steps``, ``colour_fix_sigma``, ``batch_size``, ...). The restored clips'
-            cache key holds every resolved setting (:func:`video_decorruptor.restore.resolve_settings`).
+        editor: the restorer: checkpoint, preset and option overrides
+            (:class:`~video_decorruptor.restore.presets.RestorerConfig`; default: the embedded model
+            with the default preset). The restored clips' cache key holds every setting it resolves
+            to (:func:`video_decorruptor.restore.resolve_settings`), so a new setting cannot be missed.
         clip_length: frames per clip, sampled uniformly over the video (None: what the classifier needs, else 16).
         batch_size: clips per classifier batch, and per TENT update.
         tent_learning_rate: TENT's SGD step size.
@@ -93,9 +92,7 @@ class EvaluationConfig:
     split: str = "test1"
     classifier: str = "tiny_action_net"
     weights: str | None = None
-    editor: str | None = None
-    editor_preset: str = "default"
-    editor_options: dict[str, Any] = field(default_factory=dict)
+    editor: RestorerConfig = field(default_factory=RestorerConfig)
     clip_length: int | None = None
     batch_size: int = 8
     tent_learning_rate: float = 1e-3
@@ -187,13 +184,11 @@ class _Evaluator:
         from image_core.editor.loading import EMBEDDED_DEFAULT, checkpoint_settings
         from video_decorruptor.restore.restorer import resolve_settings
 
-        config = self.config
-        video, editor = resolve_settings(
-            *checkpoint_settings(config.editor), config.editor_preset, **config.editor_options
-        )
+        config, restorer = self.config, self.config.editor
+        video, editor = resolve_settings(*checkpoint_settings(restorer.checkpoint), restorer.preset, **restorer.options)
         return cache_key(
             RESTORATION_VERSION,
-            file_identity(config.editor or str(EMBEDDED_DEFAULT)),
+            file_identity(restorer.checkpoint or str(EMBEDDED_DEFAULT)),
             asdict(video),
             asdict(editor),
             config.seed,
@@ -251,13 +246,14 @@ class _Evaluator:
         if self._editor is None:
             from video_decorruptor.restore.restorer import VideoDecorruptor
 
+            restorer = self.config.editor
             self._editor = VideoDecorruptor.from_pretrained(
-                self.config.editor,
+                restorer.checkpoint,
                 device=self.device,
-                preset=self.config.editor_preset,
+                preset=restorer.preset,
                 seed=self.config.seed,
                 progress=False,
-                **self.config.editor_options,
+                **restorer.options,
             )
         return self._editor
 

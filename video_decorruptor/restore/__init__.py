@@ -1,9 +1,17 @@
 """Restoring video: the restorer (``VideoDecorruptor``), its presets, temporal fusion by optical flow,
 and the consistency mechanisms (anchor attention, latent smoothing). Imports only ``io`` below it."""
 
-from video_decorruptor.restore.presets import PRESETS, ConsistencySettings, VideoPreset, get_preset
+from video_decorruptor.restore.presets import PRESETS, ConsistencySettings, RestorerConfig, VideoPreset, get_preset
 
-__all__ = ["PRESETS", "ConsistencySettings", "VideoDecorruptor", "VideoPreset", "get_preset", "resolve_settings"]
+__all__ = [
+    "PRESETS",
+    "ConsistencySettings",
+    "RestorerConfig",
+    "VideoDecorruptor",
+    "VideoPreset",
+    "get_preset",
+    "resolve_settings",
+]
 
 
 def __getattr__(name: str):

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["PRESETS", "ConsistencySettings", "VideoPreset", "get_preset"]
+__all__ = ["PRESETS", "ConsistencySettings", "RestorerConfig", "VideoPreset", "get_preset"]
 
 
 @dataclass(frozen=True)
@@ -112,6 +112,25 @@ PRESETS: dict[str, VideoPreset] = {
         },
     ),
 }
+
+
+@dataclass(frozen=True)
+class RestorerConfig:
+    """What a restorer is built from, as one value a caller can keep (the evaluation keeps one).
+
+    Args:
+        checkpoint: editor checkpoint folder or hub id (None: the embedded Decorruptor-Tiny CM).
+        preset: a name of ``PRESETS``.
+        options: ``VideoDecorruptor`` keywords that override the preset and the checkpoint
+            (``num_inference_steps``, ``colour_fix_sigma``, ``batch_size``, ...).
+    """
+
+    checkpoint: str | None = None
+    preset: str = "default"
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        get_preset(self.preset)  # an unknown name fails here, before any work
 
 
 def get_preset(name: str) -> VideoPreset:
