@@ -8,6 +8,18 @@ import math
 import torch
 import torch.nn.functional as F
 
+# A scheduler config's keys that describe the model's noise schedule (what it was trained on), as
+# opposed to how a sampler walks it: what the DPM's published DDIM and the CM's LCM scheduler keep.
+NOISE_SCHEDULE_KEYS = (
+    "num_train_timesteps",
+    "beta_start",
+    "beta_end",
+    "beta_schedule",
+    "trained_betas",
+    "prediction_type",
+    "rescale_betas_zero_snr",
+)
+
 
 def image_guidance_schedule(num_steps: int, start: float = 1.8) -> torch.Tensor:
     """The published square-root decay of the image guidance: sqrt(linspace(start^2, 0, steps))."""

@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 from diffusers import DDIMScheduler, LCMScheduler
 
+from image_core.editor.latents import NOISE_SCHEDULE_KEYS
 from image_core.editor.pipeline_cm import DecorruptorCMPipeline
 from image_core.editor.pipeline_dpm import DecorruptorDPMPipeline
 from image_core.editor.settings import EditorKind, EditorSettings
@@ -17,15 +18,6 @@ EditorPipeline = DecorruptorCMPipeline | DecorruptorDPMPipeline
 # The embedded Decorruptor-Tiny lives here once trained (see the training issue); CM is the default.
 EMBEDDED_DIR = Path(__file__).resolve().parent.parent / "weights"
 EMBEDDED_DEFAULT = EMBEDDED_DIR / "decorruptor-tiny-cm"
-# What a non-DDIM scheduler config hands to the published DDIM: the model's noise schedule.
-PUBLISHED_SCHEDULE_KEYS = (
-    "num_train_timesteps",
-    "beta_start",
-    "beta_end",
-    "beta_schedule",
-    "trained_betas",
-    "prediction_type",
-)
 
 
 def resolve_checkpoint(path_or_id: str | Path | None) -> Path:
@@ -75,7 +67,7 @@ def published_ddim(scheduler_config: dict) -> DDIMScheduler:
     """
     if scheduler_config.get("_class_name") == "DDIMScheduler":
         return DDIMScheduler.from_config(scheduler_config, clip_sample=False, set_alpha_to_one=False)
-    schedule = {key: scheduler_config[key] for key in PUBLISHED_SCHEDULE_KEYS if key in scheduler_config}
+    schedule = {key: scheduler_config[key] for key in NOISE_SCHEDULE_KEYS if key in scheduler_config}
     return DDIMScheduler(**schedule, clip_sample=False, set_alpha_to_one=False)
 
 

@@ -23,23 +23,13 @@ from accelerate import PartialState
 from diffusers import LCMScheduler, UNet2DConditionModel
 from safetensors.torch import load_file
 
-from image_core.editor.latents import diffusion_latents, guidance_embedding
+from image_core.editor.latents import NOISE_SCHEDULE_KEYS, diffusion_latents, guidance_embedding
 from image_core.editor.pipeline_cm import DecorruptorCMPipeline
 from image_core.editor.pipeline_dpm import DecorruptorDPMPipeline
 from image_core.training.common import LoopConfig, config_main, in_memory_device, run_loop, step_generator
 from image_core.training.editor import LatentBank
 
 __all__ = ["DistillConfig", "distill", "main"]
-
-SCHEDULE_KEYS = (
-    "num_train_timesteps",
-    "beta_start",
-    "beta_end",
-    "beta_schedule",
-    "trained_betas",
-    "prediction_type",
-    "rescale_betas_zero_snr",
-)
 
 
 @dataclasses.dataclass
@@ -190,7 +180,7 @@ def distill(config: DistillConfig) -> Path:
         collate_fn=LatentBank.collate,
     )
     # The student samples on the teacher's noise schedule, whatever it is.
-    schedule = {key: value for key, value in teacher_pipe.scheduler.config.items() if key in SCHEDULE_KEYS}
+    schedule = {key: value for key, value in teacher_pipe.scheduler.config.items() if key in NOISE_SCHEDULE_KEYS}
     scheduler = LCMScheduler(
         **schedule,
         original_inference_steps=config.num_ddim_timesteps,

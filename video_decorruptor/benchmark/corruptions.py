@@ -321,27 +321,28 @@ def corrupt_video(
     severity: int,
     seed: int = 0,
     crf: int = 10,
+    write: Callable[[Path, np.ndarray, float], None] | None = None,
 ) -> dict:
     """Corrupt a video file into ``dst`` (atomically). Returns a summary (frames, fps, size).
 
-    The result is stored with libx264 at CRF ``crf`` in 4:4:4. A default encode (CRF 23, 4:2:0)
-    acts as a denoiser: on a 320x240 clip with gauss severity 5 it cut the mean damage from 57.7 to
-    42.3 grey levels. CRF 10 in 4:4:4 kept 56.9 (a storage error of 3.9 levels on pure noise, 0.6 on
-    a blurred clip) at about 17 MB per 150 noisy 320x240 frames; lossless would take twice that. x264 runs
-    without its macroblock tree: with it, 60 writes of one 64x64 pepper clip in one process decoded
-    to 7 to 16 different videos, without it to one (and 150 noisy 320x240 frames took 17.3 MB, not
-    19.3), so a corrupted dataset built twice is the same.
+    By default the result is stored with libx264 at CRF ``crf`` in 4:4:4, which keeps the
+    corruption as it is: a default encode (CRF 23, 4:2:0) acts as a denoiser on noise corruptions
+    (docs/commands.md, make-ucf101c, has the figures). x264 runs without its macroblock tree, which
+    is not repeatable within one process, so a corrupted dataset built twice is the same.
+    ``write(dst, frames, fps)`` stores the frames another way (e.g. as the published UCF-101C does).
     """
     from video_decorruptor.io import VideoWriter, read_video
 
     _check(name, severity)
     frames, info = read_video(src)
     corrupted = corrupt_frames(frames, name, severity, rng=seed, fps=info.fps, source_bit_rate=info.bit_rate)
-    options = {"preset": "fast", "x264-params": "mbtree=0"}  # x264's macroblock tree is not repeatable in-process
-    with VideoWriter(
-        dst, Fraction(info.fps).limit_denominator(1001), crf=crf, pixel_format="yuv444p", options=options
-    ) as writer:
-        writer.write(corrupted)
+    if write is not None:
+        write(Path(dst), corrupted, info.fps)
+    else:
+        options = {"preset": "fast", "x264-params": "mbtree=0"}
+        fps = Fraction(info.fps).limit_denominator(1001)
+        with VideoWriter(dst, fps, crf=crf, pixel_format="yuv444p", options=options) as writer:
+            writer.write(corrupted)
     return {
         "frames_in": len(frames),
         "frames_out": len(corrupted),

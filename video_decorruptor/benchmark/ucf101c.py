@@ -39,12 +39,11 @@ from image_core.io import atomic_path
 from video_decorruptor.benchmark.corruptions import (
     UCF101C_CORRUPTIONS,
     VIDEO_CORRUPTIONS,
-    corrupt_frames,
     corrupt_video,
     video_corruption_names,
 )
 from video_decorruptor.benchmark.data import parse_split, published_level_folder, video_list_path
-from video_decorruptor.io import open_video, read_video, write_video
+from video_decorruptor.io import open_video, write_video
 
 __all__ = [
     "LAYOUTS",
@@ -129,20 +128,6 @@ def write_published_storage(path: str | Path, frames: np.ndarray, fps: float) ->
     )
 
 
-def _corrupt_into_published_storage(source: Path, output: Path, corruption: str, severity: int, seed: int) -> dict:
-    """``corrupt_video`` with the published storage instead of the lossless one."""
-    frames, info = read_video(source)
-    corrupted = corrupt_frames(frames, corruption, severity, rng=seed, fps=info.fps, source_bit_rate=info.bit_rate)
-    write_published_storage(output, corrupted, info.fps)
-    return {
-        "frames_in": len(frames),
-        "frames_out": len(corrupted),
-        "fps": info.fps,
-        "width": info.width,
-        "height": info.height,
-    }
-
-
 def _frame_count(path: Path) -> int:
     """A finished output's frame count, from its header (nothing is decoded)."""
     reader = open_video(path)
@@ -185,10 +170,10 @@ class Job:
 def _run_job(job: Job) -> dict:
     """Corrupt one video; never raises (failures come back as records)."""
     record = job.record()
-    corrupt = corrupt_video if job.storage == "lossless" else _corrupt_into_published_storage
+    write = None if job.storage == "lossless" else write_published_storage
     start = time.perf_counter()
     try:
-        summary = corrupt(job.source, job.output, job.corruption, job.severity, seed=job.seed)
+        summary = corrupt_video(job.source, job.output, job.corruption, job.severity, seed=job.seed, write=write)
         record.update(status="ok", **summary, sha256=_sha256(job.output))
     except Exception as error:  # noqa: BLE001 - a bad input must not stop the whole build
         record.update(status="failed", error=f"{type(error).__name__}: {error}".strip())
