@@ -23,6 +23,7 @@ from image_core.corruptions import CORRUPTIONS, FAMILIES, SEVERITIES, corruption
 from video_decorruptor.options import (
     add_editor_options,
     non_negative_float,
+    non_negative_int,
     positive_int,
     restorer_config,
     restorer_settings,
@@ -406,7 +407,6 @@ def _run_evaluate(args: argparse.Namespace) -> None:
 
 
 def _add_train_classifier(subparsers: argparse._SubParsersAction) -> None:
-    from video_decorruptor.options import non_negative_int
     from video_decorruptor.recognition.classifiers import VIDEO_MODELS
 
     parser = subparsers.add_parser(

@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import math
-import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -21,6 +20,8 @@ from typing import Any, NamedTuple, TypeVar
 import torch
 import yaml
 from torch.utils.data import DataLoader, Dataset, Sampler
+
+from image_core.io import atomic_path
 
 __all__ = [
     "LogRow",
@@ -33,6 +34,7 @@ __all__ = [
     "read_log",
     "run_loop",
     "save_cached_tensors",
+    "save_checkpoint",
     "step_generator",
     "latest_checkpoint",
 ]
@@ -159,8 +161,9 @@ def save_cached_tensors(path: Path, tensors: dict[str, torch.Tensor], recipe: st
     temporary.replace(path)
 
 
-def latest_checkpoint(output_dir: str | Path) -> Path | None:
-    checkpoints = sorted((Path(output_dir) / "checkpoints").glob("step_*.pt"))
+def latest_checkpoint(output_dir: str | Path, prefix: str = "step") -> Path | None:
+    """The newest ``output_dir/checkpoints/<prefix>_<number>.pt`` (numbers zero-padded), or None."""
+    checkpoints = sorted((Path(output_dir) / "checkpoints").glob(f"{prefix}_*.pt"))
     return checkpoints[-1] if checkpoints else None
 
 
@@ -194,14 +197,16 @@ def read_log(output_dir: str | Path) -> list[LogRow]:
     return rows
 
 
-def _save_checkpoint(output_dir: Path, step: int, state: dict[str, Any], keep: int) -> Path:
+def save_checkpoint(output_dir: Path, name: str, state: dict[str, Any], keep: int) -> Path:
+    """``state`` as ``output_dir/checkpoints/<name>.pt`` (``<prefix>_<zero-padded number>``), written
+    aside and renamed into place so a kill never leaves half a checkpoint; only the newest ``keep``
+    of that prefix stay."""
     folder = output_dir / "checkpoints"
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"step_{step:08d}.pt"
-    temporary = path.with_suffix(".pt.partial")
-    torch.save(state, temporary)
-    os.replace(temporary, path)
-    for old in sorted(folder.glob("step_*.pt"))[:-keep]:
+    path = folder / f"{name}.pt"
+    with atomic_path(path) as temporary:
+        torch.save(state, temporary)
+    for old in sorted(folder.glob(f"{name.rsplit('_', 1)[0]}_*.pt"))[:-keep]:
         old.unlink()
     return path
 
@@ -346,7 +351,7 @@ def run_loop(
                 "scheduler": scheduler.state_dict(),
                 **({"ema": ema.state_dict()} if ema is not None else {}),
             }
-            _save_checkpoint(output_dir, step, state, config.keep_checkpoints)
+            save_checkpoint(output_dir, f"step_{step:08d}", state, config.keep_checkpoints)
         if out_of_time:
             accelerator.print(f"time budget of {config.time_budget_minutes} min reached at step {step}; stopping")
             break

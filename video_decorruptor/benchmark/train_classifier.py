@@ -39,7 +39,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 from tqdm.auto import tqdm
 
 from image_core.io import atomic_path
-from image_core.training.common import step_generator
+from image_core.training.common import latest_checkpoint, save_checkpoint, step_generator
 from video_decorruptor.benchmark.data import UCF101, uniform_indices
 from video_decorruptor.benchmark.distributed import all_gather, process_group
 from video_decorruptor.io import open_video
@@ -318,15 +318,8 @@ def export_weights(classifier: VideoClassifier, path: Path) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def _checkpoints(output_dir: Path) -> list[Path]:
-    return sorted((output_dir / "checkpoints").glob("epoch_*.pt"))
-
-
 def _save_checkpoint(output_dir: Path, epoch: int, state: dict[str, Any]) -> None:
-    with atomic_path(output_dir / "checkpoints" / f"epoch_{epoch:04d}.pt") as temporary:
-        torch.save(state, temporary)
-    for old in _checkpoints(output_dir)[:-KEEP_CHECKPOINTS]:
-        old.unlink()
+    save_checkpoint(output_dir, f"epoch_{epoch:04d}", state, KEEP_CHECKPOINTS)
 
 
 def _rng_state(device: torch.device) -> dict[str, torch.Tensor]:
@@ -417,8 +410,8 @@ def train_classifier(config: ClassifierTrainingConfig) -> TrainingResult:
         "world_size": int(os.environ.get("WORLD_SIZE", "1")),
     }
     output_dir = Path(config.output_dir)
-    checkpoints = _checkpoints(output_dir)
-    checkpoint = torch.load(checkpoints[-1], map_location="cpu", weights_only=True) if checkpoints else None
+    latest = latest_checkpoint(output_dir, "epoch")
+    checkpoint = torch.load(latest, map_location="cpu", weights_only=True) if latest else None
     if checkpoint is not None:
         changed = [
             f"{key} {checkpoint['settings'].get(key)!r} -> {settings[key]!r}"
@@ -460,7 +453,7 @@ def train_classifier(config: ClassifierTrainingConfig) -> TrainingResult:
             _set_rng_state(checkpoint["rng"][rank], device)
             history = [EpochRecord(**record) for record in checkpoint["history"]]
             if rank == 0:
-                print(f"resuming from {checkpoints[-1]} ({len(history)} of {config.epochs} epochs done)", flush=True)
+                print(f"resuming from {latest} ({len(history)} of {config.epochs} epochs done)", flush=True)
         model: nn.Module = classifier
         if world > 1:
             model = nn.parallel.DistributedDataParallel(classifier, device_ids=[device.index] if amp else None)
