@@ -1,5 +1,6 @@
 """Decorruptor pipelines with tiny random components (CPU, seconds)."""
 
+import cv2
 import numpy as np
 import PIL.Image
 import pytest
@@ -168,6 +169,18 @@ def test_keep_low_frequencies_takes_the_median_of_the_difference_so_impulse_grai
     assert (averaged - clean).mean() > 0.05  # what the grains would have added to the broad colours
     assert torch.equal(median_filter(salted, 1), salted)
     torch.testing.assert_close(median_filter(torch.arange(9.0).view(1, 1, 3, 3), 3)[0, 0, 1, 1], torch.tensor(4.0))
+
+
+def test_the_3x3_median_equals_opencvs_and_the_sorting_median_with_reflect_borders():
+    values = torch.rand(2, 3, 17, 23, generator=torch.Generator().manual_seed(1))
+    values[0, 0, 4, :] = 0.5  # ties
+    fast = median_filter(values, 3)
+    padded = torch.nn.functional.pad(values, (1,) * 4, mode="reflect")
+    sorted_median = padded.unfold(2, 3, 1).unfold(3, 3, 1).flatten(-2).median(dim=-1).values
+    assert torch.equal(fast, sorted_median)
+    # OpenCV's median filter (replicated borders) agrees everywhere inside
+    for image, filtered in zip(values.flatten(0, 1).numpy(), fast.flatten(0, 1).numpy()):
+        assert np.array_equal(cv2.medianBlur(image, 3)[1:-1, 1:-1], filtered[1:-1, 1:-1])
 
 
 def test_grid_shift_mean_shifts_every_copy_by_its_offset_and_back():

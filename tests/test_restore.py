@@ -3,13 +3,14 @@
 import subprocess
 import sys
 
+import cv2
 import numpy as np
 import pytest
 import torch
 from conftest import moving_clip, write_clip_with_audio
 from tiny_editor import tiny_pipeline
 
-from video_decorruptor.benchmark.metrics import flicker, psnr, ssim, warping_error
+from video_decorruptor.benchmark.metrics import flicker, grain, grain_ratio, psnr, ssim, warping_error
 from video_decorruptor.io import read_video, write_video
 from video_decorruptor.restore.consistency import AnchorAttentionProcessor, AnchorState, temporal_smooth
 from video_decorruptor.restore.restorer import ConsistencySettings, VideoDecorruptor, working_size
@@ -302,6 +303,23 @@ def test_metrics_on_consistent_and_flickering_outputs():
     assert 20 < psnr(clean, noisy) < 35
     with pytest.raises(ValueError, match="must both be"):
         psnr(clean, clean[:3])
+
+
+def test_grain_is_the_spread_of_fine_texture_and_its_ratio_tells_added_grain_from_lost_detail():
+    flat = np.full((3, 32, 40, 3), 120, np.uint8)
+    assert grain(flat) == 0.0
+    noise = np.random.default_rng(0).normal(0, 10, flat.shape)
+    noisy = np.clip(flat + noise, 0, 255).astype(np.uint8)
+    # white noise of std s minus its 3x3 Gaussian blur (OpenCV's [1, 2, 1] / 4 kernel, centre weight 1/4)
+    # keeps sqrt(0.75^2 + 4 / 8^2 + 4 / 16^2) = 0.80 s
+    assert 7.6 < grain(noisy) < 8.4
+    clean = moving_clip(4, 48, 64)
+    assert grain_ratio(clean, clean) == pytest.approx(1.0)
+    grainy = np.clip(clean + np.random.default_rng(1).normal(0, 16, clean.shape), 0, 255).astype(np.uint8)
+    blurred = np.stack([cv2.GaussianBlur(frame, (0, 0), 1.5) for frame in clean])
+    assert grain_ratio(clean, grainy) > 1.3 > 1.0 > grain_ratio(clean, blurred)
+    with pytest.raises(ValueError, match="must both be"):
+        grain_ratio(clean, clean[:2])
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:

@@ -9,6 +9,7 @@ import torch
 from tiny_editor import tiny_pipeline
 
 from image_core.editor import ToneCorrector, load_editor
+from image_core.editor.images import tensor_to_images
 from image_core.editor.tone import FEATURE_SIDE, apply_tone, tone_features
 from image_core.training.common import load_config
 from image_core.training.tone import ToneConfig, ToneObjective, build_tone_bank, train_tone
@@ -132,29 +133,30 @@ def test_training_resumes_exactly_exports_and_attaches_to_a_pipeline(tmp_path):
 
 
 @pytest.mark.parametrize("cm", [True, False], ids=["cm", "dpm"])
-def test_a_pipeline_corrects_the_tone_once_after_the_colour_fix_and_only_if_asked(cm):
+def test_a_pipeline_corrects_the_tone_before_the_edit_and_after_the_grid_shift_mean_and_only_if_asked(cm):
     pipe = tiny_pipeline(cm=cm)
     images = photo_like(2, 37)
     kwargs = {"num_inference_steps": 1}
     with_tone = pipe.settings.replace(grid_shifts=2, tone_correction=True)
+    without = with_tone.replace(tone_correction=False)
+    gain, offset = torch.full((2, 3), 1.5), torch.full((2, 3), -0.02)
     plain = pipe(image=images, generator=torch.Generator().manual_seed(0), settings=with_tone, **kwargs).images
     pipe.register_modules(tone_corrector=constant_corrector(1.5, -0.02))
     try:
         corrected = pipe(image=images, generator=torch.Generator().manual_seed(0), settings=with_tone, **kwargs).images
-        expected = apply_tone(plain, torch.full((2, 3), 1.5), torch.full((2, 3), -0.02))
-        torch.testing.assert_close(corrected, expected, atol=1e-5, rtol=0)  # once, on the grid-shift mean
-        skipped = pipe(
-            image=images,
-            generator=torch.Generator().manual_seed(0),
-            settings=with_tone.replace(tone_correction=False),
-            **kwargs,
-        ).images
-        torch.testing.assert_close(skipped, plain)
+        skipped = pipe(image=images, generator=torch.Generator().manual_seed(0), settings=without, **kwargs).images
     finally:
         pipe.register_modules(tone_corrector=None)
+    # the edit (both grid-shifted copies and the colour fix's reference) sees the corrected input,
+    # and the mean is corrected once more
+    edited = pipe(
+        image=apply_tone(images, gain, offset), generator=torch.Generator().manual_seed(0), settings=without, **kwargs
+    ).images
+    torch.testing.assert_close(corrected, apply_tone(edited, gain, offset), atol=1e-5, rtol=0)
+    torch.testing.assert_close(skipped, plain)
 
 
-def test_the_video_layer_corrects_the_tone_of_every_frame_with_a_steady_estimate():
+def test_the_video_layer_corrects_the_tone_before_the_fusion_and_the_edit_and_after_with_a_steady_estimate():
     pipe = tiny_pipeline(cm=True)
     frames = (photo_like(5, 32).permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)
     settings = {"batch_size": 2, "num_inference_steps": 1, "progress": False, "tone_correction": True}
@@ -167,6 +169,10 @@ def test_the_video_layer_corrects_the_tone_of_every_frame_with_a_steady_estimate
         pipe.register_modules(tone_corrector=None)
     assert np.array_equal(skipped, plain)
     # a constant estimate stays constant through the smoothing along time: every frame gets gain 1.5
+    # before the fusion and the edit, and again after them
     as_tensor = lambda a: torch.from_numpy(a).permute(0, 3, 1, 2).float() / 255  # noqa: E731
-    expected = apply_tone(as_tensor(plain), torch.full((5, 3), 1.5), torch.zeros(5, 3))
-    assert (as_tensor(corrected) - expected).abs().max() < 3 / 255  # the plain frames were rounded to uint8 first
+    gain, offset = torch.full((5, 3), 1.5), torch.zeros(5, 3)
+    toned = tensor_to_images(apply_tone(as_tensor(frames), gain, offset), "numpy")
+    edited = VideoDecorruptor(pipe, **{**settings, "tone_correction": False}).restore_frames(toned)
+    expected = apply_tone(as_tensor(edited), gain, offset)
+    assert (as_tensor(corrected) - expected).abs().max() < 3 / 255  # the edited frames were rounded to uint8 first

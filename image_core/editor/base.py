@@ -1,5 +1,5 @@
 """What both Decorruptor pipelines share: settings resolution, the instruction embedding, VAE
-helpers, the step-end callback and the post-processing the settings ask for.
+helpers, the step-end callback and the pre- and post-processing the settings ask for.
 
 Kept as one decorator plus one small mixin so each pipeline's ``__call__`` stays self-contained
 and readable top to bottom.
@@ -104,10 +104,11 @@ class DecorruptorMixin:
 
         Why: a latent edit's errors follow the autoencoder's patch grid (a patch code's error is a
         block), and a one-step edit is one draw of noise; shifted copies put the seams elsewhere and
-        draw new noise, and their mean is the better estimate. The colour fix and the tone
-        correction run once, on the mean.
+        draw new noise, and their mean is the better estimate. The tone correction runs before the
+        copies are made and after the mean; the colour fix once, on the mean.
         """
         images, kind = images_to_tensor(image)
+        images = self.correct_tone(images) if settings.tone_correction else images
         single = settings.replace(grid_shifts=1, colour_fix_sigma=0.0, tone_correction=False)
         edit = lambda copy, _: self(image=copy, settings=single, **kwargs).images  # noqa: E731
         mean = grid_shift_mean(edit, images, settings.grid_shifts, self.vae_scale_factor)
@@ -117,9 +118,11 @@ class DecorruptorMixin:
     def vae_scale_factor(self) -> int:
         return vae_downsampling(self.vae.config)
 
-    def prepare_images(self, image: ImageInput, generator, callback_tensor_inputs: list[str]):
-        """Check a call's inputs; return the images padded to the VAE factor (B, 3, H', W'), their
-        kind and their size before padding."""
+    def prepare_images(
+        self, image: ImageInput, generator, callback_tensor_inputs: list[str], settings: EditorSettings
+    ) -> tuple[torch.Tensor, str, tuple[int, int]]:
+        """Check a call's inputs; return the images, tone-corrected if the settings ask for it,
+        padded to the VAE factor (B, 3, H', W'), their kind and their size before padding."""
         unknown = sorted(set(callback_tensor_inputs) - set(CALLBACK_TENSOR_INPUTS))
         if unknown:
             raise ValueError(f"callback_on_step_end_tensor_inputs may name {CALLBACK_TENSOR_INPUTS}, got {unknown}")
@@ -127,6 +130,7 @@ class DecorruptorMixin:
         batch = images.shape[0]
         if isinstance(generator, list) and len(generator) != batch:
             raise ValueError(f"got {len(generator)} generators for a batch of {batch} images")
+        images = self.correct_tone(images) if settings.tone_correction else images
         return pad_to_multiple(images, self.vae_scale_factor), kind, tuple(images.shape[-2:])
 
     def diffusion_offset(self, image_latents: torch.Tensor) -> torch.Tensor:
@@ -246,7 +250,10 @@ class DecorruptorMixin:
 
     def correct_tone(self, images: torch.Tensor) -> torch.Tensor:
         """Images (B, 3, H, W) in [0, 1] through the checkpoint's tone corrector
-        (:mod:`image_core.editor.tone`); unchanged where the checkpoint has none."""
+        (:mod:`image_core.editor.tone`); unchanged where the checkpoint has none. It runs before the
+        edit, where the input's tone damage is undone (a large gain applied only after the edit would
+        stretch the edit's small errors and the codec blocks the colour fix carries over into visible
+        grain), and again after it, for the little the edit itself moved."""
         if self.tone_corrector is None:
             return images
         return self.tone_corrector.correct(images.to(self.tone_corrector.device))
@@ -260,9 +267,9 @@ class DecorruptorMixin:
         kind: str,
         return_dict: bool,
     ):
-        """The settings' post-processing: colour fix against the (padded) ``reference``, crop back to
-        ``size``, correct the tone (if asked and the checkpoint has a corrector; on the cropped image,
-        whose statistics it reads), convert to ``kind``."""
+        """The settings' post-processing: colour fix against the (padded, tone-corrected) ``reference``,
+        crop back to ``size``, correct the tone a second time (if asked: what the edit itself moved;
+        on the cropped image, whose statistics it reads), convert to ``kind``."""
         images = colour_fix(decoded, reference, settings.colour_fix_sigma)[..., : size[0], : size[1]]
         images = tensor_to_images(self.correct_tone(images) if settings.tone_correction else images, kind)
         self.maybe_free_model_hooks()

@@ -13,10 +13,31 @@ import torchvision.transforms.v2.functional as TF
 COLOUR_FIX_MEDIAN = 3
 
 
+def _median3(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    """Element-wise median of three tensors, by comparisons only (exact)."""
+    return torch.maximum(torch.minimum(a, b), torch.minimum(torch.maximum(a, b), c))
+
+
 def median_filter(images: torch.Tensor, size: int) -> torch.Tensor:
     """The median of every value's ``size`` x ``size`` neighbourhood (reflect padding, so H and W > size // 2):
-    (B, C, H, W) -> same."""
+    (B, C, H, W) -> same.
+
+    The 3 x 3 case (the colour fix's) sorts each column of three once and takes the median of the
+    largest low, the middle middle and the smallest high of three neighbouring columns, which is the
+    median of the nine (Paeth's identity): a dozen element-wise comparisons instead of a sort of
+    nine shifted copies of the batch.
+    """
     padded = F.pad(images, (size // 2,) * 4, mode="reflect")
+    if size == 3:
+        top, middle, bottom = padded[..., :-2, :], padded[..., 1:-1, :], padded[..., 2:, :]
+        low = torch.minimum(torch.minimum(top, middle), bottom)
+        high = torch.maximum(torch.maximum(top, middle), bottom)
+        mid = _median3(top, middle, bottom)
+        columns = lambda t: (t[..., :-2], t[..., 1:-1], t[..., 2:])  # noqa: E731
+        lows, mids, highs = columns(low), columns(mid), columns(high)
+        largest_low = torch.maximum(torch.maximum(*lows[:2]), lows[2])
+        smallest_high = torch.minimum(torch.minimum(*highs[:2]), highs[2])
+        return _median3(largest_low, _median3(*mids), smallest_high)
     windows = padded.unfold(2, size, 1).unfold(3, size, 1)  # (B, C, H, W, size, size)
     return windows.flatten(-2).median(dim=-1).values
 

@@ -48,7 +48,7 @@ class DecorruptorDPMPipeline(DecorruptorMixin, DiffusionPipeline):
         The arguments that name a setting default to None: the ``settings`` given, else the
         checkpoint's own (:class:`~image_core.editor.settings.EditorSettings`: published values
         unless its ``model_index.json`` says otherwise), which also say whether sampling starts
-        from the image and what post-processing runs (colour fix, tone correction, grid shifts).
+        from the image and what runs around the edit (tone correction, grid shifts, colour fix).
 
         Args:
             image: PIL image(s), uint8 array (H, W, 3) / (B, H, W, 3), or float tensor (B, 3, H, W) in [0, 1].
@@ -66,8 +66,9 @@ class DecorruptorDPMPipeline(DecorruptorMixin, DiffusionPipeline):
         Returns:
             ``EditorOutput`` whose ``images`` are of the input's kind and size.
         """
-        # 1. Check inputs, convert, pad to the VAE factor (``resolves_settings`` merged the settings)
-        images, kind, size = self.prepare_images(image, generator, callback_on_step_end_tensor_inputs)
+        # 1. Check inputs, convert, correct the tone (if asked), pad to the VAE factor
+        #    (``resolves_settings`` merged the settings)
+        images, kind, size = self.prepare_images(image, generator, callback_on_step_end_tensor_inputs, settings)
         batch, device = images.shape[0], self._execution_device
 
         # 2. Instruction embeddings: [text, null, null]

@@ -39,8 +39,8 @@ class EditorSettings:
             noise (published: pure noise times ``init_noise_sigma``).
         colour_fix_sigma: std in pixels below which the output takes the input's low frequencies
             (0 = off, published).
-        tone_correction: pass the output through the checkpoint's tone corrector, where it has one
-            (published: no such step).
+        tone_correction: pass the input through the checkpoint's tone corrector, where it has one,
+            before the edit, and the output after it (published: no such step).
         grid_shifts: 1, 2 or 4 edits on latent grids shifted by half a latent pixel, averaged
             (published: 1).
         residual_target: the model diffuses the change to the input's latents rather than the

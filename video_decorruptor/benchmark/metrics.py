@@ -6,6 +6,9 @@
   E = mean_t sum(M * |O_t - warp(O_{t+1})|^2) / sum(M) over the output O, in [0, 1] intensity units.
 - ``flicker``: mean absolute difference of consecutive output frames divided by the same figure on
   the reference (1.0 = as much frame-to-frame change as the clean video; more = flicker).
+- ``grain``: the fine texture of frames, std(frame - 3x3 Gaussian blur of frame) averaged over
+  frames; restored over clean says whether a repair added texture (stretched codec blocks, noise)
+  that the clean video does not have.
 
 All take uint8 (T, H, W, 3) arrays.
 """
@@ -18,7 +21,7 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from video_decorruptor.restore.flow import consistent, warp
 
-__all__ = ["flicker", "optical_flow", "psnr", "ssim", "warping_error"]
+__all__ = ["flicker", "grain", "grain_ratio", "optical_flow", "psnr", "ssim", "warping_error"]
 
 
 def _check(reference: np.ndarray, output: np.ndarray) -> None:
@@ -70,3 +73,20 @@ def flicker(reference: np.ndarray, output: np.ndarray) -> float:
     _check(reference, output)
     change = lambda v: np.abs(np.diff(v.astype(np.float32), axis=0)).mean()  # noqa: E731
     return float(change(output) / max(change(reference), 1e-6))
+
+
+def grain(frames: np.ndarray) -> float:
+    """Mean over frames of the std (in grey levels, over pixels and channels) of frame minus its
+    3 x 3 Gaussian blur (OpenCV's kernel for that size: [1, 2, 1] / 4 in each direction):
+    (T, H, W, 3) uint8 -> float."""
+    if frames.ndim != 4:
+        raise ValueError(f"frames must be (T, H, W, 3), got {frames.shape}")
+    values = [float((frame - cv2.GaussianBlur(frame, (3, 3), 0)).std()) for frame in frames.astype(np.float32)]
+    return float(np.mean(values))
+
+
+def grain_ratio(reference: np.ndarray, output: np.ndarray) -> float:
+    """``grain(output) / grain(reference)``: 1.0 = as much fine texture as the clean clip, above
+    = texture the clean clip does not have (grain), below = detail lost."""
+    _check(reference, output)
+    return grain(output) / max(grain(reference), 1e-6)

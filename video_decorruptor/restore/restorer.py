@@ -28,7 +28,7 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import cv2
 import numpy as np
@@ -51,6 +51,7 @@ from video_decorruptor.restore.presets import ConsistencySettings, VideoPreset, 
 __all__ = ["ConsistencySettings", "VideoDecorruptor", "resolve_settings"]
 
 MAX_DEFAULT_SIZE = 512
+T = TypeVar("T")
 # ``VideoDecorruptor``'s editor options -> the editor settings they override.
 EDITOR_OPTIONS = {
     **SETTING_ARGUMENTS,
@@ -108,6 +109,48 @@ def _resize(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(frame, (size[1], size[0]), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC)
 
 
+def ahead(items: Iterator[T], depth: int) -> Iterator[T]:
+    """``items`` produced in a worker thread up to ``depth`` items ahead of the consumer, in order.
+
+    Why: decoding, resizing, the tone estimate and the flow fusion (OpenCV and small torch ops,
+    which release the GIL) then overlap the editor's batch, so the cores that one stage leaves idle
+    serve the other. An exception in the worker is raised to the consumer at the item where it
+    happened; a consumer that stops early stops the worker.
+    """
+    handoff: queue.Queue = queue.Queue(maxsize=depth)
+    done, stop, failure = object(), threading.Event(), []
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        handoff.put(item, timeout=0.05)
+                        break
+                    except queue.Full:
+                        pass
+                if stop.is_set():
+                    return
+        except BaseException as error:  # noqa: BLE001 - handed to the consumer
+            failure.append(error)
+        handoff.put(done)
+
+    worker = threading.Thread(target=produce, daemon=True)
+    worker.start()
+    try:
+        while (item := handoff.get()) is not done:
+            yield item
+        if failure:
+            raise failure[0]
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a worker waiting on the full queue, then let it end
+            try:
+                handoff.get(timeout=0.05)
+            except queue.Empty:
+                pass
+
+
 # Temporal smoothing passes over a sampling run: CM-4 smooths its latents once per step, and a
 # sampler with fewer steps makes up the rest at each step (a one-step CM smooths four times), so
 # the output is as steady whatever the step count. The colour fix's reference frames get as many:
@@ -126,7 +169,8 @@ class _StreamState:
     anchor_tokens: list[torch.Tensor] = field(default_factory=list)
     last_denoised: list[torch.Tensor] = field(default_factory=list)
     last_frame: torch.Tensor | None = None  # the previous batch's last input frame (1, 3, h, w)
-    last_tone: torch.Tensor | None = None  # the previous batch's last tone estimate (1, 6, 1, 1): log-gain, offset
+    # per tone stage ("input", "output"), the previous batch's last estimate (1, 6, 1, 1): log-gain, offset
+    last_tone: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 @dataclass
@@ -159,7 +203,8 @@ class VideoDecorruptor:
             averaged. Each shift keeps its own anchor and smoothing state across batches; the colour
             fix runs once, on the mean.
         tone_correction: pass the frames through the checkpoint's tone corrector where it has one
-            (:mod:`image_core.editor.tone`), with its per-frame gain and offset smoothed along time.
+            (:mod:`image_core.editor.tone`), before the fusion and the edit and again after them, with
+            its per-frame gains and offsets smoothed along time.
         progress: show a progress bar in frames.
     """
 
@@ -204,7 +249,7 @@ class VideoDecorruptor:
         self, frames: np.ndarray, chunk_index: int, streams: list[_StreamState], anchor: np.ndarray | None
     ) -> np.ndarray:
         """Edit one chunk of consecutive frames, (B, h, w, 3) uint8 -> (B, h, w, 3) uint8: once per
-        grid shift (one stream state each), averaged, then the colour fix and the tone correction.
+        grid shift (one stream state each), averaged, then the colour fix and the output's tone correction.
         An ``anchor`` (1, h, w, 3) is edited in front of the frames and dropped from the result."""
         images, _ = images_to_tensor(frames if anchor is None else np.concatenate([anchor, frames]))
         prepended = 0 if anchor is None else 1
@@ -215,19 +260,27 @@ class VideoDecorruptor:
             edited = colour_fix(
                 edited, self._colour_reference(images, streams[0]), self.editor_settings.colour_fix_sigma
             )
-        if self.editor_settings.tone_correction and self.pipe.tone_corrector is not None:
-            edited = self._correct_tone(edited, streams[0])
+        if self._tone_corrects:
+            edited = self._correct_tone(edited, streams[0], "output")
         return tensor_to_images(edited, "numpy")
 
+    @property
+    def _tone_corrects(self) -> bool:
+        return self.editor_settings.tone_correction and self.pipe.tone_corrector is not None
+
     @torch.no_grad()
-    def _correct_tone(self, frames: torch.Tensor, stream: _StreamState) -> torch.Tensor:
-        """The checkpoint's tone correction of frames (B, 3, h, w), its log-gain and offset smoothed
-        along time as the colour reference is: a per-frame estimate moves a little with the content,
-        which a video would show as flicker of the whole frame."""
+    def _correct_tone(self, frames: torch.Tensor, stream: _StreamState, stage: str) -> torch.Tensor:
+        """The checkpoint's tone correction of frames (B, 3, h, w) at one ``stage``: ``"input"``,
+        before the fusion and the edit, so that both see (and remove) what the gain stretches (codec
+        blocks and noise that a low-contrast frame hides), and ``"output"``, after the edit, for the
+        little the edit itself moved (a one-step edit of heavy noise loses some contrast); that second
+        gain stays near 1 and so no longer stretches the edit's own errors into grain. Each stage's
+        log-gain and offset are smoothed along time as the colour reference is: a per-frame estimate
+        moves a little with the content, which a video would show as flicker of the whole frame."""
         gain, offset = self.pipe.tone_corrector(frames)
         estimates = torch.cat([gain.log(), offset], 1)[..., None, None]  # (B, 6, 1, 1)
-        smoothed = self._smooth_after(estimates, stream.last_tone)[:, :, 0, 0]
-        stream.last_tone = estimates[-1:]
+        smoothed = self._smooth_after(estimates, stream.last_tone.get(stage))[:, :, 0, 0]
+        stream.last_tone[stage] = estimates[-1:]
         return apply_tone(frames.float(), smoothed[:, :3].exp(), smoothed[:, 3:])
 
     def _generator(self, chunk_index: int, frames: int) -> torch.Generator | list[torch.Generator]:
@@ -349,8 +402,13 @@ class VideoDecorruptor:
         resized = (
             np.stack([_resize(f, work_size) for f in frames]) for frames in self._batches(chunks, first_frame.shape)
         )
+        if self._tone_corrects:
+            resized = (
+                tensor_to_images(self._correct_tone(images_to_tensor(frames)[0], streams[0], "input"), "numpy")
+                for frames in resized
+            )
         anchor = None
-        for index, frames in enumerate(self._fused(resized)):
+        for index, frames in enumerate(ahead(self._fused(resized), depth=1)):
             edited = self._edit(frames, index, streams, anchor)
             if self.video.anchor_in_every_chunk and anchor is None:
                 anchor = frames[:1]
@@ -381,8 +439,9 @@ class VideoDecorruptor:
     ) -> dict:
         """Restore a video file (or folder of frames) into ``dst``, streaming.
 
-        Decoding runs ahead in one thread and encoding behind in another, each through a queue of
-        two batches, so the editor stays busy and memory stays bounded. The output keeps the
+        Decoding runs ahead in one thread, resizing, tone correction and fusion in another, encoding
+        behind in a third, each through a queue of one or two batches, so the editor stays busy and
+        memory stays bounded. The output keeps the
         source's fps and size (``side_by_side`` puts input | restored next to each other) and
         appears only when complete. An audio track is copied through unchanged.
 
@@ -394,28 +453,9 @@ class VideoDecorruptor:
         reader = open_video(src, backend)
         info = reader.info
         started = time.perf_counter()
-        decoded: queue.Queue = queue.Queue(maxsize=2)
         encoded: queue.Queue = queue.Queue(maxsize=2)
         failure: list[BaseException] = []
-        done, stop = object(), threading.Event()
-
-        def decode() -> None:
-            try:
-                for chunk in reader.chunks(self.video.batch_size):
-                    if stop.is_set():
-                        break
-                    decoded.put(chunk)
-            except BaseException as error:  # noqa: BLE001 - handed to the main thread
-                failure.append(error)
-            finally:
-                decoded.put(done)
-
-        def chunks() -> Iterator[np.ndarray]:
-            while (item := decoded.get()) is not done:
-                yield item
-            if failure:
-                raise failure[0]
-
+        done = object()
         writer = VideoWriter(dst, info.fps, crf=crf, audio_from=src if info.has_audio else None)
 
         def encode() -> None:
@@ -425,21 +465,18 @@ class VideoDecorruptor:
             except BaseException as error:  # noqa: BLE001
                 failure.append(error)
 
-        threads = [threading.Thread(target=decode, daemon=True), threading.Thread(target=encode, daemon=True)]
-        for thread in threads:
-            thread.start()
+        encoder = threading.Thread(target=encode, daemon=True)
+        encoder.start()
         bar = tqdm(total=info.num_frames, desc="restoring", unit="frame", disable=not self.progress)
-        originals: list[np.ndarray] = []  # inputs not yet paired with their restoration (side by side)
+        originals: deque[np.ndarray] = deque()  # inputs not yet paired with their restoration (side by side)
         count, failed = 0, False
+        stream = ahead(reader.chunks(self.video.batch_size), depth=2)
         try:
-            stream = chunks()
             first = next(stream)
             source = itertools.chain([first], stream)
             for restored in self._restore_stream(self._tee(source, originals) if side_by_side else source, first[0]):
                 if side_by_side:
-                    pending = np.concatenate(originals)
-                    originals[:] = [pending[len(restored) :]]
-                    restored = np.concatenate([pending[: len(restored)], restored], axis=2)
+                    restored = np.concatenate([self._take(originals, len(restored)), restored], axis=2)
                 encoded.put(restored)
                 count += len(restored)
                 bar.update(len(restored))
@@ -449,14 +486,9 @@ class VideoDecorruptor:
             failed = True
             raise
         finally:
-            stop.set()
-            while threads[0].is_alive():  # unblock a decoder waiting on the full queue, then let it end
-                try:
-                    decoded.get(timeout=0.05)
-                except queue.Empty:
-                    pass
+            stream.close()  # stops the decoder
             encoded.put(done)
-            threads[1].join()
+            encoder.join()
             bar.close()
             reader.close()
             if failed:
@@ -475,7 +507,22 @@ class VideoDecorruptor:
         }
 
     @staticmethod
-    def _tee(chunks: Iterator[np.ndarray], sink: list[np.ndarray]) -> Iterator[np.ndarray]:
+    def _tee(chunks: Iterator[np.ndarray], sink: deque[np.ndarray]) -> Iterator[np.ndarray]:
+        """The chunks, each also appended to ``sink`` (from the thread that reads them) before it is passed on."""
         for chunk in chunks:
             sink.append(chunk)
             yield chunk
+
+    @staticmethod
+    def _take(chunks: deque[np.ndarray], count: int) -> np.ndarray:
+        """The first ``count`` frames of the queued chunks, removed from the queue. Only the consumer
+        takes from the left while the reading thread appends on the right (deque operations are atomic);
+        a frame is restored only after it was read, so the frames are there."""
+        taken, missing = [], count
+        while missing:
+            chunk = chunks.popleft()
+            taken.append(chunk[:missing])
+            if len(chunk) > missing:
+                chunks.appendleft(chunk[missing:])
+            missing -= len(taken[-1])
+        return np.concatenate(taken)
