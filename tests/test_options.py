@@ -43,12 +43,14 @@ def test_editor_options_map_to_the_restorer_and_to_the_evaluation():
                 "--image-guidance-schedule",
                 "constant",
                 "--start-from-image",
+                "--compile",
             ]
         )
     )
     assert settings == {
         "path": "ckpt",
         "preset": "default",
+        "compile": True,
         "num_inference_steps": 2,
         "tone_correction": False,
         "fusion_radius": 0,

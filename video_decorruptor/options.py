@@ -130,6 +130,13 @@ def add_editor_options(parser: argparse.ArgumentParser, prefix: str = "") -> Non
         help="the checkpoint's tone correction, where it has one (a learned global gain and offset per frame, "
         "smoothed along time, that undoes lowered contrast; published: no such step)",
     )
+    if not prefix:
+        add(
+            "--compile",
+            action="store_true",
+            help="torch.compile the editor's UNet (CUDA graphs on a GPU): the first batch compiles, which takes a "
+            "minute; worth it on a GPU for long videos, no faster on a CPU",
+        )
     add(
         f"--{prefix}fusion-radius",
         type=non_negative_int,
@@ -152,7 +159,7 @@ def _editor_keywords(args: argparse.Namespace, prefix: str) -> dict[str, Any]:
 
 def restorer_settings(args: argparse.Namespace) -> dict[str, Any]:
     """The options ``add_editor_options(parser)`` added, as the keywords of ``VideoDecorruptor.from_pretrained``."""
-    return {"path": args.model, "preset": args.preset, **_editor_keywords(args, "")}
+    return {"path": args.model, "preset": args.preset, "compile": args.compile, **_editor_keywords(args, "")}
 
 
 def restorer_config(args: argparse.Namespace) -> RestorerConfig:

@@ -97,6 +97,7 @@ class AnchorAttentionProcessor:
         self.state = state
         self.inner = AttnProcessor2_0()
 
+    @torch.compiler.disable  # its Python state changes every call: a compiled UNet steps out here
     def __call__(
         self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None, *args, **kwargs
     ):

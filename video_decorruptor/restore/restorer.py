@@ -233,13 +233,19 @@ class VideoDecorruptor:
 
     @classmethod
     def from_pretrained(
-        cls, path: str | Path | None = None, device: str | None = None, dtype: torch.dtype | None = None, **kwargs
+        cls,
+        path: str | Path | None = None,
+        device: str | None = None,
+        dtype: torch.dtype | None = None,
+        compile: bool = False,
+        **kwargs,
     ) -> VideoDecorruptor:
         """Load a checkpoint (None: the embedded Decorruptor-Tiny) and wrap it; settings that do not
-        fit the checkpoint fail before any weights load."""
+        fit the checkpoint fail before any weights load. ``compile``: see
+        :func:`image_core.editor.loading.compile_unet`."""
         options = {name: kwargs.get(name) for name in (*VIDEO_OPTIONS, *EDITOR_OPTIONS)}
         resolve_settings(*checkpoint_settings(path), kwargs.get("preset", "default"), **options)
-        return cls(load_editor(path, device=device, dtype=dtype), **kwargs)
+        return cls(load_editor(path, device=device, dtype=dtype, compile=compile), **kwargs)
 
     # -----------------------------------------------------------------------------------------
     # Frames
