@@ -14,6 +14,7 @@ from image_core.editor import load_editor
 from video_decorruptor.benchmark.metrics import flicker, grain, grain_ratio, psnr, ssim, warping_error
 from video_decorruptor.io import read_video, write_video
 from video_decorruptor.restore.consistency import AnchorAttentionProcessor, AnchorState, temporal_smooth
+from video_decorruptor.restore.presets import PRESETS
 from video_decorruptor.restore.restorer import ConsistencySettings, VideoDecorruptor, working_size
 
 
@@ -75,6 +76,24 @@ def test_working_size_rounds_the_long_side_to_the_vae_factor():
     assert working_size(240, 320, None, 8) == (240, 320)
     assert working_size(720, 1280, None, 8) == (288, 512)  # native capped at 512
     assert working_size(240, 320, 128, 4) == (96, 128)
+
+
+def test_the_fast_preset_edits_at_160_pixels_once_per_batch_and_returns_the_source_size(cm, monkeypatch):
+    fast = VideoDecorruptor(cm, preset="fast", progress=False)
+    assert (fast.video.size, fast.editor_settings.grid_shifts) == (160, 1)
+    assert fast.video.fusion_radius == PRESETS["default"].fusion_radius  # the default machinery otherwise
+    edited = []
+    original = VideoDecorruptor._edit_copy
+
+    def recording(self, images, chunk_index, stream, prepended):
+        edited.append(tuple(images.shape[-2:]))
+        return original(self, images, chunk_index, stream, prepended)
+
+    monkeypatch.setattr(VideoDecorruptor, "_edit_copy", recording)
+    clip = moving_clip(3, 120, 200)
+    assert fast.restore_frames(clip).shape == clip.shape
+    assert edited == [(96, 160)]  # one edit of the batch, long side 160
+    assert VideoDecorruptor(cm, preset="fast", size=64, grid_shifts=2, progress=False).video.size == 64  # options win
 
 
 def test_anchor_attention_makes_frames_depend_on_the_anchor(cm):
@@ -438,7 +457,7 @@ def test_restore_cli_out_of_range_numbers_are_bad_usage(option, value, tmp_path,
     assert list(tmp_path.iterdir()) == []
 
 
-def test_the_fast_path_restores_a_video_as_the_plain_path_does(tmp_path, clip):
+def test_the_compiled_channels_last_path_restores_a_video_as_the_plain_path_does(tmp_path, clip):
     """Channels-last weights and a compiled UNet (inductor on this CPU; CUDA graphs need a GPU) give the
     plain path's frames within one grey level, anchor attention and smoothing included."""
     tiny_pipeline(cm=True).save_pretrained(tmp_path / "cm")

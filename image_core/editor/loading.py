@@ -104,9 +104,7 @@ def load_editor(
             (needs a connection), or None for the embedded Decorruptor-Tiny.
         device: default CUDA when available, else CPU.
         dtype: default float16 on CUDA, float32 on CPU.
-        channels_last: the UNet and the autoencoder in channels-last memory format, the layout cuDNN's
-            and oneDNN's convolutions prefer (outputs equal to the plain layout's up to rounding).
-        compile: ``torch.compile`` the UNet (:func:`compile_unet`): the first batch of each shape
+        channels_last, compile: the fast path (:func:`speed_up`); the first batch of each shape
             compiles, the later ones run the compiled kernels.
 
     Raises:
@@ -123,20 +121,28 @@ def load_editor(
     scheduler = LCMScheduler.from_config(scheduler_config) if is_cm else published_ddim(scheduler_config)
     pipe = pipeline_class.from_pretrained(folder, scheduler=scheduler, dtype=dtype, variant=_variant(folder))
     pipe.to(device)
+    speed_up(pipe, channels_last=channels_last, compile=compile)
+    return pipe
+
+
+def speed_up(pipe: EditorPipeline, channels_last: bool = True, compile: bool = False) -> None:
+    """Put a loaded pipeline on the fast path, in place; its outputs stay those of the plain one up
+    to rounding. Shared by :func:`load_editor` and the speed benchmarks, so that what they time is
+    what users run.
+
+    Args:
+        channels_last: the UNet and the autoencoder in channels-last memory format, the layout
+            cuDNN's and oneDNN's convolutions prefer.
+        compile: ``torch.compile`` the UNet. On CUDA with CUDA graphs (mode ``reduce-overhead``): a
+            small UNet at a small batch waits on hundreds of kernel launches per step, which one
+            graph replay replaces. On CPU with inductor's default mode, which fuses the element-wise
+            work between convolutions; on two cores the convolutions dominate and the compiled UNet
+            is about as fast as the eager one, so the command line leaves it off there. Shapes are
+            static: the last, shorter batch of a video compiles once more.
+    """
     if channels_last:
         for module in (pipe.unet, pipe.vae):
             module.to(memory_format=torch.channels_last)
     if compile:
-        compile_unet(pipe)
-    return pipe
-
-
-def compile_unet(pipe: EditorPipeline) -> None:
-    """``torch.compile`` the pipeline's UNet in place. On CUDA with CUDA graphs (mode
-    ``reduce-overhead``): a small UNet at a small batch waits on hundreds of kernel launches per
-    step, which one graph replay replaces. On CPU with inductor's default mode, which fuses the
-    element-wise work between convolutions; on two cores the convolutions dominate and the compiled
-    UNet is about as fast as the eager one, so the command line leaves it off there. Shapes are
-    static: the last, shorter batch of a video compiles once more."""
-    mode = "reduce-overhead" if pipe.unet.device.type == "cuda" else None
-    pipe.unet.compile(mode=mode, dynamic=False)
+        mode = "reduce-overhead" if pipe.unet.device.type == "cuda" else None
+        pipe.unet.compile(mode=mode, dynamic=False)

@@ -242,7 +242,7 @@ class VideoDecorruptor:
     ) -> VideoDecorruptor:
         """Load a checkpoint (None: the embedded Decorruptor-Tiny) and wrap it; settings that do not
         fit the checkpoint fail before any weights load. ``compile``: see
-        :func:`image_core.editor.loading.compile_unet`."""
+        :func:`image_core.editor.loading.speed_up`."""
         options = {name: kwargs.get(name) for name in (*VIDEO_OPTIONS, *EDITOR_OPTIONS)}
         resolve_settings(*checkpoint_settings(path), kwargs.get("preset", "default"), **options)
         return cls(load_editor(path, device=device, dtype=dtype, compile=compile), **kwargs)
