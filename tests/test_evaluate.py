@@ -209,4 +209,4 @@ def test_cli_names_the_classifier_classifier_and_keeps_model_as_a_deprecated_ali
     assert main([*common, "--model", "tiny_action_net"]) == 0
     assert "--model is deprecated" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        main([*common, "--preset", "fast"])
+        main([*common, "--preset", "turbo"])

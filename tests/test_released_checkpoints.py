@@ -297,8 +297,8 @@ def test_every_option_overrides_the_preset_and_the_checkpoint():
     )
     assert overridden.editor_settings.colour_fix_sigma == 1.0 and overridden.editor_settings.image_guidance_scale == 1.1
     assert overridden.video.fusion_radius == 1 and overridden.video.batch_size == 4 and overridden.video.size == 512
-    with pytest.raises(ValueError, match="unknown preset 'fast'; known: default, published"):
-        VideoDecorruptor(pipe, preset="fast")
+    with pytest.raises(ValueError, match="unknown preset 'turbo'; known: default, published, fast"):
+        VideoDecorruptor(pipe, preset="turbo")
     with pytest.raises(ValueError, match="applies to DPM checkpoints only"):
         VideoDecorruptor(pipe, image_guidance_decay=False)
     with pytest.raises(ValueError, match="batch_size must be >= 2"):
@@ -348,6 +348,6 @@ def test_restore_cli_with_the_published_preset_on_a_released_replica(released, t
     assert code == 1 and len(lines) == 1 and "applies to DPM checkpoints only" in lines[0]
     assert set(tmp_path.iterdir()) == before
     with pytest.raises(SystemExit) as exit_info:
-        main(["restore", str(source), "-o", str(tmp_path / "x.mp4"), "--preset", "fast"])
-    assert exit_info.value.code == 2 and "invalid choice: 'fast'" in capsys.readouterr().err
+        main(["restore", str(source), "-o", str(tmp_path / "x.mp4"), "--preset", "turbo"])
+    assert exit_info.value.code == 2 and "invalid choice: 'turbo'" in capsys.readouterr().err
     assert set(tmp_path.iterdir()) == before

@@ -121,8 +121,11 @@ class DecorruptorMixin:
     def prepare_images(
         self, image: ImageInput, generator, callback_tensor_inputs: list[str], settings: EditorSettings
     ) -> tuple[torch.Tensor, str, tuple[int, int]]:
-        """Check a call's inputs; return the images, tone-corrected if the settings ask for it,
-        padded to the VAE factor (B, 3, H', W'), their kind and their size before padding."""
+        """Check a call's inputs; return the images on the execution device, tone-corrected if the
+        settings ask for it, padded to the VAE factor (B, 3, H', W'), their kind and their size before
+        padding. The rest of the call takes its device from these images: diffusers'
+        ``_execution_device`` walks every module of every component (for offloading hooks), which
+        costs milliseconds per access on an SD-size UNet, so a call asks once."""
         unknown = sorted(set(callback_tensor_inputs) - set(CALLBACK_TENSOR_INPUTS))
         if unknown:
             raise ValueError(f"callback_on_step_end_tensor_inputs may name {CALLBACK_TENSOR_INPUTS}, got {unknown}")
@@ -130,6 +133,7 @@ class DecorruptorMixin:
         batch = images.shape[0]
         if isinstance(generator, list) and len(generator) != batch:
             raise ValueError(f"got {len(generator)} generators for a batch of {batch} images")
+        images = images.to(self._execution_device)
         images = self.correct_tone(images) if settings.tone_correction else images
         return pad_to_multiple(images, self.vae_scale_factor), kind, tuple(images.shape[-2:])
 
@@ -151,7 +155,7 @@ class DecorruptorMixin:
         checkpoint the start is pure noise scaled by sqrt(1 - a_T).
         """
         noise = randn_tensor(
-            image_latents.shape, generator=generator, device=self._execution_device, dtype=self.unet.dtype
+            image_latents.shape, generator=generator, device=image_latents.device, dtype=self.unet.dtype
         )
         if not start_from_image:
             return noise * self.scheduler.init_noise_sigma
@@ -192,8 +196,9 @@ class DecorruptorMixin:
             denoised = edited
         return latents, denoised
 
-    def instruction_embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """(prompt, null prompt) embeddings (1, L, D), encoded once and cached."""
+    def instruction_embeddings(self, device: torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(prompt, null prompt) embeddings (1, L, D), encoded once and cached, on ``device`` (default
+        the execution device)."""
         if self.prompt_embeds is None:
             if self.text_encoder is None or self.tokenizer is None:
                 raise ValueError(
@@ -201,7 +206,7 @@ class DecorruptorMixin:
                 )
             self.prompt_embeds = self._encode_text(INSTRUCTION)
             self.negative_prompt_embeds = self._encode_text("")
-        device, dtype = self._execution_device, self.unet.dtype
+        device, dtype = device or self._execution_device, self.unet.dtype
         return self.prompt_embeds.to(device, dtype), self.negative_prompt_embeds.to(device, dtype)
 
     def _encode_text(self, text: str) -> torch.Tensor:
@@ -218,7 +223,7 @@ class DecorruptorMixin:
 
     def encode_image_latents(self, images: torch.Tensor) -> torch.Tensor:
         """Conditioning latents: the posterior mode, *unscaled* (the published asymmetry)."""
-        vae_input = (images * 2 - 1).to(self._execution_device, self.vae.dtype)
+        vae_input = (images * 2 - 1).to(self.vae.device, self.vae.dtype)
         return self.vae.encode(vae_input).latent_dist.mode()
 
     def decode_latents(self, latents: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:

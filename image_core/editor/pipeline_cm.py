@@ -46,12 +46,14 @@ class DecorruptorCMPipeline(DecorruptorMixin, DiffusionPipeline):
             )
         super().__init__(vae, unet, scheduler, text_encoder, tokenizer, tone_corrector, settings)
 
-    def guidance_condition(self, guidance_scale: float, image_guidance_scale: float, batch: int) -> torch.Tensor:
+    def guidance_condition(
+        self, guidance_scale: float, image_guidance_scale: float, batch: int, device: torch.device
+    ) -> torch.Tensor:
         """``timestep_cond`` (B, time_cond_proj_dim): emb(w_T) * emb(w_I)."""
         dim = self.unet.config.time_cond_proj_dim
         text = guidance_embedding(torch.full((batch,), float(guidance_scale)), dim)
         image = guidance_embedding(torch.full((batch,), float(image_guidance_scale)), dim)
-        return (text * image).to(self._execution_device, self.unet.dtype)
+        return (text * image).to(device, self.unet.dtype)
 
     @torch.no_grad()
     @resolves_settings
@@ -94,10 +96,10 @@ class DecorruptorCMPipeline(DecorruptorMixin, DiffusionPipeline):
         # 1. Check inputs, convert, correct the tone (if asked), pad to the VAE factor
         #    (``resolves_settings`` merged the settings)
         images, kind, size = self.prepare_images(image, generator, callback_on_step_end_tensor_inputs, settings)
-        batch, device = images.shape[0], self._execution_device
+        batch, device = images.shape[0], images.device
 
         # 2. Instruction embedding (no CFG batch: the guidance is in timestep_cond)
-        prompt, _ = self.instruction_embeddings()
+        prompt, _ = self.instruction_embeddings(device)
         text = prompt.expand(batch, -1, -1)
 
         # 3. Image latents, unscaled
@@ -110,7 +112,9 @@ class DecorruptorCMPipeline(DecorruptorMixin, DiffusionPipeline):
         timesteps = self.scheduler.timesteps
 
         # 5. Guidance embedding emb(w_T) * emb(w_I)
-        timestep_cond = self.guidance_condition(settings.guidance_scale, settings.image_guidance(self.kind), batch)
+        timestep_cond = self.guidance_condition(
+            settings.guidance_scale, settings.image_guidance(self.kind), batch, device
+        )
 
         # 6. Initial latents: noise, or the image at the terminal SNR
         offset = self.diffusion_offset(image_latents)

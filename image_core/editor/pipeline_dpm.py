@@ -69,10 +69,10 @@ class DecorruptorDPMPipeline(DecorruptorMixin, DiffusionPipeline):
         # 1. Check inputs, convert, correct the tone (if asked), pad to the VAE factor
         #    (``resolves_settings`` merged the settings)
         images, kind, size = self.prepare_images(image, generator, callback_on_step_end_tensor_inputs, settings)
-        batch, device = images.shape[0], self._execution_device
+        batch, device = images.shape[0], images.device
 
         # 2. Instruction embeddings: [text, null, null]
-        prompt, negative = self.instruction_embeddings()
+        prompt, negative = self.instruction_embeddings(device)
         text = torch.cat([prompt.expand(batch, -1, -1), negative.expand(batch, -1, -1), negative.expand(batch, -1, -1)])
 
         # 3. Image latents: [image, image, zero]

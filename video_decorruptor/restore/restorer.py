@@ -283,6 +283,7 @@ class VideoDecorruptor:
         gain stays near 1 and so no longer stretches the edit's own errors into grain. Each stage's
         log-gain and offset are smoothed along time as the colour reference is: a per-frame estimate
         moves a little with the content, which a video would show as flicker of the whole frame."""
+        frames = frames.to(self.pipe.tone_corrector.device)  # the input stage gets decoded frames, on the CPU
         gain, offset = self.pipe.tone_corrector(frames)
         estimates = torch.cat([gain.log(), offset], 1)[..., None, None]  # (B, 6, 1, 1)
         smoothed = self._smooth_after(estimates, stream.last_tone.get(stage))[:, :, 0, 0]
