@@ -4,17 +4,20 @@ VideoDecorruptor vs one editor call per frame, and peak memory of a long video a
 End to end: a corrupted 320x240 pan (gauss, severity 3) stored as the published UCF-101C stores it
 is restored file to file (decoding, tone correction, fusion, editing and encoding included, the
 model already loaded), best of ``--repeats`` runs, with the defaults, with 1 and 4 grid shifts and
-with ``--preset fast``; for each, the PSNR of the restored 320x240 clip and the quality of the
-``make demo`` clip (PSNR and warping error against the clean clip): the speed and quality trade-off.
+with ``--preset fast``; for each, the editor alone on the same frames in the same batches (what the
+rest of the video path is measured against), the PSNR of the restored 320x240 clip and the quality
+of the ``make demo`` clip restored in memory (PSNR and warping error against the clean clip): the
+speed and quality trade-off.
 
 Batched vs per-frame: both paths edit the frames as decoded: the batched one is the video layer
 without its temporal fusion, which runs before any edit and is no part of batching; the fusion's own
 cost per frame (at the video layer's default radius) is printed beside them.
 
-Targets: >= 3 frames/s end to end at 320x240 with the defaults; batched >= 2x the per-frame frames/s
-on this CPU; peak RSS restoring 2,000 frames <= 1.5x that of 200 frames. Also printed: the editor's
-floating-point work per frame and the rate each path reaches, against a large matrix product on the
-same machine (what the cores can do at best).
+Targets: >= 3 frames/s end to end at 320x240 with the defaults on a 2-core CPU; end to end >= 60% of
+the editor alone on a GPU; batched >= 2x the per-frame frames/s on this CPU; peak RSS restoring 2,000
+frames <= 1.5x that of 200 frames. Also printed: the editor's floating-point work per frame and the
+rate each path reaches, against a large matrix product on the same machine (what the cores can do
+at best).
 
     python benchmarks/video_speed.py [--model PATH] [--frames 64] [--sizes 128,224] [--rss-frames 200,2000]
         [--end-to-end-frames 48] [--repeats 2] [--device cpu|cuda] [--compile]
@@ -29,6 +32,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
@@ -39,7 +43,7 @@ from image_core.editor import load_editor  # noqa: E402
 from image_core.sources import sample_photo  # noqa: E402
 from video_decorruptor.restore.fusion import fuse_frames  # noqa: E402
 from video_decorruptor.restore.presets import PRESETS  # noqa: E402
-from video_decorruptor.restore.restorer import VideoDecorruptor  # noqa: E402
+from video_decorruptor.restore.restorer import VideoDecorruptor, working_size  # noqa: E402
 
 
 def pan(frames: int, width: int) -> np.ndarray:
@@ -102,6 +106,23 @@ SETTINGS = (  # (label, preset, grid shifts; None: the preset's, else the checkp
 )
 
 
+def editor_only_speed(restorer: VideoDecorruptor, frames: np.ndarray, repeats: int) -> float:
+    """Frames/s of the editor alone (its own grid shifts, colour fix and tone correction) on ``frames``
+    resized to the restorer's working size, in the restorer's batches, best of ``repeats``: the rate
+    that decoding, fusion, the temporal machinery and encoding are measured against."""
+    multiple = restorer.video.size_multiple or restorer.pipe.vae_scale_factor
+    height, width = working_size(*frames.shape[1:3], restorer.video.size, multiple)
+    resized = np.stack([cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA) for frame in frames])
+    batch = restorer.video.batch_size
+    best = 0.0
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for first in range(0, len(resized), batch):
+            restorer.pipe(image=resized[first : first + batch], settings=restorer.editor_settings)
+        best = max(best, len(resized) / (time.perf_counter() - start))
+    return best
+
+
 def end_to_end(args: argparse.Namespace) -> tuple[list[list], dict]:
     """Rows of the end-to-end table (one per setting) and the figures behind them."""
     from video_decorruptor.benchmark.corruptions import corrupt_frames
@@ -125,17 +146,19 @@ def end_to_end(args: argparse.Namespace) -> tuple[list[list], dict]:
             restorer = VideoDecorruptor(pipe, preset=preset, grid_shifts=shifts, progress=False)
             restorer.restore_frames(clean[:8])  # warm-up (and, with --compile, compilation)
             speed = max(restorer.restore_video(source, target)["frames_per_second"] for _ in range(args.repeats))
+            editor_speed = editor_only_speed(restorer, clean, args.repeats)
             restored = restorer.restore_frames(demo_corrupted)
             quality = {
                 "psnr_320x240": psnr(clean, read_video(target)[0]),
                 "demo_psnr": psnr(demo_clean, restored),
                 "demo_warping_error": warping_error(demo_clean, restored),
             }
-            figures[label] = {"frames_per_second": speed, **quality}
+            figures[label] = {"frames_per_second": speed, "editor_frames_per_second": editor_speed, **quality}
             rows.append(
                 [
                     label,
                     f"{speed:.2f}",
+                    f"{editor_speed:.2f} ({100 * speed / editor_speed:.0f}%)",
                     f"{quality['psnr_320x240']:.2f}",
                     f"{quality['demo_psnr']:.2f}",
                     f"{quality['demo_warping_error']:.5f}",
@@ -166,15 +189,26 @@ def main() -> int:
     )
     print(
         markdown_table(
-            ["setting", "frames/s end to end", "320x240 PSNR dB", "demo PSNR dB", "demo warping error"], e2e_rows
+            [
+                "setting",
+                "frames/s end to end",
+                "editor alone (end to end of it)",
+                "320x240 PSNR dB",
+                "demo PSNR dB",
+                "demo warping error",
+            ],
+            e2e_rows,
         )
     )
     default_speed = e2e["settings"]["default"]["frames_per_second"]
     fast_speed = e2e["settings"]["fast"]["frames_per_second"]
+    share = default_speed / e2e["settings"]["default"]["editor_frames_per_second"]
     print(
         f"\n320x240 input PSNR {e2e['input_psnr_320x240']:.2f} dB; frames/s end to end (target >= 3): "
         f"default {default_speed:.2f} ({'PASS' if default_speed >= 3 else 'FAIL'}), "
-        f"--preset fast {fast_speed:.2f} ({'PASS' if fast_speed >= 3 else 'FAIL'})\n"
+        f"--preset fast {fast_speed:.2f} ({'PASS' if fast_speed >= 3 else 'FAIL'}); the default end to end runs at "
+        f"{share:.0%} of the editor alone (target on a GPU >= 60%"
+        + (f": {'PASS' if share >= 0.6 else 'FAIL'})\n" if args.device.startswith("cuda") else ")\n")
     )
 
     pipe = load_editor(args.model)
