@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+import threading
 
 import cv2
 import numpy as np
@@ -15,7 +16,7 @@ from video_decorruptor.benchmark.metrics import flicker, grain, grain_ratio, psn
 from video_decorruptor.io import read_video, write_video
 from video_decorruptor.restore.consistency import AnchorAttentionProcessor, AnchorState, temporal_smooth
 from video_decorruptor.restore.presets import PRESETS
-from video_decorruptor.restore.restorer import ConsistencySettings, VideoDecorruptor, working_size
+from video_decorruptor.restore.restorer import ConsistencySettings, VideoDecorruptor, ahead, working_size
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +71,35 @@ def test_grid_shifts_edit_each_batch_on_shifted_grids_with_a_state_per_shift(cm,
     ] * 2  # + half the factor, 2
     streams = [stream for _, _, stream in seen]
     assert streams[0] != streams[1] and streams[:2] == streams[2:]
+
+
+def test_ahead_keeps_order_raises_where_the_worker_failed_and_stops_with_its_consumer():
+    assert list(ahead(iter(range(20)), depth=2)) == list(range(20))
+
+    def failing():
+        yield from (0, 1)
+        raise OSError("truncated")
+
+    received = []
+    with pytest.raises(OSError, match="truncated"):
+        for item in ahead(failing(), depth=1):
+            received.append(item)
+    assert received == [0, 1]
+
+    produced, stopped = [], threading.Event()
+
+    def endless():
+        try:
+            for index in range(10_000):
+                produced.append(index)
+                yield index
+        finally:
+            stopped.set()
+
+    stream = ahead(endless(), depth=1)
+    assert next(stream) == 0
+    stream.close()
+    assert stopped.wait(5) and len(produced) < 10
 
 
 def test_working_size_rounds_the_long_side_to_the_vae_factor():

@@ -113,9 +113,12 @@ def ahead(items: Iterator[T], depth: int) -> Iterator[T]:
     """``items`` produced in a worker thread up to ``depth`` items ahead of the consumer, in order.
 
     Why: decoding, resizing, the tone estimate and the flow fusion (OpenCV and small torch ops,
-    which release the GIL) then overlap the editor's batch, so the cores that one stage leaves idle
-    serve the other. An exception in the worker is raised to the consumer at the item where it
-    happened; a consumer that stops early stops the worker.
+    which release the GIL) then overlap the editor's batch on an accelerator, where the CPU would
+    otherwise wait. On a CPU the editor's own threads already use every core, and a second stream
+    of torch and OpenCV work only contends with them (slower at small frames, no faster at 320x240),
+    so there the preparation runs inline; decoding, which is light, stays ahead. An exception in the
+    worker is raised to the consumer at the item where it happened; a consumer that stops early
+    stops the worker.
     """
     handoff: queue.Queue = queue.Queue(maxsize=depth)
     done, stop, failure = object(), threading.Event(), []
@@ -414,8 +417,11 @@ class VideoDecorruptor:
                 tensor_to_images(self._correct_tone(images_to_tensor(frames)[0], streams[0], "input"), "numpy")
                 for frames in resized
             )
+        prepared = self._fused(resized)
+        if self.pipe.device.type != "cpu":  # on a CPU the editor already keeps every core busy
+            prepared = ahead(prepared, depth=1)
         anchor = None
-        for index, frames in enumerate(ahead(self._fused(resized), depth=1)):
+        for index, frames in enumerate(prepared):
             edited = self._edit(frames, index, streams, anchor)
             if self.video.anchor_in_every_chunk and anchor is None:
                 anchor = frames[:1]
@@ -446,10 +452,10 @@ class VideoDecorruptor:
     ) -> dict:
         """Restore a video file (or folder of frames) into ``dst``, streaming.
 
-        Decoding runs ahead in one thread, resizing, tone correction and fusion in another, encoding
-        behind in a third, each through a queue of one or two batches, so the editor stays busy and
-        memory stays bounded. The output keeps the
-        source's fps and size (``side_by_side`` puts input | restored next to each other) and
+        Decoding runs ahead in one thread, resizing, tone correction and fusion in another when the
+        editor is on an accelerator (:func:`ahead`), encoding behind in a third, each through a queue
+        of one or two batches, so the editor stays busy and memory stays bounded. The output keeps
+        the source's fps and size (``side_by_side`` puts input | restored next to each other) and
         appears only when complete. An audio track is copied through unchanged.
 
         Returns:
