@@ -54,6 +54,14 @@ def test_checkpoints_load_with_their_class_count_or_say_what_does_not_fit(tmp_pa
         create_video_classifier("i3d")
 
 
+@pytest.mark.parametrize("name", ["r3d_18", "tiny_action_net"])
+def test_an_unreadable_checkpoint_is_a_value_error_that_names_the_file(tmp_path, name):
+    for file in ("weights.pth", "weights.safetensors"):
+        (tmp_path / file).write_text("not a checkpoint")
+        with pytest.raises(ValueError, match=file):
+            create_video_classifier(name, tmp_path / file)
+
+
 def test_embedded_tiny_action_net_through_the_same_interface():
     classifier = create_video_classifier("tiny_action_net")
     assert classifier(torch.rand(2, 3, 16, 96, 128)).shape == (2, 10)  # resized to 64x64 inside

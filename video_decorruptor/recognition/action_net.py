@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -72,14 +73,20 @@ def load_action_model(path: str | Path | None = None) -> TinyActionNet:
 
     Raises:
         FileNotFoundError: the weights are missing.
-        ValueError: the file does not hold a TinyActionNet of the recorded class count.
+        ValueError: the file is not a safetensors file or does not hold a TinyActionNet.
     """
     path = Path(path) if path is not None else EMBEDDED_ACTION_MODEL
     if not path.is_file():
         raise FileNotFoundError(
             f"action model weights not found: {path} (train them: python -m video_decorruptor.recognition.action_net)"
         )
-    state = load_file(str(path))
+    try:
+        state = load_file(str(path))
+    except SafetensorError as error:
+        raise ValueError(
+            f"{path} is not a safetensors file ({error}); TinyActionNet weights are saved as .safetensors "
+            "(by train-classifier and python -m video_decorruptor.recognition.action_net)"
+        ) from error
     classes = state["classifier.weight"].shape[0] if "classifier.weight" in state else None
     width = state["features.0.0.weight"].shape[0] if "features.0.0.weight" in state else None
     if classes is None or width is None:

@@ -8,6 +8,7 @@ front of any such classifier.
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,13 +99,15 @@ class VideoClassifier(nn.Module):
 
 def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """A plain state_dict or a training checkpoint ({"state_dict": ...} / {"model": ...}), any
-    ``module.`` prefixes (DataParallel) removed."""
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
+    ``module.`` prefixes (DataParallel) removed; a file that neither reader can read is a ValueError
+    that names it."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
 
-        state = load_file(str(path))
-    else:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        state = load_file(str(path)) if path.suffix == ".safetensors" else torch.load(path, "cpu", weights_only=True)
+    except (SafetensorError, pickle.UnpicklingError, RuntimeError, EOFError) as error:
+        raise ValueError(f"{path} is not a readable checkpoint ({type(error).__name__}: {error})") from error
     for key in ("state_dict", "model", "model_state"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
