@@ -50,6 +50,9 @@ def test_checkpoints_load_with_their_class_count_or_say_what_does_not_fit(tmp_pa
         create_video_classifier("mc3_18", tmp_path / "plain.pt")
     with pytest.raises(FileNotFoundError, match="r3d_18 checkpoint not found"):
         create_video_classifier("r3d_18", tmp_path / "missing.pt")
+    s3d = create_video_classifier("s3d", num_classes=5).model  # its head is a 1x1x1 convolution
+    torch.save(s3d.state_dict(), tmp_path / "s3d.pt")
+    assert create_video_classifier("s3d", tmp_path / "s3d.pt").model.classifier[1].out_channels == 5
     with pytest.raises(ValueError, match="unknown video model 'i3d'"):
         create_video_classifier("i3d")
 

@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 
 from video_decorruptor import cli
 from video_decorruptor.benchmark import train_classifier as training
-from video_decorruptor.recognition.classifiers import create_video_classifier
+from video_decorruptor.recognition.classifiers import create_video_classifier, replace_head
 
 
 @pytest.fixture(scope="module")
@@ -150,6 +150,6 @@ def test_head_is_replaced_to_the_class_count(tmp_path):
     training.export_weights(classifier, tmp_path / "mc3_18.safetensors")
     assert create_video_classifier("mc3_18", tmp_path / "mc3_18.safetensors").model.fc.out_features == 3
     s3d = video_models.s3d(num_classes=400)
-    training.replace_head(s3d, 5)
+    replace_head(s3d, 5)
     head = s3d.classifier[1]
     assert isinstance(head, torch.nn.Conv3d) and head.out_channels == 5 and head.kernel_size == (1, 1, 1)

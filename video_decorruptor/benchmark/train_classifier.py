@@ -43,7 +43,12 @@ from image_core.training.common import latest_checkpoint, save_checkpoint, step_
 from video_decorruptor.benchmark.data import UCF101, uniform_indices
 from video_decorruptor.benchmark.distributed import all_gather, process_group
 from video_decorruptor.io import open_video
-from video_decorruptor.recognition.classifiers import VIDEO_MODELS, VideoClassifier, create_video_classifier
+from video_decorruptor.recognition.classifiers import (
+    VIDEO_MODELS,
+    VideoClassifier,
+    create_video_classifier,
+    replace_head,
+)
 
 __all__ = [
     "ClassifierTrainingConfig",
@@ -56,7 +61,6 @@ __all__ = [
     "export_weights",
     "jittered_uniform_indices",
     "random_resized_box",
-    "replace_head",
     "scoring_split",
     "train_classifier",
     "warmup_cosine",
@@ -250,25 +254,6 @@ def collate_clips(items: list[tuple[torch.Tensor, int] | str]) -> tuple[torch.Te
 # ---------------------------------------------------------------------------------------------
 # Model
 # ---------------------------------------------------------------------------------------------
-
-
-def replace_head(model: nn.Module, num_classes: int) -> None:
-    """Give the classification head (the last Linear or Conv3d, as in every model of
-    ``VIDEO_MODELS``; S3D's is a 1x1x1 convolution) ``num_classes`` outputs, freshly initialised;
-    a head of the right size is kept."""
-    name, head = [(n, m) for n, m in model.named_modules() if isinstance(m, (nn.Linear, nn.Conv3d))][-1]
-    if isinstance(head, nn.Linear):
-        if head.out_features == num_classes:
-            return
-        new_head: nn.Module = nn.Linear(head.in_features, num_classes, bias=head.bias is not None)
-    else:
-        if head.out_channels == num_classes:
-            return
-        new_head = nn.Conv3d(
-            head.in_channels, num_classes, head.kernel_size, head.stride, head.padding, bias=head.bias is not None
-        )
-    parent, _, attribute = name.rpartition(".")
-    setattr(model.get_submodule(parent), attribute, new_head.to(head.weight.device))
 
 
 def build_classifier(name: str, weights: str | Path | None, num_classes: int) -> VideoClassifier:

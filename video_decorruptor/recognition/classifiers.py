@@ -18,7 +18,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["VIDEO_MODELS", "DecorruptedClassifier", "VideoClassifier", "VideoModelSpec", "create_video_classifier"]
+__all__ = [
+    "VIDEO_MODELS",
+    "DecorruptedClassifier",
+    "VideoClassifier",
+    "VideoModelSpec",
+    "classification_head",
+    "create_video_classifier",
+    "replace_head",
+]
 
 KINETICS_MEAN, KINETICS_STD = (0.43216, 0.394666, 0.37645), (0.22803, 0.22145, 0.216989)
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -114,12 +122,28 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     return {k.removeprefix("module."): v for k, v in state.items()}
 
 
-def _class_count(state: dict[str, torch.Tensor]) -> int:
-    """Rows of the last 2-D weight: the classifier's output size."""
-    matrices = [v for k, v in state.items() if k.endswith("weight") and v.ndim == 2]
-    if not matrices:
-        raise ValueError("the checkpoint holds no linear layer to read the number of classes from")
-    return int(matrices[-1].shape[0])
+def classification_head(model: nn.Module) -> tuple[str, nn.Module]:
+    """(name, module) of a video model's classification head: its last Linear or Conv3d, as in every
+    model of ``VIDEO_MODELS`` (S3D's is a 1x1x1 convolution)."""
+    return [(n, m) for n, m in model.named_modules() if isinstance(m, (nn.Linear, nn.Conv3d))][-1]
+
+
+def replace_head(model: nn.Module, num_classes: int) -> None:
+    """Give the classification head (:func:`classification_head`) ``num_classes`` outputs, freshly
+    initialised; a head of the right size is kept."""
+    name, head = classification_head(model)
+    if isinstance(head, nn.Linear):
+        if head.out_features == num_classes:
+            return
+        new_head: nn.Module = nn.Linear(head.in_features, num_classes, bias=head.bias is not None)
+    else:
+        if head.out_channels == num_classes:
+            return
+        new_head = nn.Conv3d(
+            head.in_channels, num_classes, head.kernel_size, head.stride, head.padding, bias=head.bias is not None
+        )
+    parent, _, attribute = name.rpartition(".")
+    setattr(model.get_submodule(parent), attribute, new_head.to(head.weight.device))
 
 
 def create_video_classifier(
@@ -158,7 +182,11 @@ def create_video_classifier(
     if not path.is_file():
         raise FileNotFoundError(f"{name} checkpoint not found: {path}")
     state = _read_state_dict(path)
-    model = builder(num_classes=_class_count(state))
+    model = builder()
+    head = f"{classification_head(model)[0]}.weight"
+    if head not in state:
+        raise ValueError(f"{path} does not fit {name}: it has no {head} (the classification head)")
+    replace_head(model, int(state[head].shape[0]))
     expected = model.state_dict()
     mismatched = [
         f"{k}: checkpoint {tuple(v.shape)} vs model {tuple(expected[k].shape)}"
