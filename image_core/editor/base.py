@@ -221,9 +221,10 @@ class DecorruptorMixin:
             encoded = self.text_encoder(tokens.input_ids.to(self.text_encoder.device))[0]
         return encoded.float().cpu()
 
-    def encode_image_latents(self, images: torch.Tensor) -> torch.Tensor:
-        """Conditioning latents: the posterior mode, *unscaled* (the published asymmetry)."""
-        vae_input = (images * 2 - 1).to(self.vae.device, self.vae.dtype)
+    def encode_image_latents(self, images: torch.Tensor, device: torch.device | None = None) -> torch.Tensor:
+        """Conditioning latents: the posterior mode, *unscaled* (the published asymmetry), computed on
+        ``device`` (default the execution device; offloading hooks move the autoencoder there)."""
+        vae_input = (images * 2 - 1).to(device or self._execution_device, self.vae.dtype)
         return self.vae.encode(vae_input).latent_dist.mode()
 
     def decode_latents(self, latents: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:

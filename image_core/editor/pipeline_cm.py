@@ -103,7 +103,7 @@ class DecorruptorCMPipeline(DecorruptorMixin, DiffusionPipeline):
         text = prompt.expand(batch, -1, -1)
 
         # 3. Image latents, unscaled
-        image_latents = self.encode_image_latents(images).to(self.unet.dtype)
+        image_latents = self.encode_image_latents(images, device).to(self.unet.dtype)
 
         # 4. Timesteps
         self.scheduler.set_timesteps(

@@ -76,7 +76,7 @@ class DecorruptorDPMPipeline(DecorruptorMixin, DiffusionPipeline):
         text = torch.cat([prompt.expand(batch, -1, -1), negative.expand(batch, -1, -1), negative.expand(batch, -1, -1)])
 
         # 3. Image latents: [image, image, zero]
-        image_latents = self.encode_image_latents(images).to(self.unet.dtype)
+        image_latents = self.encode_image_latents(images, device).to(self.unet.dtype)
         image_condition = torch.cat([image_latents, image_latents, torch.zeros_like(image_latents)])
 
         # 4. Timesteps and the image guidance per step
