@@ -32,7 +32,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
@@ -43,7 +42,7 @@ from image_core.editor import load_editor  # noqa: E402
 from image_core.sources import sample_photo  # noqa: E402
 from video_decorruptor.restore.fusion import fuse_frames  # noqa: E402
 from video_decorruptor.restore.presets import PRESETS  # noqa: E402
-from video_decorruptor.restore.restorer import VideoDecorruptor, working_size  # noqa: E402
+from video_decorruptor.restore.restorer import VideoDecorruptor, resize_frame  # noqa: E402
 
 
 def pan(frames: int, width: int) -> np.ndarray:
@@ -110,9 +109,8 @@ def editor_only_speed(restorer: VideoDecorruptor, frames: np.ndarray, repeats: i
     """Frames/s of the editor alone (its own grid shifts, colour fix and tone correction) on ``frames``
     resized to the restorer's working size, in the restorer's batches, best of ``repeats``: the rate
     that decoding, fusion, the temporal machinery and encoding are measured against."""
-    multiple = restorer.video.size_multiple or restorer.pipe.vae_scale_factor
-    height, width = working_size(*frames.shape[1:3], restorer.video.size, multiple)
-    resized = np.stack([cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA) for frame in frames])
+    size = restorer.working_size(*frames.shape[1:3])
+    resized = np.stack([resize_frame(frame, size) for frame in frames])
     batch = restorer.video.batch_size
     best = 0.0
     for _ in range(repeats):

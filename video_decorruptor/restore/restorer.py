@@ -101,7 +101,7 @@ def working_size(height: int, width: int, long_side: int | None, multiple: int) 
     return round_to(height), round_to(width)
 
 
-def _resize(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+def resize_frame(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """To (h, w): area averaging down, bicubic up, untouched when already there."""
     if frame.shape[:2] == size:
         return frame
@@ -404,14 +404,18 @@ class VideoDecorruptor:
         while pending:
             yield fuse_first()
 
+    def working_size(self, height: int, width: int) -> tuple[int, int]:
+        """The (h, w) this restorer edits frames of a (``height``, ``width``) video at: the preset's long
+        side, rounded to its multiple or the autoencoder's factor (:func:`working_size`)."""
+        return working_size(height, width, self.video.size, self.video.size_multiple or self.pipe.vae_scale_factor)
+
     def _restore_stream(self, chunks: Iterator[np.ndarray], first_frame: np.ndarray) -> Iterator[np.ndarray]:
         """Restored frames at the source size, batch by batch, in order."""
         source_size = first_frame.shape[:2]
-        work_size = working_size(*source_size, self.video.size, self.video.size_multiple or self.pipe.vae_scale_factor)
+        work_size = self.working_size(*source_size)
         streams = [_StreamState() for _ in range(self.editor_settings.grid_shifts)]
-        resized = (
-            np.stack([_resize(f, work_size) for f in frames]) for frames in self._batches(chunks, first_frame.shape)
-        )
+        batches = self._batches(chunks, first_frame.shape)
+        resized = (np.stack([resize_frame(f, work_size) for f in frames]) for frames in batches)
         if self._tone_corrects:
             resized = (
                 tensor_to_images(self._correct_tone(images_to_tensor(frames)[0], streams[0], "input"), "numpy")
@@ -425,7 +429,7 @@ class VideoDecorruptor:
             edited = self._edit(frames, index, streams, anchor)
             if self.video.anchor_in_every_chunk and anchor is None:
                 anchor = frames[:1]
-            yield np.stack([_resize(f, source_size) for f in edited])
+            yield np.stack([resize_frame(f, source_size) for f in edited])
 
     def restore_frames(self, frames: np.ndarray) -> np.ndarray:
         """Restore a clip held in memory: (T, H, W, 3) uint8 -> (T, H, W, 3) uint8."""
