@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -17,7 +18,15 @@ from torch.utils.data import Dataset
 
 from image_core.procedural import dead_leaves
 
-__all__ = ["training_photos", "heldout_photos", "sample_photo", "random_crop", "recolour", "CleanImageDataset"]
+__all__ = [
+    "CleanImageDataset",
+    "folder_photos",
+    "heldout_photos",
+    "random_crop",
+    "recolour",
+    "sample_photo",
+    "training_photos",
+]
 
 # Photographs shipped in the scikit-image wheel (no download needed); grayscale ones become RGB.
 _SKIMAGE_PHOTOS = (
@@ -50,6 +59,26 @@ def training_photos() -> tuple[np.ndarray, ...]:
     import skimage.data
 
     return tuple(_rgb(getattr(skimage.data, name)()) for name in _SKIMAGE_PHOTOS)
+
+
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
+
+
+@functools.lru_cache(maxsize=4)
+def folder_photos(folder: str, min_side: int = 128) -> tuple[np.ndarray, ...]:
+    """Every image file of ``folder`` (not its subfolders) whose short side is at least ``min_side``,
+    as (H, W, 3) uint8 RGB arrays in name order. Why: more clean pictures than the dozen bundled
+    ones, e.g. the ~90 of Debian's ``opencv-doc`` (``/usr/share/doc/opencv-doc/examples/data``);
+    a missing or empty folder is an error, so that a training recipe never silently shrinks."""
+    paths = sorted(path for path in Path(folder).glob("*") if path.suffix.lower() in PHOTO_SUFFIXES)
+    photos = []
+    for path in paths:
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if image is not None and min(image.shape[:2]) >= min_side:
+            photos.append(np.ascontiguousarray(image[..., ::-1]))
+    if not photos:
+        raise FileNotFoundError(f"no image of at least {min_side} px in {folder}")
+    return tuple(photos)
 
 
 @functools.lru_cache(maxsize=1)
@@ -122,6 +151,7 @@ class CleanImageDataset(Dataset):
         seed: base seed.
         dead_leaves_fraction: probability that an item is a dead-leaves image instead of a photo crop.
         recolour_fraction: probability that a photo crop is passed through :func:`recolour`.
+        photo_folders: folders whose images (:func:`folder_photos`) join the bundled photos.
 
     Returns (per item):
         float32 tensor (3, S, S) in [0, 1].
@@ -134,6 +164,7 @@ class CleanImageDataset(Dataset):
         seed: int = 0,
         dead_leaves_fraction: float = 0.3,
         recolour_fraction: float = 0.0,
+        photo_folders: tuple[str, ...] = (),
     ):
         if size < 32:
             raise ValueError(f"size must be >= 32, got {size}")
@@ -143,6 +174,7 @@ class CleanImageDataset(Dataset):
             raise ValueError(f"recolour_fraction must lie in [0, 1], got {recolour_fraction}")
         self.size, self.length, self.seed = size, length, seed
         self.dead_leaves_fraction, self.recolour_fraction = dead_leaves_fraction, recolour_fraction
+        self.photo_folders = tuple(str(folder) for folder in photo_folders)
 
     def __len__(self) -> int:
         return self.length
@@ -152,7 +184,7 @@ class CleanImageDataset(Dataset):
         rng = np.random.default_rng([self.seed, index])
         if rng.random() < self.dead_leaves_fraction:
             return dead_leaves(self.size, rng)
-        photos = training_photos()
+        photos = training_photos() + sum((folder_photos(folder) for folder in self.photo_folders), ())
         crop = random_crop(photos[int(rng.integers(len(photos)))], self.size, rng)
         return recolour(crop, rng) if rng.random() < self.recolour_fraction else crop
 

@@ -256,6 +256,12 @@ def _add_restore(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--side-by-side", action="store_true", help="write input | restored next to each other")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     parser.add_argument("--backend", default="pyav", choices=["pyav", "decord"], help="video decoder (default pyav)")
+    parser.add_argument(
+        "--explain",
+        action="store_true",
+        help="print what the estimates found in the clip (noise level, salt-and-pepper share, tonal range) and how "
+        "strongly each stage ran (tone, fusion, edit: 0 = stepped aside, 1 = full)",
+    )
     parser.set_defaults(run=_run_restore)
 
 
@@ -290,6 +296,13 @@ def _run_restore(args: argparse.Namespace) -> None:
         f"restored {summary['frames']} frames at {summary['frames_per_second']:.2f} frames/s "
         f"({summary['seconds']:.1f} s, video {summary['fps']:.2f} fps) -> {summary['output']}"
     )
+    if args.explain:
+        found = restorer.explain()
+        print(
+            f"estimates: noise {found['noise']:.1f} grey levels, salt and pepper {100 * found['impulses']:.2f} % of "
+            f"pixels, tonal range {found['tonal_range']:.2f}; stage strengths: tone {found['tone']:.2f}, fusion "
+            f"{found['fusion']:.2f}, edit {found['edit']:.2f}"
+        )
 
 
 def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:

@@ -1,8 +1,9 @@
 """The Decorruptor image editor: DPM teacher and CM student pipelines on diffusers.
 
 One concern per module: ``settings`` (what an edit does), ``images`` (inputs and outputs),
-``latents`` (latent maths, guidance), ``colour`` (the colour fix), ``grid`` (grid shifts), ``base``
-(what both pipelines share), ``pipeline_dpm`` / ``pipeline_cm``, ``loading``, ``tone``, ``autoencoder``.
+``latents`` (latent maths, guidance), ``colour`` (the colour fix), ``estimates`` (what an image
+needs), ``grid`` (grid shifts), ``base`` (what both pipelines share), ``pipeline_dpm`` /
+``pipeline_cm``, ``loading``, ``tone``, ``autoencoder``.
 """
 
 from image_core.editor.autoencoder import PatchAutoencoder

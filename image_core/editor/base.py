@@ -19,10 +19,12 @@ from safetensors.torch import load_file, save_file
 
 from image_core.editor.autoencoder import vae_downsampling
 from image_core.editor.colour import colour_fix
+from image_core.editor.estimates import noise_level, ramp, tonal_range
 from image_core.editor.grid import grid_shift_mean
 from image_core.editor.images import EditorOutput, ImageInput, images_to_tensor, pad_to_multiple, tensor_to_images
 from image_core.editor.latents import denormalize_latents, diffusion_latents, diffusion_offset, previous_alpha
 from image_core.editor.settings import EditorKind, EditorSettings
+from image_core.editor.tone import apply_tone
 
 INSTRUCTION = "Clean the image"
 PROMPT_EMBEDS_FILE = "prompt_embeds.safetensors"
@@ -108,8 +110,10 @@ class DecorruptorMixin:
         copies are made and after the mean; the colour fix once, on the mean.
         """
         images, kind = images_to_tensor(image)
-        images = self.correct_tone(images) if settings.tone_correction else images
-        single = settings.replace(grid_shifts=1, colour_fix_sigma=0.0, tone_correction=False)
+        images = self.correct_tone(images, settings)
+        single = settings.replace(
+            grid_shifts=1, colour_fix_sigma=0.0, tone_correction=False, edit_noise_nothing=0.0, edit_noise_full=0.0
+        )
         edit = lambda copy, _: self(image=copy, settings=single, **kwargs).images  # noqa: E731
         mean = grid_shift_mean(edit, images, settings.grid_shifts, self.vae_scale_factor)
         return self._output(mean, images, settings, tuple(images.shape[-2:]), kind, return_dict)
@@ -133,8 +137,7 @@ class DecorruptorMixin:
         batch = images.shape[0]
         if isinstance(generator, list) and len(generator) != batch:
             raise ValueError(f"got {len(generator)} generators for a batch of {batch} images")
-        images = images.to(self._execution_device)
-        images = self.correct_tone(images) if settings.tone_correction else images
+        images = self.correct_tone(images.to(self._execution_device), settings)
         return pad_to_multiple(images, self.vae_scale_factor), kind, tuple(images.shape[-2:])
 
     def diffusion_offset(self, image_latents: torch.Tensor) -> torch.Tensor:
@@ -254,15 +257,20 @@ class DecorruptorMixin:
             pipe.negative_prompt_embeds = tensors["negative_prompt_embeds"]
         return pipe
 
-    def correct_tone(self, images: torch.Tensor) -> torch.Tensor:
+    def correct_tone(self, images: torch.Tensor, settings: EditorSettings) -> torch.Tensor:
         """Images (B, 3, H, W) in [0, 1] through the checkpoint's tone corrector
-        (:mod:`image_core.editor.tone`); unchanged where the checkpoint has none. It runs before the
-        edit, where the input's tone damage is undone (a large gain applied only after the edit would
-        stretch the edit's small errors and the codec blocks the colour fix carries over into visible
+        (:mod:`image_core.editor.tone`) where the settings ask for it, at the strength their tonal
+        range calls for (``tone_range_nothing`` / ``tone_range_full``: a well-exposed image is left
+        as it is); unchanged where the checkpoint has no corrector. It runs before the edit, where
+        the input's tone damage is undone (a large gain applied only after the edit would stretch
+        the edit's small errors and the codec blocks the colour fix carries over into visible
         grain), and again after it, for the little the edit itself moved."""
-        if self.tone_corrector is None:
+        if self.tone_corrector is None or not settings.tone_correction:
             return images
-        return self.tone_corrector.correct(images.to(self.tone_corrector.device))
+        images = images.to(self.tone_corrector.device).float()
+        strength = ramp(tonal_range(images), settings.tone_range_nothing, settings.tone_range_full)[:, None]
+        gain, offset = self.tone_corrector(images)
+        return apply_tone(images, gain**strength, offset * strength)
 
     def _output(
         self,
@@ -274,9 +282,14 @@ class DecorruptorMixin:
         return_dict: bool,
     ):
         """The settings' post-processing: colour fix against the (padded, tone-corrected) ``reference``,
-        crop back to ``size``, correct the tone a second time (if asked: what the edit itself moved;
-        on the cropped image, whose statistics it reads), convert to ``kind``."""
+        crop back to ``size``, blend with the reference by the edit's strength (its noise level against
+        ``edit_noise_nothing`` / ``edit_noise_full``), correct the tone a second time (if asked: what
+        the edit itself moved; on the cropped image, whose statistics it reads), convert to ``kind``."""
         images = colour_fix(decoded, reference, settings.colour_fix_sigma)[..., : size[0], : size[1]]
-        images = tensor_to_images(self.correct_tone(images) if settings.tone_correction else images, kind)
+        reference = reference[..., : size[0], : size[1]].to(images)
+        if settings.edit_noise_nothing != settings.edit_noise_full:
+            strength = ramp(noise_level(reference), settings.edit_noise_nothing, settings.edit_noise_full)
+            images = reference + strength[:, None, None, None] * (images - reference)
+        images = tensor_to_images(self.correct_tone(images, settings), kind)
         self.maybe_free_model_hooks()
         return EditorOutput(images=images) if return_dict else (images,)

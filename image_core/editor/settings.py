@@ -45,6 +45,15 @@ class EditorSettings:
             (published: 1).
         residual_target: the model diffuses the change to the input's latents rather than the
             clean latents (a property of how the checkpoint was trained; published: False).
+        edit_noise_nothing, edit_noise_full: the edit's strength follows the input's noise level
+            (:func:`image_core.editor.estimates.noise_level`, grey levels, taken after the tone correction):
+            the output is the input at ``edit_noise_nothing`` and below, the full edit at
+            ``edit_noise_full`` and above, a blend between. Equal values (published: 0 and 0) edit
+            every image in full. For a model that repairs only noise well, it steps aside elsewhere.
+        tone_range_nothing, tone_range_full: the tone correction's strength follows the input's tonal
+            range (:func:`image_core.editor.estimates.tonal_range`): none at ``tone_range_nothing`` and wider,
+            full at ``tone_range_full`` and narrower (gain ** strength, offset * strength). Equal
+            values (the default, 0 and 0) correct every image in full.
     """
 
     inference_steps: int | None = None
@@ -56,6 +65,10 @@ class EditorSettings:
     tone_correction: bool = False
     grid_shifts: int = 1
     residual_target: bool = False
+    edit_noise_nothing: float = 0.0
+    edit_noise_full: float = 0.0
+    tone_range_nothing: float = 0.0
+    tone_range_full: float = 0.0
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):

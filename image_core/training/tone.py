@@ -23,6 +23,7 @@ from dominating.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import shutil
 from collections.abc import Sequence
@@ -34,6 +35,7 @@ import torch
 from torch.utils.data import Dataset
 
 from image_core.degradations import DegradationModel
+from image_core.editor.estimates import tonal_range
 from image_core.editor.tone import ToneCorrector, apply_tone, tone_features
 from image_core.io import atomic_path
 from image_core.sources import CleanImageDataset
@@ -55,6 +57,12 @@ class ToneConfig(LoopConfig):
     smooth_sigma_range: tuple = (0.5, 5.0)  # that blur's std in pixels
     recolour_fraction: float = 0.5
     dead_leaves_fraction: float = 0.1
+    # Extra folders of clean photos (image_core.sources.folder_photos), beside the bundled ones.
+    photo_folders: tuple = ()
+    # Pairs whose input's tonal range (image_core.editor.estimates.tonal_range) is wider than this are
+    # drawn again: the checkpoint's tone gate (tone_range_nothing) never lets the corrector see them,
+    # so it is trained on the inputs it will meet. None: every pair.
+    max_input_range: float | None = None
     hidden: int = 128
     loss_floor: float = 3e-4
     # Exported pipeline folders the trained corrector is added to (model_index.json gains it).
@@ -112,6 +120,8 @@ def _bank_recipe(config: ToneConfig) -> str:
         "smooth_sigma_range",
         "recolour_fraction",
         "dead_leaves_fraction",
+        "photo_folders",
+        "max_input_range",
         "seed",
     )
     return json.dumps({name: getattr(config, name) for name in fields}, sort_keys=True, default=str)
@@ -133,14 +143,20 @@ def build_tone_bank(config: ToneConfig, path: Path) -> ToneBank:
             seed=config.seed + size,
             recolour_fraction=config.recolour_fraction,
             dead_leaves_fraction=config.dead_leaves_fraction,
+            photo_folders=tuple(config.photo_folders),
         )
         for size in config.crop_sizes
     }
     tone, degrade = DegradationModel(), DegradationModel(video_codec_probability=0.0)
     rows: dict[str, list[torch.Tensor]] = {key: [] for key in ToneBank.KEYS}
-    for index in tqdm(range(config.bank_size), desc="tone bank", unit="pair"):
-        given, target = _pair(config, index, crops, tone, degrade)
-        image = torch.from_numpy(given).permute(2, 0, 1)[None]
+    draws = itertools.count()
+    for _ in tqdm(range(config.bank_size), desc="tone bank", unit="pair"):
+        while True:
+            given, target = _pair(config, next(draws), crops, tone, degrade)
+            image = torch.from_numpy(given).permute(2, 0, 1)[None]
+            if config.max_input_range is None or tonal_range(image).item() <= config.max_input_range:
+                break
+        index = len(rows["features"])
         rows["features"].append(tone_features(image)[0])
         rows["means"].append(image.mean((2, 3))[0])
         pick = np.random.default_rng([config.seed, index, 1]).integers(

@@ -62,6 +62,14 @@ class VideoPreset:
         size: working long side in pixels (None: native, at most 512); results go back to the source size.
         size_multiple: the working size is rounded to a multiple of this (None: the VAE's factor).
         fusion_radius: neighbours on each side fused into each frame before the edit (0 = off).
+        fusion_noise: (nothing, full): the fusion's strength follows the frames' noise level
+            (:func:`image_core.editor.estimates.noise_level`, grey levels): the frame as it is at
+            ``nothing`` and below, the full fusion at ``full`` and above. The same value twice: always
+            full. A clean, blurred or compressed clip gains nothing from averaging warped neighbours
+            and loses detail wherever the flow is a little off.
+        impulse_share: remove salt-and-pepper grains (a switching median:
+            :func:`image_core.editor.estimates.remove_impulses`) from frames where at least this share
+            of the pixels are such grains; None = never.
         consistency: the temporal ties between frames.
         anchor_in_every_chunk: every chunk after the first is the anchor (frame 0) plus
             ``batch_size - 1`` new frames, the anchor edited again each time; otherwise the anchor's
@@ -74,6 +82,8 @@ class VideoPreset:
     size: int | None = None
     size_multiple: int | None = None
     fusion_radius: int = 2
+    fusion_noise: tuple[float, float] = (5.0, 12.0)
+    impulse_share: float | None = 0.005
     consistency: ConsistencySettings = field(default_factory=ConsistencySettings)
     anchor_in_every_chunk: bool = False
     editor: Mapping[str, Any] = field(default_factory=dict)
@@ -102,6 +112,7 @@ PRESETS: dict[str, VideoPreset] = {
         size=512,
         size_multiple=64,
         fusion_radius=0,
+        impulse_share=None,
         consistency=ConsistencySettings(
             shared_noise=False, anchor_attention=True, smoothing=0.0, anchor_only=True, reseed_every_chunk=True
         ),
@@ -112,6 +123,8 @@ PRESETS: dict[str, VideoPreset] = {
             "colour_fix_sigma": 0.0,
             "tone_correction": False,
             "grid_shifts": 1,
+            "edit_noise_nothing": 0.0,
+            "edit_noise_full": 0.0,
         },
     ),
     "fast": VideoPreset(size=160, editor={"grid_shifts": 1}),

@@ -37,6 +37,7 @@ import torch
 from image_core.editor import load_editor
 from image_core.editor.base import SETTING_ARGUMENTS
 from image_core.editor.colour import colour_fix
+from image_core.editor.estimates import impulse_share, noise_level, ramp, remove_impulses, tonal_range
 from image_core.editor.grid import grid_shift_mean
 from image_core.editor.images import images_to_tensor, tensor_to_images
 from image_core.editor.latents import shared_generators
@@ -172,8 +173,28 @@ class _StreamState:
     anchor_tokens: list[torch.Tensor] = field(default_factory=list)
     last_denoised: list[torch.Tensor] = field(default_factory=list)
     last_frame: torch.Tensor | None = None  # the previous batch's last input frame (1, 3, h, w)
-    # per tone stage ("input", "output"), the previous batch's last estimate (1, 6, 1, 1): log-gain, offset
-    last_tone: dict[str, torch.Tensor] = field(default_factory=dict)
+    # per estimate ("input tone", "output tone", "noise", "range"), the previous batch's last raw value (1, C, 1, 1)
+    last_estimate: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+@dataclass
+class _Batch:
+    """One editor batch on its way through the stages, with what the estimates asked of each.
+
+    ``frames`` (B, h, w, 3) uint8 at the working size: what the editor gets (after the impulse
+    removal, the tone correction and the fusion). ``detail`` (B, H, W, 3) float32: the prepared
+    frames at the source size minus their round trip through the working size, given back to the
+    output as far as the edit leaves the frame alone (None where the working size is the source
+    size). ``tone``, ``fusion``, ``edit``: each stage's strength per frame (B,), in [0, 1].
+    ``estimates``: the batch's mean noise level, impulse share and tonal range (for ``--explain``).
+    """
+
+    frames: np.ndarray
+    detail: np.ndarray | None
+    tone: torch.Tensor
+    fusion: np.ndarray
+    edit: np.ndarray
+    estimates: dict[str, float]
 
 
 @dataclass
@@ -255,11 +276,16 @@ class VideoDecorruptor:
     # -----------------------------------------------------------------------------------------
 
     def _edit(
-        self, frames: np.ndarray, chunk_index: int, streams: list[_StreamState], anchor: np.ndarray | None
+        self, batch: _Batch, chunk_index: int, streams: list[_StreamState], anchor: np.ndarray | None
     ) -> np.ndarray:
         """Edit one chunk of consecutive frames, (B, h, w, 3) uint8 -> (B, h, w, 3) uint8: once per
-        grid shift (one stream state each), averaged, then the colour fix and the output's tone correction.
-        An ``anchor`` (1, h, w, 3) is edited in front of the frames and dropped from the result."""
+        grid shift (one stream state each), averaged, then the colour fix and the output's tone
+        correction, then blended with the batch's frames by the edit's strength. A batch whose edit
+        strength is 0 everywhere is not edited at all. An ``anchor`` (1, h, w, 3) is edited in front
+        of the frames and dropped from the result."""
+        if not batch.edit.any():
+            return batch.frames
+        frames = batch.frames
         images, _ = images_to_tensor(frames if anchor is None else np.concatenate([anchor, frames]))
         prepended = 0 if anchor is None else 1
         edit = lambda copy, index: self._edit_copy(copy, chunk_index, streams[index], prepended)  # noqa: E731
@@ -270,28 +296,39 @@ class VideoDecorruptor:
                 edited, self._colour_reference(images, streams[0]), self.editor_settings.colour_fix_sigma
             )
         if self._tone_corrects:
-            edited = self._correct_tone(edited, streams[0], "output")
-        return tensor_to_images(edited, "numpy")
+            edited = self._correct_tone(edited, streams[0], "output", batch.tone)
+        strength = torch.from_numpy(batch.edit)[:, None, None, None].to(edited)
+        return tensor_to_images(images.to(edited) + strength * (edited - images.to(edited)), "numpy")
 
     @property
     def _tone_corrects(self) -> bool:
         return self.editor_settings.tone_correction and self.pipe.tone_corrector is not None
 
     @torch.no_grad()
-    def _correct_tone(self, frames: torch.Tensor, stream: _StreamState, stage: str) -> torch.Tensor:
-        """The checkpoint's tone correction of frames (B, 3, h, w) at one ``stage``: ``"input"``,
-        before the fusion and the edit, so that both see (and remove) what the gain stretches (codec
-        blocks and noise that a low-contrast frame hides), and ``"output"``, after the edit, for the
-        little the edit itself moved (a one-step edit of heavy noise loses some contrast); that second
-        gain stays near 1 and so no longer stretches the edit's own errors into grain. Each stage's
-        log-gain and offset are smoothed along time as the colour reference is: a per-frame estimate
-        moves a little with the content, which a video would show as flicker of the whole frame."""
+    def _correct_tone(
+        self, frames: torch.Tensor, stream: _StreamState, stage: str, strength: torch.Tensor
+    ) -> torch.Tensor:
+        """The checkpoint's tone correction of frames (B, 3, h, w) at one ``stage`` and ``strength``
+        (B,) (gain ** strength, offset * strength): ``"input tone"``, before the fusion and the edit,
+        so that both see (and remove) what the gain stretches (codec blocks and noise that a
+        low-contrast frame hides), and ``"output tone"``, after the edit, for the little the edit
+        itself moved; that second gain stays near 1 and so no longer stretches the edit's own errors
+        into grain. Each stage's log-gain and offset are smoothed along time as the colour reference
+        is: a per-frame estimate moves a little with the content, which a video would show as flicker
+        of the whole frame."""
         frames = frames.to(self.pipe.tone_corrector.device)  # the input stage gets decoded frames, on the CPU
         gain, offset = self.pipe.tone_corrector(frames)
-        estimates = torch.cat([gain.log(), offset], 1)[..., None, None]  # (B, 6, 1, 1)
-        smoothed = self._smooth_after(estimates, stream.last_tone.get(stage))[:, :, 0, 0]
-        stream.last_tone[stage] = estimates[-1:]
-        return apply_tone(frames.float(), smoothed[:, :3].exp(), smoothed[:, 3:])
+        smoothed = self._smoothed_estimate(torch.cat([gain.log(), offset], 1), stream, stage)
+        strength = strength.to(smoothed)[:, None]
+        return apply_tone(frames.float(), (smoothed[:, :3] * strength).exp(), smoothed[:, 3:] * strength)
+
+    def _smoothed_estimate(self, values: torch.Tensor, stream: _StreamState, name: str) -> torch.Tensor:
+        """Per-frame estimates (B, C) of consecutive frames smoothed along time (``_smooth_after``),
+        with the previous batch's last raw estimate of the same ``name`` as the left neighbour."""
+        values = values.float()[..., None, None]
+        smoothed = self._smooth_after(values, stream.last_estimate.get(name))[:, :, 0, 0]
+        stream.last_estimate[name] = values[-1:]
+        return smoothed
 
     def _generator(self, chunk_index: int, frames: int) -> torch.Generator | list[torch.Generator]:
         """The noise of one chunk: shared noise is one generator per frame, all in one state (every
@@ -335,8 +372,8 @@ class VideoDecorruptor:
                 carried[step : step + 1] = [smoothed[:, -1:]]
                 return {"denoised": torch.cat([anchors, smoothed], 1).view_as(denoised)}
 
-        if settings.anchor_attention:
-            recording = chunk_index == 0 or prepended > 0
+        if settings.anchor_attention:  # the first batch edited records (batches before it needed no edit)
+            recording = chunk_index == 0 or prepended > 0 or not stream.anchor_tokens
             self._anchor_state.start_batch(len(images), stream.anchor_tokens, recording, settings.anchor_only)
         try:
             return self.pipe(
@@ -344,7 +381,13 @@ class VideoDecorruptor:
                 generator=self._generator(chunk_index, len(images)),
                 callback_on_step_end=smooth_step,
                 callback_on_step_end_tensor_inputs=["denoised"],
-                settings=self.editor_settings.replace(colour_fix_sigma=0.0, tone_correction=False, grid_shifts=1),
+                settings=self.editor_settings.replace(
+                    colour_fix_sigma=0.0,
+                    tone_correction=False,
+                    grid_shifts=1,
+                    edit_noise_nothing=0.0,  # the video layer blends by its own, smoothed, noise estimate
+                    edit_noise_full=0.0,
+                ),
             ).images
         finally:
             self._anchor_state.enabled = False  # the pipeline stays usable on its own
@@ -377,32 +420,88 @@ class VideoDecorruptor:
         if len(pending):
             yield pending
 
-    def _fused(self, batches: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
-        """The batches (B, h, w, 3) uint8, in order and of the same sizes, each frame fused with
-        ``fusion_radius`` neighbours on each side: a batch is held back until the frames after it
-        have been read, and the last frames before it are kept as its left context."""
+    def _fused(self, batches: Iterator[_Batch]) -> Iterator[_Batch]:
+        """The batches, in order and of the same sizes, each frame fused with ``fusion_radius``
+        neighbours on each side and blended with itself by the batch's fusion strength: a batch is
+        held back until the frames after it have been read, and the last frames before it are kept
+        as its left context. A batch whose strength is 0 everywhere skips the optical flow."""
         radius = self.video.fusion_radius
         if radius == 0:
             yield from batches
             return
         window: np.ndarray | None = None  # left context, then the batches not yet fused
-        context, pending = 0, deque()  # frames of left context at the front of window; pending batch sizes
+        context, pending = 0, deque()  # frames of left context at the front of window; batches waiting
 
-        def fuse_first() -> np.ndarray:
+        def fuse_first() -> _Batch:
             nonlocal window, context
-            size = pending.popleft()
-            fused = fuse_frames(window, radius, range(context, context + size))
+            batch = pending.popleft()
+            size = len(batch.frames)
+            if batch.fusion.any():
+                fused = fuse_frames(window, radius, range(context, context + size)).astype(np.float32)
+                frames = batch.frames.astype(np.float32)
+                strength = batch.fusion[:, None, None, None]
+                batch.frames = np.clip(frames + strength * (fused - frames) + 0.5, 0, 255).astype(np.uint8)
             keep = min(radius, context + size)
             window, context = window[context + size - keep :], keep
-            return fused
+            return batch
 
         for batch in batches:
-            window = batch if window is None else np.concatenate([window, batch])
-            pending.append(len(batch))
-            while pending and len(window) - context - pending[0] >= radius:
+            window = batch.frames if window is None else np.concatenate([window, batch.frames])
+            pending.append(batch)
+            while pending and len(window) - context - len(pending[0].frames) >= radius:
                 yield fuse_first()
         while pending:
             yield fuse_first()
+
+    def _prepare(self, frames: np.ndarray, stream: _StreamState, work_size: tuple[int, int]) -> _Batch:
+        """Decoded frames (B, H, W, 3) uint8 -> a batch for the fusion and the editor: the estimates
+        taken (each smoothed along time, so that a stage's strength does not flicker), salt and
+        pepper removed where there is some, the tone corrected as far as the tonal range asks (both
+        at the source size, where they are cheap and exact), then the frames resized to the working size."""
+        images, _ = images_to_tensor(frames)
+        share = impulse_share(images)
+        threshold = self.video.impulse_share
+        if threshold is not None and bool((share >= threshold).any()):
+            hit = share >= threshold
+            images[hit] = remove_impulses(images[hit])
+        tonal = self._smoothed_estimate(tonal_range(images)[:, None], stream, "range")[:, 0]
+        settings = self.editor_settings
+        tone = ramp(tonal, settings.tone_range_nothing, settings.tone_range_full)
+        if self._tone_corrects:
+            images = self._correct_tone(images, stream, "input tone", tone).cpu()
+        else:
+            tone = torch.zeros_like(tone)
+        noise = self._smoothed_estimate(noise_level(images)[:, None], stream, "noise")[:, 0]
+        prepared = tensor_to_images(images, "numpy")
+        resized = np.stack([resize_frame(frame, work_size) for frame in prepared])
+        detail = None
+        if resized.shape[1:3] != prepared.shape[1:3]:
+            detail = prepared.astype(np.float32) - np.stack(
+                [resize_frame(frame, prepared.shape[1:3]) for frame in resized]
+            ).astype(np.float32)
+        return _Batch(
+            frames=resized,
+            detail=detail,
+            tone=tone,
+            fusion=ramp(noise, *self.video.fusion_noise).numpy(),
+            edit=ramp(noise, settings.edit_noise_nothing, settings.edit_noise_full).numpy(),
+            estimates={
+                "noise": float(noise.mean()),
+                "impulses": float(share.mean()),
+                "tonal_range": float(tonal.mean()),
+            },
+        )
+
+    @staticmethod
+    def _finish(batch: _Batch, edited: np.ndarray, source_size: tuple[int, int]) -> np.ndarray:
+        """Edited frames at the working size -> the source size: resized, plus the source's own detail
+        above the working size as far as the edit left the frame alone (all of it where the edit's
+        strength is 0, so that a frame no stage touched comes back exactly as it was)."""
+        restored = np.stack([resize_frame(frame, source_size) for frame in edited])
+        if batch.detail is None:
+            return restored
+        keep = (1 - batch.edit)[:, None, None, None]
+        return np.clip(restored + keep * batch.detail + 0.5, 0, 255).astype(np.uint8)
 
     def working_size(self, height: int, width: int) -> tuple[int, int]:
         """The (h, w) this restorer edits frames of a (``height``, ``width``) video at: the preset's long
@@ -410,26 +509,42 @@ class VideoDecorruptor:
         return working_size(height, width, self.video.size, self.video.size_multiple or self.pipe.vae_scale_factor)
 
     def _restore_stream(self, chunks: Iterator[np.ndarray], first_frame: np.ndarray) -> Iterator[np.ndarray]:
-        """Restored frames at the source size, batch by batch, in order."""
+        """Restored frames at the source size, batch by batch, in order; each batch's estimates and
+        stage strengths are appended to ``self.stage_log``."""
         source_size = first_frame.shape[:2]
         work_size = self.working_size(*source_size)
         streams = [_StreamState() for _ in range(self.editor_settings.grid_shifts)]
+        self.stage_log = []
         batches = self._batches(chunks, first_frame.shape)
-        resized = (np.stack([resize_frame(f, work_size) for f in frames]) for frames in batches)
-        if self._tone_corrects:
-            resized = (
-                tensor_to_images(self._correct_tone(images_to_tensor(frames)[0], streams[0], "input"), "numpy")
-                for frames in resized
-            )
-        prepared = self._fused(resized)
+        prepared = self._fused(self._prepare(frames, streams[0], work_size) for frames in batches)
         if self.pipe.device.type != "cpu":  # on a CPU the editor already keeps every core busy
             prepared = ahead(prepared, depth=1)
         anchor = None
-        for index, frames in enumerate(prepared):
-            edited = self._edit(frames, index, streams, anchor)
+        for index, batch in enumerate(prepared):
+            edited = self._edit(batch, index, streams, anchor)
             if self.video.anchor_in_every_chunk and anchor is None:
-                anchor = frames[:1]
-            yield np.stack([resize_frame(f, source_size) for f in edited])
+                anchor = batch.frames[:1]
+            self.stage_log.append(
+                {
+                    "frames": len(batch.frames),
+                    **batch.estimates,
+                    "tone": float(batch.tone.mean()),
+                    "fusion": float(batch.fusion.mean()),
+                    "edit": float(batch.edit.mean()),
+                }
+            )
+            yield self._finish(batch, edited, source_size)
+
+    def explain(self) -> dict[str, float]:
+        """What the estimates found in the last restored clip and how strongly each stage ran, as
+        frame-weighted means: ``noise`` (grey levels), ``impulses`` (share of pixels),
+        ``tonal_range``, and the ``tone``, ``fusion`` and ``edit`` strengths in [0, 1]."""
+        log = getattr(self, "stage_log", [])
+        if not log:
+            raise ValueError("nothing restored yet")
+        frames = sum(entry["frames"] for entry in log)
+        names = [name for name in log[0] if name != "frames"]
+        return {name: sum(entry[name] * entry["frames"] for entry in log) / frames for name in names}
 
     def restore_frames(self, frames: np.ndarray) -> np.ndarray:
         """Restore a clip held in memory: (T, H, W, 3) uint8 -> (T, H, W, 3) uint8."""
