@@ -22,7 +22,7 @@ more than 0.3 dB PSNR or 0.01 SSIM; mean over the corrupted rows >= the best bli
 0.5 dB of the per-corruption peer (or ahead) on at least two thirds of the rows; ahead on every
 noise row. Printed as PASS / MISS with the margin.
 
-    python benchmarks/peers.py [--frames 24] [--clips 4] [--model PATH] [editor options: --help]
+    python benchmarks/peers.py [--frames 16] [--clips 4] [--model PATH] [editor options: --help]
 """
 
 from __future__ import annotations
@@ -237,7 +237,7 @@ def measure(clean: np.ndarray, run: Callable[[], np.ndarray]) -> dict[str, float
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--frames", type=int, default=24, help="frames per clip (default 24)")
+    parser.add_argument("--frames", type=int, default=16, help="frames per clip (default 16)")
     parser.add_argument("--clips", type=int, default=4, choices=range(1, 5), help="clean clips, 1 to 4 (default 4)")
     parser.add_argument("--corruptions", default=",".join(CORRUPTIONS), help="comma-separated rows (default all)")
     parser.add_argument("--output", type=Path, help="JSON file (default benchmarks/results/peers.json)")

@@ -37,11 +37,15 @@ def random_blur_kernel(rng: np.random.Generator, max_sigma: float, size_range: t
     return (kernel / kernel.sum()).astype(np.float32)
 
 
-def lower_contrast(image: np.ndarray, factor: float) -> np.ndarray:
+def lower_contrast(image: np.ndarray, factor: float, per_channel: bool = False) -> np.ndarray:
     """(H, W, 3) float in [0, 1] with every value's distance to the grey mean scaled by ``factor``
-    (torchvision's ``adjust_contrast``; below 1 it stays in [0, 1])."""
-    grey_mean = float((image @ np.array([0.299, 0.587, 0.114], np.float32)).mean())
-    return (grey_mean + (image - grey_mean) * factor).astype(np.float32)
+    (torchvision's ``adjust_contrast``; below 1 it stays in [0, 1]), or with ``per_channel`` to its
+    channel's mean (how ImageNet-C and UCF-101C lower contrast)."""
+    if per_channel:
+        mean = image.mean(axis=(0, 1), keepdims=True)
+    else:
+        mean = float((image @ np.array([0.299, 0.587, 0.114], np.float32)).mean())
+    return (mean + (image - mean) * factor).astype(np.float32)
 
 
 @dataclass

@@ -10,7 +10,7 @@ from tiny_editor import tiny_pipeline
 
 from image_core.editor import ToneCorrector, load_editor
 from image_core.editor.images import tensor_to_images
-from image_core.editor.tone import FEATURE_SIDE, apply_tone, tone_features
+from image_core.editor.tone import FEATURE_SIDE, QUANTILES, apply_tone, tone_features
 from image_core.training.common import load_config
 from image_core.training.tone import ToneConfig, ToneObjective, build_tone_bank, train_tone
 from video_decorruptor.restore.restorer import VideoDecorruptor
@@ -22,9 +22,9 @@ def photo_like(batch=2, size=48, seed=0) -> torch.Tensor:
     return 0.1 + 0.8 * torch.nn.functional.interpolate(noise, size=(size, size), mode="bilinear", align_corners=False)
 
 
-def constant_corrector(gain: float, offset: float) -> ToneCorrector:
-    """A corrector that always answers ``gain`` and ``offset``."""
-    corrector = ToneCorrector(hidden=8)
+def constant_corrector(gain: float, offset: float, cap_to_range: bool = False) -> ToneCorrector:
+    """A corrector that always answers ``gain`` and ``offset`` (capped, with ``cap_to_range``)."""
+    corrector = ToneCorrector(hidden=8, cap_to_range=cap_to_range)
     with torch.no_grad():
         corrector.net[-1].bias.copy_(torch.tensor([np.log(gain)] * 3 + [offset] * 3))
     return corrector
@@ -33,25 +33,46 @@ def constant_corrector(gain: float, offset: float) -> ToneCorrector:
 def test_features_read_the_spread_and_clipping_and_large_images_are_read_downsized():
     images = photo_like()
     features = tone_features(images)
-    assert features.shape == (2, 48) and torch.isfinite(features).all()
+    assert features.shape == (2, 4 * len(QUANTILES) + 12) and torch.isfinite(features).all()
     flat = tone_features(apply_tone(images, torch.full((2, 3), 0.2), torch.zeros(2, 3)))
-    spread = lambda f: f[:, 26] - f[:, 18]  # noqa: E731  (the last channel's 0.99 minus its 0.01 quantile)
+    last = 2 * len(QUANTILES)  # the last channel's quantiles start here
+    spread = lambda f: f[:, last + QUANTILES.index(0.99)] - f[:, last + QUANTILES.index(0.01)]  # noqa: E731
     assert (spread(flat) < 0.25 * spread(features)).all()
-    assert (features[:, 42:] == 0).all()  # nothing clipped in [0.1, 0.9]
+    assert (features[:, -6:] == 0).all()  # nothing clipped in [0.1, 0.9]
     bright = tone_features((images + 0.5).clamp(0, 1))
-    assert (bright[:, 42:45] > 0.1).all()  # values pushed to 1 count as clipped high
+    assert (bright[:, -6:-3] > 0.1).all()  # values pushed to 1 count as clipped high
     large = torch.nn.functional.interpolate(images, size=(4 * FEATURE_SIDE, 2 * FEATURE_SIDE), mode="nearest")
-    torch.testing.assert_close(tone_features(large)[:, 36:42], features[:, 36:42], atol=0.02, rtol=0)
+    torch.testing.assert_close(tone_features(large)[:, -12:-6], features[:, -12:-6], atol=0.02, rtol=0)
 
 
 def test_apply_tone_is_identity_at_gain_one_and_undoes_a_contrast_drop_around_the_mean():
     images = photo_like()
     ones, zeros = torch.ones(2, 3), torch.zeros(2, 3)
     torch.testing.assert_close(apply_tone(images, ones, zeros), images)
-    mean = images.mean((2, 3), keepdim=True)
-    flattened = mean + 0.25 * (images - mean)  # ImageNet-C's contrast: towards each channel's mean
+    mean = images.mean((1, 2, 3), keepdim=True)
+    flattened = mean + 0.25 * (images - mean)  # contrast lowered towards the grey mean (torchvision's)
     torch.testing.assert_close(apply_tone(flattened, 4 * ones, zeros), images, atol=1e-5, rtol=0)
     assert apply_tone(images, 10 * ones, zeros).min() >= 0 and apply_tone(images, 10 * ones, zeros).max() <= 1
+
+
+def test_the_gain_cap_keeps_a_stretch_inside_the_range_and_never_lowers_contrast():
+    images = photo_like()
+    flattened = apply_tone(images, torch.full((2, 3), 0.3), torch.zeros(2, 3))
+    capped = constant_corrector(10.0, 0.0, cap_to_range=True)
+    gain, _ = capped(flattened)
+    assert (gain < 10).all() and (gain >= 1).all()
+    stretched = capped.correct(flattened)
+    assert stretched.amax((2, 3)).max() <= 1 and (stretched == 0).float().mean() < 0.01  # nothing pushed out
+    assert torch.equal(constant_corrector(0.5, 0.0, cap_to_range=True)(images)[0], torch.full((2, 3), 0.5))
+
+
+def test_the_bank_can_hold_only_inputs_the_tone_gate_lets_through(tmp_path):
+    config = load_config(ToneConfig, None, TINY + ["max_input_range=0.3"])
+    bank = build_tone_bank(config, tmp_path / "bank.safetensors")
+    assert len(bank) == 24
+    count = len(QUANTILES)
+    grey = bank.tensors["features"][:, 3 * count : 4 * count]  # the grey image's quantiles follow the channels'
+    assert (grey[:, QUANTILES.index(0.99)] - grey[:, QUANTILES.index(0.01)] <= 0.31).all()
 
 
 def test_an_untrained_corrector_is_the_identity_and_survives_a_save_and_load(tmp_path):

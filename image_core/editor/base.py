@@ -18,7 +18,7 @@ from diffusers.utils.torch_utils import randn_tensor
 from safetensors.torch import load_file, save_file
 
 from image_core.editor.autoencoder import vae_downsampling
-from image_core.editor.colour import colour_fix
+from image_core.editor.colour import colour_fix, restore_spread
 from image_core.editor.estimates import noise_level, ramp, tonal_range
 from image_core.editor.grid import grid_shift_mean
 from image_core.editor.images import EditorOutput, ImageInput, images_to_tensor, pad_to_multiple, tensor_to_images
@@ -112,7 +112,12 @@ class DecorruptorMixin:
         images, kind = images_to_tensor(image)
         images = self.correct_tone(images, settings)
         single = settings.replace(
-            grid_shifts=1, colour_fix_sigma=0.0, tone_correction=False, edit_noise_nothing=0.0, edit_noise_full=0.0
+            grid_shifts=1,
+            colour_fix_sigma=0.0,
+            tone_correction=False,
+            keep_spread=False,
+            edit_noise_nothing=0.0,
+            edit_noise_full=0.0,
         )
         edit = lambda copy, _: self(image=copy, settings=single, **kwargs).images  # noqa: E731
         mean = grid_shift_mean(edit, images, settings.grid_shifts, self.vae_scale_factor)
@@ -282,13 +287,17 @@ class DecorruptorMixin:
         return_dict: bool,
     ):
         """The settings' post-processing: colour fix against the (padded, tone-corrected) ``reference``,
-        crop back to ``size``, blend with the reference by the edit's strength (its noise level against
-        ``edit_noise_nothing`` / ``edit_noise_full``), correct the tone a second time (if asked: what
-        the edit itself moved; on the cropped image, whose statistics it reads), convert to ``kind``."""
+        crop back to ``size``, the spread fix (``keep_spread``), blend with the reference by the edit's
+        strength (its noise level against ``edit_noise_nothing`` / ``edit_noise_full``), correct the
+        tone a second time (if asked: what the edit itself moved; on the cropped image, whose
+        statistics it reads), convert to ``kind``."""
         images = colour_fix(decoded, reference, settings.colour_fix_sigma)[..., : size[0], : size[1]]
         reference = reference[..., : size[0], : size[1]].to(images)
+        noise = noise_level(reference)
+        if settings.keep_spread:
+            images = restore_spread(images, reference, noise)
         if settings.edit_noise_nothing != settings.edit_noise_full:
-            strength = ramp(noise_level(reference), settings.edit_noise_nothing, settings.edit_noise_full)
+            strength = ramp(noise, settings.edit_noise_nothing, settings.edit_noise_full)
             images = reference + strength[:, None, None, None] * (images - reference)
         images = tensor_to_images(self.correct_tone(images, settings), kind)
         self.maybe_free_model_hooks()

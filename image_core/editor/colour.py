@@ -1,4 +1,5 @@
-"""The colour fix: the edit's fine detail with the input's broad colours (see ``keep_low_frequencies``)."""
+"""The colour fix: the edit's fine detail with the input's broad colours (see ``keep_low_frequencies``);
+and the spread fix: the edit's contrast set back to what the noisy input implies (``restore_spread``)."""
 
 from __future__ import annotations
 
@@ -65,3 +66,27 @@ def colour_fix(edited: torch.Tensor, reference: torch.Tensor, sigma: float) -> t
     """The colour fix as the pipelines and the video layer apply it: :func:`keep_low_frequencies` with
     ``sigma`` pixels (0: off, ``edited`` as it is). Both (B, 3, H, W)."""
     return keep_low_frequencies(edited, reference, sigma) if sigma > 0 else edited
+
+
+# The spread fix raises an edit's contrast by at most this factor.
+MAX_SPREAD_GAIN = 1.5
+
+
+def restore_spread(edited: torch.Tensor, reference: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    """``edited`` (B, 3, H, W) in [0, 1] stretched around its mean so that its std is the clean
+    signal's std that ``reference`` (the edit's input) implies: sqrt(var(reference) - noise^2), with
+    ``noise`` (B,) the reference's noise std in 8-bit grey levels
+    (:func:`image_core.editor.estimates.noise_level`).
+
+    Why: a one-step edit of heavy noise averages the noise away together with some of the signal,
+    and the frame comes out flatter than the scene; noise adds its variance to the signal's, so the
+    input's variance minus the noise's is what the output should keep. Never lowers the contrast,
+    and raises it by at most ``MAX_SPREAD_GAIN``; a noise-free reference whose edit kept its spread
+    is left as it is.
+    """
+    reference = reference.to(edited) * 255
+    signal = (reference.var((1, 2, 3)) - noise.to(edited) ** 2).clamp_min(1.0).sqrt()
+    mean = edited.mean((1, 2, 3), keepdim=True)
+    spread = (edited * 255).std((1, 2, 3)).clamp_min(1.0)
+    gain = (signal / spread).clamp(1.0, MAX_SPREAD_GAIN)[:, None, None, None]
+    return (mean + gain * (edited - mean)).clamp(0, 1)

@@ -50,6 +50,8 @@ class EditorSettings:
             the output is the input at ``edit_noise_nothing`` and below, the full edit at
             ``edit_noise_full`` and above, a blend between. Equal values (published: 0 and 0) edit
             every image in full. For a model that repairs only noise well, it steps aside elsewhere.
+        keep_spread: after the edit, stretch each image back to the contrast its noisy input implies
+            (:func:`image_core.editor.colour.restore_spread`; published: no such step).
         tone_range_nothing, tone_range_full: the tone correction's strength follows the input's tonal
             range (:func:`image_core.editor.estimates.tonal_range`): none at ``tone_range_nothing`` and wider,
             full at ``tone_range_full`` and narrower (gain ** strength, offset * strength). Equal
@@ -67,6 +69,7 @@ class EditorSettings:
     residual_target: bool = False
     edit_noise_nothing: float = 0.0
     edit_noise_full: float = 0.0
+    keep_spread: bool = False
     tone_range_nothing: float = 0.0
     tone_range_full: float = 0.0
 
@@ -113,7 +116,7 @@ class EditorSettings:
 
 def _check(name: str, value: Any) -> None:
     """Refuse a value of the wrong type or out of range, naming the setting."""
-    if name in ("image_guidance_decay", "start_from_image", "tone_correction", "residual_target"):
+    if name in ("image_guidance_decay", "start_from_image", "tone_correction", "residual_target", "keep_spread"):
         if not isinstance(value, bool):
             raise ValueError(f"editor setting {name} must be true or false, got {value!r}")
         return

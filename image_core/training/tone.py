@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import math
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,7 +35,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from image_core.degradations import DegradationModel
+from image_core.degradations import DegradationModel, lower_contrast
 from image_core.editor.estimates import tonal_range
 from image_core.editor.tone import ToneCorrector, apply_tone, tone_features
 from image_core.io import atomic_path
@@ -52,6 +53,9 @@ class ToneConfig(LoopConfig):
     crop_sizes: tuple = (96, 128, 160, 224, 256)
     pixels_per_image: int = 1024  # pixels sampled per pair for the loss
     tone_probability: float = 0.4  # pairs given a tone change (the rest: the corrector should do nothing)
+    # of those, the share whose contrast is lowered towards each channel's mean (as ImageNet-C and
+    # UCF-101C do) instead of the generic tone change, which lowers it towards the grey mean
+    channel_contrast_probability: float = 0.0
     degradation_probability: float = 0.5  # pairs first degraded without a tone change
     smooth_probability: float = 0.25  # pairs first blurred (Gaussian) instead
     smooth_sigma_range: tuple = (0.5, 5.0)  # that blur's std in pixels
@@ -64,14 +68,15 @@ class ToneConfig(LoopConfig):
     # so it is trained on the inputs it will meet. None: every pair.
     max_input_range: float | None = None
     hidden: int = 128
+    cap_to_range: bool = False  # ToneCorrector's gain cap (its minimum and maximum stay inside [0, 1])
     loss_floor: float = 3e-4
     # Exported pipeline folders the trained corrector is added to (model_index.json gains it).
     attach_to: tuple = ()
 
 
 class ToneBank(Dataset):
-    """Per pair: the input's features (F,), its channel means (3,), and ``pixels_per_image`` sampled
-    pixels of input and target (P, 3); indices wrap around."""
+    """Per pair: the input's features (F,), its grey mean (1,) (:func:`apply_tone`'s pivot), and
+    ``pixels_per_image`` sampled pixels of input and target (P, 3); indices wrap around."""
 
     KEYS = ("features", "means", "inputs", "targets")
 
@@ -105,6 +110,9 @@ def _pair(
     else:
         target = image.astype(np.float32) / 255
     if rng.random() < config.tone_probability:
+        if rng.random() < config.channel_contrast_probability:
+            factor = math.exp(rng.uniform(*np.log(tone.contrast_range)))
+            return np.clip(lower_contrast(target, factor, per_channel=True), 0, 1), target
         return np.clip(tone.tone_change(target, rng), 0, 1).astype(np.float32), target
     return target, target
 
@@ -115,6 +123,7 @@ def _bank_recipe(config: ToneConfig) -> str:
         "crop_sizes",
         "pixels_per_image",
         "tone_probability",
+        "channel_contrast_probability",
         "degradation_probability",
         "smooth_probability",
         "smooth_sigma_range",
@@ -158,7 +167,7 @@ def build_tone_bank(config: ToneConfig, path: Path) -> ToneBank:
                 break
         index = len(rows["features"])
         rows["features"].append(tone_features(image)[0])
-        rows["means"].append(image.mean((2, 3))[0])
+        rows["means"].append(image.mean((1, 2, 3)))
         pick = np.random.default_rng([config.seed, index, 1]).integers(
             0, target.shape[0] * target.shape[1], config.pixels_per_image
         )
@@ -205,7 +214,7 @@ def train_tone(config: ToneConfig) -> Path:
     (then into every folder of ``attach_to``)."""
     output_dir = Path(config.output_dir)
     bank = build_tone_bank(config, output_dir / "tone_bank.safetensors")
-    corrector = ToneCorrector(hidden=config.hidden)
+    corrector = ToneCorrector(hidden=config.hidden, cap_to_range=config.cap_to_range)
     corrector.standardise_on(bank.tensors["features"])
     run_loop(config, ToneObjective(corrector, config.loss_floor), bank)
     export = output_dir / TONE_CORRECTOR

@@ -125,6 +125,7 @@ PRESETS: dict[str, VideoPreset] = {
             "grid_shifts": 1,
             "edit_noise_nothing": 0.0,
             "edit_noise_full": 0.0,
+            "keep_spread": False,
         },
     ),
     "fast": VideoPreset(size=160, editor={"grid_shifts": 1}),

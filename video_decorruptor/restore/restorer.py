@@ -36,7 +36,7 @@ import torch
 
 from image_core.editor import load_editor
 from image_core.editor.base import SETTING_ARGUMENTS
-from image_core.editor.colour import colour_fix
+from image_core.editor.colour import colour_fix, restore_spread
 from image_core.editor.estimates import impulse_share, noise_level, ramp, remove_impulses, tonal_range
 from image_core.editor.grid import grid_shift_mean
 from image_core.editor.images import images_to_tensor, tensor_to_images
@@ -162,6 +162,10 @@ def ahead(items: Iterator[T], depth: int) -> Iterator[T]:
 # the warping error in benchmarks/temporal.py (docs/design.md, "Colour fix, grid shifts and tone
 # correction in the video layer").
 SMOOTHING_PASSES = 4
+# The source's detail above the working size is given back to an edited frame soft-thresholded at
+# this many times the frame's noise level (``VideoDecorruptor._finish``): noise of std sigma rarely
+# exceeds 2 sigma, an edge does.
+DETAIL_THRESHOLD = 2.0
 
 
 @dataclass
@@ -185,12 +189,14 @@ class _Batch:
     removal, the tone correction and the fusion). ``detail`` (B, H, W, 3) float32: the prepared
     frames at the source size minus their round trip through the working size, given back to the
     output as far as the edit leaves the frame alone (None where the working size is the source
-    size). ``tone``, ``fusion``, ``edit``: each stage's strength per frame (B,), in [0, 1].
+    size). ``noise``: the frames' noise level (B,), grey levels. ``tone``, ``fusion``, ``edit``: each
+    stage's strength per frame (B,), in [0, 1].
     ``estimates``: the batch's mean noise level, impulse share and tonal range (for ``--explain``).
     """
 
     frames: np.ndarray
     detail: np.ndarray | None
+    noise: np.ndarray
     tone: torch.Tensor
     fusion: np.ndarray
     edit: np.ndarray
@@ -279,8 +285,8 @@ class VideoDecorruptor:
         self, batch: _Batch, chunk_index: int, streams: list[_StreamState], anchor: np.ndarray | None
     ) -> np.ndarray:
         """Edit one chunk of consecutive frames, (B, h, w, 3) uint8 -> (B, h, w, 3) uint8: once per
-        grid shift (one stream state each), averaged, then the colour fix and the output's tone
-        correction, then blended with the batch's frames by the edit's strength. A batch whose edit
+        grid shift (one stream state each), averaged, then the colour fix, the output's tone
+        correction and the spread fix, then blended with the batch's frames by the edit's strength. A batch whose edit
         strength is 0 everywhere is not edited at all. An ``anchor`` (1, h, w, 3) is edited in front
         of the frames and dropped from the result."""
         if not batch.edit.any():
@@ -296,7 +302,9 @@ class VideoDecorruptor:
                 edited, self._colour_reference(images, streams[0]), self.editor_settings.colour_fix_sigma
             )
         if self._tone_corrects:
-            edited = self._correct_tone(edited, streams[0], "output", batch.tone)
+            edited = self._correct_tone(edited, streams[0], "output tone", batch.tone)
+        if self.editor_settings.keep_spread:
+            edited = restore_spread(edited, images, noise_level(images))
         strength = torch.from_numpy(batch.edit)[:, None, None, None].to(edited)
         return tensor_to_images(images.to(edited) + strength * (edited - images.to(edited)), "numpy")
 
@@ -384,6 +392,7 @@ class VideoDecorruptor:
                 settings=self.editor_settings.replace(
                     colour_fix_sigma=0.0,
                     tone_correction=False,
+                    keep_spread=False,
                     grid_shifts=1,
                     edit_noise_nothing=0.0,  # the video layer blends by its own, smoothed, noise estimate
                     edit_noise_full=0.0,
@@ -482,6 +491,7 @@ class VideoDecorruptor:
         return _Batch(
             frames=resized,
             detail=detail,
+            noise=noise.numpy(),
             tone=tone,
             fusion=ramp(noise, *self.video.fusion_noise).numpy(),
             edit=ramp(noise, settings.edit_noise_nothing, settings.edit_noise_full).numpy(),
@@ -495,13 +505,18 @@ class VideoDecorruptor:
     @staticmethod
     def _finish(batch: _Batch, edited: np.ndarray, source_size: tuple[int, int]) -> np.ndarray:
         """Edited frames at the working size -> the source size: resized, plus the source's own detail
-        above the working size as far as the edit left the frame alone (all of it where the edit's
-        strength is 0, so that a frame no stage touched comes back exactly as it was)."""
-        restored = np.stack([resize_frame(frame, source_size) for frame in edited])
-        if batch.detail is None:
-            return restored
-        keep = (1 - batch.edit)[:, None, None, None]
-        return np.clip(restored + keep * batch.detail + 0.5, 0, 255).astype(np.uint8)
+        above the working size. All of it where the edit's strength is 0, so that a frame no stage
+        touched comes back exactly as it was; where the edit runs, the detail soft-thresholded at
+        ``DETAIL_THRESHOLD`` times the noise level (the detail band of a noisy frame is mostly noise,
+        with the strong edges above it), blended by the edit's strength."""
+        if batch.detail is None:  # edited at the source size
+            return edited
+        restored = np.stack([resize_frame(frame, source_size) for frame in edited]).astype(np.float32)
+        strength = batch.edit[:, None, None, None]
+        threshold = DETAIL_THRESHOLD * batch.noise[:, None, None, None]
+        shrunk = np.sign(batch.detail) * np.maximum(np.abs(batch.detail) - threshold, 0)
+        detail = batch.detail + strength * (shrunk - batch.detail)
+        return np.clip(restored + detail + 0.5, 0, 255).astype(np.uint8)
 
     def working_size(self, height: int, width: int) -> tuple[int, int]:
         """The (h, w) this restorer edits frames of a (``height``, ``width``) video at: the preset's long
