@@ -6,7 +6,7 @@ from tiny_editor import tiny_pipeline
 from video_decorruptor.benchmark.metrics import psnr
 from video_decorruptor.restore.flow import dis_flow, warp
 from video_decorruptor.restore.fusion import fuse_frames
-from video_decorruptor.restore.restorer import VideoDecorruptor
+from video_decorruptor.restore.restorer import VideoDecorruptor, _StreamState
 
 
 def noisy(frames: np.ndarray, sigma: float, seed: int = 0) -> np.ndarray:
@@ -79,7 +79,10 @@ def test_streamed_fusion_matches_the_whole_clip_whatever_the_batches(cm, batch_s
     frames = noisy(moving_clip(11, 32, 40), 15)
     restorer = VideoDecorruptor(cm, batch_size=batch_size, fusion_radius=2, progress=False)
     batches = [frames[i : i + batch_size] for i in range(0, len(frames), batch_size)]
-    streamed = list(restorer._fused(iter(batches)))
+    stream = _StreamState()
+    prepared = [restorer._prepare(batch, stream, frames.shape[1:3]) for batch in batches]
+    assert all((batch.fusion == 1).all() for batch in prepared)  # noise 15: the fusion runs in full
+    streamed = [batch.frames for batch in restorer._fused(iter(prepared))]
     assert [len(b) for b in streamed] == [len(b) for b in batches]
     np.testing.assert_array_equal(np.concatenate(streamed), fuse_frames(frames, radius=2))
 
@@ -90,7 +93,7 @@ def test_the_editor_gets_the_fused_frames(cm, monkeypatch):
     original = VideoDecorruptor._edit
 
     def recording(self, batch, chunk_index, streams, anchor):
-        seen.append(batch.copy())
+        seen.append(batch.frames.copy())
         return original(self, batch, chunk_index, streams, anchor)
 
     monkeypatch.setattr(VideoDecorruptor, "_edit", recording)

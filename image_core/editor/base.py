@@ -274,8 +274,11 @@ class DecorruptorMixin:
             return images
         images = images.to(self.tone_corrector.device).float()
         strength = ramp(tonal_range(images), settings.tone_range_nothing, settings.tone_range_full)[:, None]
+        if not bool(strength.any()):
+            return images
         gain, offset = self.tone_corrector(images)
-        return apply_tone(images, gain**strength, offset * strength)
+        corrected = apply_tone(images, gain**strength, offset * strength)
+        return torch.where(strength[..., None, None] > 0, corrected, images)  # untouched where the gate is shut
 
     def _output(
         self,
