@@ -28,6 +28,7 @@ noise row. Printed as PASS / MISS with the margin.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from collections.abc import Callable
@@ -241,8 +242,18 @@ def main() -> int:
     parser.add_argument("--clips", type=int, default=4, choices=range(1, 5), help="clean clips, 1 to 4 (default 4)")
     parser.add_argument("--corruptions", default=",".join(CORRUPTIONS), help="comma-separated rows (default all)")
     parser.add_argument("--output", type=Path, help="JSON file (default benchmarks/results/peers.json)")
+    parser.add_argument(
+        "--report",
+        type=Path,
+        metavar="JSON",
+        help="print the tables and targets of a saved run again, measuring nothing",
+    )
     add_editor_options(parser)
     args = parser.parse_args()
+    if args.report:
+        saved = json.loads(args.report.read_text())
+        shown = argparse.Namespace(frames=saved["frames"], output=args.report)
+        return report(saved["results"], shown, saved["seconds"])
     corruptions = [name.strip() for name in args.corruptions.split(",")]
     unknown = sorted(set(corruptions) - set(CORRUPTIONS))
     if unknown:
@@ -272,7 +283,6 @@ def main() -> int:
 
 
 def report(results: list[dict], args: argparse.Namespace, seconds: float) -> int:
-    corrupted_rows = [(r["clip"], r["corruption"]) for r in results if r["corruption"] != "clean"]
     blind = max(
         (peer.name for peer in PEERS),
         key=lambda name: np.mean([r["peers"][name]["psnr"] for r in results if r["corruption"] != "clean"]),
@@ -302,14 +312,35 @@ def report(results: list[dict], args: argparse.Namespace, seconds: float) -> int
         )
     print(f"\nPSNR dB / SSIM against the clean clip; blind peer: {blind}")
     print(markdown_table(header, rows))
+    print("\nmean over the clips, PSNR dB (frames/s)")
+    summary = []
+    for corruption, peer in oracle.items():
+        group = [r for r in results if r["corruption"] == corruption]
+
+        def mean(pick: Callable[[dict], dict], key: str = "psnr", group: list[dict] = group) -> float:
+            return float(np.mean([pick(r)[key] for r in group]))
+
+        def with_speed(pick: Callable[[dict], dict]) -> str:
+            return f"{mean(pick):.2f} ({mean(pick, 'fps'):.1f})"
+
+        summary.append(
+            [
+                corruption,
+                f"{mean(lambda r: r['input']):.2f}",
+                with_speed(lambda r: r["default"]),
+                with_speed(lambda r: r["fast"]),
+                f"{with_speed(lambda r, p=peer: r['peers'][p])} `{peer}`",
+                with_speed(lambda r: r["peers"][blind]),
+            ]
+        )
+    print(markdown_table(["corruption", "input", "default", "fast", "per-corruption peer", "blind peer"], summary))
     speeds = {
         "default": np.mean([r["default"]["fps"] for r in results]),
         "fast": np.mean([r["fast"]["fps"] for r in results]),
         **{peer.name: np.mean([r["peers"][peer.name]["fps"] for r in results]) for peer in PEERS},
     }
-    print("\nframes/s (mean over rows): " + ", ".join(f"{name} {fps:.1f}" for name, fps in speeds.items()))
 
-    checks = targets(results, corrupted_rows, blind, oracle)
+    checks = targets(results, blind, oracle)
     for line in checks["lines"]:
         print(line)
     print(f"\n{len(results)} rows in {seconds:.0f} s")
@@ -317,6 +348,7 @@ def report(results: list[dict], args: argparse.Namespace, seconds: float) -> int
         "peers",
         {
             "frames": args.frames,
+            "seconds": seconds,
             "blind_peer": blind,
             "per_corruption_peer": oracle,
             "frames_per_second": speeds,
@@ -328,7 +360,7 @@ def report(results: list[dict], args: argparse.Namespace, seconds: float) -> int
     return 0
 
 
-def targets(results: list[dict], corrupted_rows: list[tuple[str, str]], blind: str, oracle: dict[str, str]) -> dict:
+def targets(results: list[dict], blind: str, oracle: dict[str, str]) -> dict:
     """The issue's targets, each a PASS / MISS line with its margin."""
     lines, passed = [], {}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import tempfile
 from collections.abc import Iterator
@@ -14,20 +15,38 @@ from PIL import Image, UnidentifiedImageError
 __all__ = ["atomic_path", "read_image", "write_image"]
 
 
+def _new_file_mode(target: Path) -> int:
+    """The mode ``target`` gets when ``atomic_path`` renames into it: the mode of the file it replaces,
+    else what an ordinary ``open()`` would give (0666 less the umask). ``mkstemp`` creates 0600."""
+    if target.is_file():
+        return target.stat().st_mode & 0o7777
+    umask = os.umask(0)  # reading the umask means setting it; put it straight back
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 @contextlib.contextmanager
-def atomic_path(target: str | Path) -> Iterator[Path]:
+def atomic_path(target: str | Path, clear_stale: bool = False) -> Iterator[Path]:
     """Yield a temporary path next to ``target``; rename it onto ``target`` only if the block succeeds.
 
-    A crash or an exception leaves neither a half-written ``target`` nor the temporary file behind.
-    The temporary name keeps the target's suffix so writers that look at it pick the right format.
+    A crash or an exception leaves neither a half-written ``target`` nor the temporary file behind
+    (a ``kill -9`` can: with ``clear_stale``, temporary files of the same target left by an earlier,
+    killed run are removed first; only for targets that one process writes at a time). The
+    temporary name keeps the target's suffix so writers that look at it pick the right format. The
+    file ends with the mode an ordinary ``open()`` would give it, or the mode of the file it replaces.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.", suffix=f".partial{target.suffix}")
+    prefix, suffix = f".{target.stem}.", f".partial{target.suffix}"
+    if clear_stale:
+        for stale in target.parent.glob(f"{glob.escape(prefix)}*{glob.escape(suffix)}"):
+            stale.unlink(missing_ok=True)
+    handle, name = tempfile.mkstemp(dir=target.parent, prefix=prefix, suffix=suffix)
     os.close(handle)
     temporary = Path(name)
     try:
         yield temporary
+        os.chmod(temporary, _new_file_mode(target))
         os.replace(temporary, target)
     finally:
         temporary.unlink(missing_ok=True)

@@ -1,7 +1,11 @@
 """The shipped Decorruptor-Tiny: loads with no arguments, repairs a noisy held-out photo and compressed
 low-contrast video."""
 
+import json
+from pathlib import Path
+
 import torch
+import yaml
 from conftest import moving_clip
 from skimage.metrics import peak_signal_noise_ratio
 
@@ -80,3 +84,12 @@ def test_embedded_restorer_corrects_the_tone_of_compressed_low_contrast_video_wi
     assert restorer.explain()["tone"] == 1
     assert psnr(clean, restored) > psnr(clean, stored) + 0.5
     assert grain_ratio(clean, restored) <= 1.3
+
+
+def test_the_cpu_training_configs_record_the_settings_the_shipped_folders_have():
+    """``make weights`` exports the settings the embedded folders carry (gates included)."""
+    configs = Path(__file__).resolve().parents[1] / "image_core" / "training" / "configs" / "cpu"
+    for stage, folder in (("editor", "decorruptor-tiny-dpm"), ("distill", "decorruptor-tiny-cm")):
+        recorded = yaml.safe_load((configs / f"{stage}.yaml").read_text())["settings"]
+        shipped = json.loads((EMBEDDED_DIR / folder / "model_index.json").read_text())["settings"]
+        assert {name: shipped[name] for name in recorded} == recorded

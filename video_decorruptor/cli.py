@@ -22,6 +22,8 @@ from image_core import __version__
 from image_core.corruptions import CORRUPTIONS, FAMILIES, SEVERITIES, corruption_names
 from video_decorruptor.options import (
     add_editor_options,
+    check_device,
+    device_name,
     non_negative_float,
     non_negative_int,
     positive_int,
@@ -243,7 +245,7 @@ def _add_restore(subparsers: argparse._SubParsersAction) -> None:
         metavar="N",
         help="frames per editor batch (default: the preset's, 8; published: frame 0 + 7 new frames)",
     )
-    parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+    parser.add_argument("--device", type=device_name, help="cpu, cuda, cuda:1 ... (default: cuda when available)")
     parser.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
     parser.add_argument("--no-shared-noise", action="store_true", help="independent noise per frame")
     parser.add_argument("--no-anchor", action="store_true", help="no anchor-frame attention")
@@ -367,13 +369,13 @@ def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--batch-size", type=positive_int, default=8, help="clips per classifier batch and per TENT update (default 8)"
     )
-    parser.add_argument("--tent-lr", type=float, default=1e-3, help="TENT learning rate (default 1e-3)")
+    parser.add_argument("--tent-lr", type=non_negative_float, default=1e-3, help="TENT learning rate (default 1e-3)")
     parser.add_argument("--limit", type=positive_int, help="only the first N videos of the split")
     parser.add_argument(
         "--output-dir", type=Path, default=Path("evaluation"), help="results folder (default ./evaluation)"
     )
     parser.add_argument("--cache-dir", type=Path, help="restored clips and logits (default OUTPUT_DIR/cache)")
-    parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+    parser.add_argument("--device", type=device_name, help="cpu, cuda, cuda:1 ... (default: cuda when available)")
     parser.add_argument("--seed", type=int, default=0, help="editor noise seed (default 0)")
     parser.add_argument("--backend", default="pyav", choices=["pyav", "decord"], help="video decoder (default pyav)")
     parser.set_defaults(run=_run_evaluate)
@@ -469,7 +471,7 @@ def _add_train_classifier(subparsers: argparse._SubParsersAction) -> None:
         "--clip-length", type=positive_int, metavar="T", help="frames per clip (default: what the model needs, 16)"
     )
     parser.add_argument("--output", type=Path, required=True, help="folder for checkpoints and the final weights")
-    parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+    parser.add_argument("--device", type=device_name, help="cpu, cuda, cuda:1 ... (default: cuda when available)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--workers", type=non_negative_int, default=2, help="video decoding processes (default 2)")
     parser.add_argument("--limit", type=positive_int, help="only the first N videos of each split, for quick looks")
@@ -530,12 +532,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        check_device(getattr(args, "device", None))
         args.run(args)
     except (CommandError, ValueError, OSError) as error:
         if os.environ.get("VIDEO_DECORRUPTOR_DEBUG") == "1":
             raise
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # the writers have already removed their partial outputs
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
     return 0
 
 

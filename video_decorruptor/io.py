@@ -309,7 +309,7 @@ class VideoWriter:
         self.codec, self.crf, self.pixel_format, self.lossless = codec, crf, pixel_format, lossless
         self.options = dict(options or {})
         self.interpolation = interpolation
-        self._atomic = atomic_path(self.path)
+        self._atomic = atomic_path(self.path, clear_stale=True)  # one restore writes one output
         self._temporary = self._atomic.__enter__()
         self._container = None
         self._stream = None

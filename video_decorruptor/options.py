@@ -6,6 +6,8 @@ one part of a bigger job name ``--editor-steps ...``."""
 from __future__ import annotations
 
 import argparse
+import math
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -14,6 +16,8 @@ from video_decorruptor.restore.presets import RestorerConfig
 __all__ = [
     "add_editor_options",
     "at_least",
+    "check_device",
+    "device_name",
     "restorer_config",
     "non_negative_float",
     "non_negative_int",
@@ -23,16 +27,45 @@ __all__ = [
 
 
 def at_least(kind: Callable[[str], int | float], minimum: int | float) -> Callable[[str], Any]:
-    """An argparse type: ``kind(text)``, refused below ``minimum`` ("must be >= 1, got 0")."""
+    """An argparse type: ``kind(text)``, refused below ``minimum`` ("must be >= 1, got 0") and, for
+    floats, refused unless finite (NaN passes every comparison, and inf or NaN guidance made black video)."""
 
     def parse(text: str) -> int | float:
         value = kind(text)
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
         if value < minimum:
             raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
         return value
 
     parse.__name__ = kind.__name__  # argparse names the type in "invalid int value: 'x'"
     return parse
+
+
+DEVICE_NAME = re.compile(r"cpu|mps|(cuda|xpu)(:\d+)?")
+
+
+def device_name(text: str) -> str:
+    """An argparse type: a torch device name (``cpu``, ``cuda``, ``cuda:1``, ``mps``, ``xpu:0``), checked
+    for its form before anything loads; :func:`check_device` checks that the machine has it."""
+    if not DEVICE_NAME.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"expected cpu, cuda, cuda:N, mps or xpu:N, got {text!r}")
+    return text
+
+
+def check_device(name: str | None) -> None:
+    """Raise ValueError (one line) if this machine has no device ``name``; None (the default) is fine."""
+    if name is None or name == "cpu":
+        return
+    import torch
+
+    kind, _, index = name.partition(":")
+    backend = getattr(torch, kind, None)
+    count = backend.device_count() if backend is not None and backend.is_available() else 0
+    if count == 0:
+        raise ValueError(f"--device {name}: this machine has no {kind} device (use --device cpu)")
+    if index and int(index) >= count:
+        raise ValueError(f"--device {name}: this machine has {count} {kind} device(s), numbered from 0")
 
 
 positive_int = at_least(int, 1)

@@ -71,17 +71,30 @@ def published_ddim(scheduler_config: dict) -> DDIMScheduler:
     return DDIMScheduler(**schedule, clip_sample=False, set_alpha_to_one=False)
 
 
+def read_config(path: Path) -> dict:
+    """A checkpoint's JSON file as a dict; one line naming the file and the JSON error if it is not valid JSON."""
+    try:
+        config = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path} is not valid JSON: {error}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not valid JSON: not UTF-8 text") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{path} is not valid JSON for a checkpoint: expected an object, got {type(config).__name__}")
+    return config
+
+
 def checkpoint_kind(folder: Path) -> EditorKind:
     """'cm' for a UNet with a guidance embedding (``time_cond_proj_dim``), else 'dpm'."""
-    unet_config = json.loads((folder / "unet" / "config.json").read_text())
+    unet_config = read_config(folder / "unet" / "config.json")
     return "cm" if unet_config.get("time_cond_proj_dim") is not None else "dpm"
 
 
 def checkpoint_settings(path_or_id: str | Path | None = None) -> tuple[EditorSettings, EditorKind]:
     """A checkpoint's editor settings and kind, read from its files without loading any weights."""
     folder = resolve_checkpoint(path_or_id)
+    stored = read_config(folder / "model_index.json").get("settings")  # first: a broken index is named as such
     kind = checkpoint_kind(folder)
-    stored = json.loads((folder / "model_index.json").read_text()).get("settings")
     return EditorSettings().override(stored, kind, f"{folder / 'model_index.json'} settings"), kind
 
 
@@ -117,7 +130,7 @@ def load_editor(
     dtype = dtype or (torch.float16 if device.type == "cuda" else torch.float32)
     is_cm = checkpoint_kind(folder) == "cm"
     pipeline_class = DecorruptorCMPipeline if is_cm else DecorruptorDPMPipeline
-    scheduler_config = json.loads((folder / "scheduler" / "scheduler_config.json").read_text())
+    scheduler_config = read_config(folder / "scheduler" / "scheduler_config.json")
     scheduler = LCMScheduler.from_config(scheduler_config) if is_cm else published_ddim(scheduler_config)
     pipe = pipeline_class.from_pretrained(folder, scheduler=scheduler, dtype=dtype, variant=_variant(folder))
     pipe.to(device)

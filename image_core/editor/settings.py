@@ -9,6 +9,7 @@ records the aids it was tuned with there); a call argument or a command-line opt
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -132,5 +133,7 @@ def _check(name: str, value: Any) -> None:
         return
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(f"editor setting {name} must be a number, got {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"editor setting {name} must be a finite number, got {value}")
     if value < 0:
         raise ValueError(f"editor setting {name} must be >= 0, got {value}")

@@ -15,6 +15,7 @@ command line) overrides the preset it starts from.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,8 +45,8 @@ class ConsistencySettings:
     reseed_every_chunk: bool = False
 
     def __post_init__(self) -> None:
-        if self.smoothing < 0:
-            raise ValueError(f"smoothing must be >= 0, got {self.smoothing}")
+        if not math.isfinite(self.smoothing) or self.smoothing < 0:
+            raise ValueError(f"smoothing must be a finite number >= 0, got {self.smoothing}")
 
     @classmethod
     def none(cls) -> ConsistencySettings:

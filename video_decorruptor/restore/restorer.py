@@ -1,20 +1,24 @@
 """``VideoDecorruptor``: restore videos frame by frame with the Decorruptor editor, without flicker.
 
-Frames are edited in chunks of ``batch_size``, one editor batch each. What happens around the
-edit comes from a preset (:mod:`video_decorruptor.restore.presets`), every part of which an option
-overrides. The default preset: before the edit, each frame is fused with its neighbours warped onto
-it by optical flow (:mod:`video_decorruptor.restore.fusion`), so damage drawn afresh in every frame (noise,
-grain, rain, compression) averages out, which no per-frame edit can do; then three consistency
-mechanisms, each switchable: shared noise (every frame and every chunk starts from, and is
-re-noised with, the same noise), anchor attention to the video's first frame (edited once, in the
-first chunk, and replayed to the others) and latent temporal smoothing, which carries each chunk's
-last frame into the next chunk as a neighbour (:mod:`video_decorruptor.restore.consistency`). The
+Frames are edited in chunks of ``batch_size``, one editor batch each. Each batch's needs are
+estimated first (noise level, salt-and-pepper share, tonal range:
+:mod:`image_core.editor.estimates`, smoothed along time), and every stage runs at the strength they
+call for, so that a stage with nothing to fix steps aside and a clean clip comes back as it went
+in. What happens around the edit comes from a preset (:mod:`video_decorruptor.restore.presets`),
+every part of which an option overrides. The default preset: before the edit, each frame is fused
+with its neighbours warped onto it by optical flow (:mod:`video_decorruptor.restore.fusion`), so
+damage drawn afresh in every frame (noise, grain, rain, compression) averages out, which no
+per-frame edit can do; then three consistency mechanisms, each switchable: shared noise (every
+frame and every chunk starts from, and is re-noised with, the same noise), anchor attention to the
+video's first frame (edited once, in the first chunk, and replayed to the others) and latent
+temporal smoothing, which carries each chunk's last frame into the next chunk as a neighbour
+(:mod:`video_decorruptor.restore.consistency`). The
 ``published`` preset is the published code's video path.
 Videos stream: decoding, editing and encoding overlap through bounded queues, so memory does not
 grow with the video's length.
 
-One file because it is one pipeline: decoding, fusion, editing, colour and tone fixes and encoding
-hand one video's state from batch to batch inside one class; about 480 lines.
+One file because it is one pipeline: decoding, the estimates, fusion, editing, colour and tone fixes
+and encoding hand one video's state from batch to batch inside one class; about 680 lines.
 """
 
 from __future__ import annotations
@@ -324,6 +328,9 @@ class VideoDecorruptor:
         into grain. Each stage's log-gain and offset are smoothed along time as the colour reference
         is: a per-frame estimate moves a little with the content, which a video would show as flicker
         of the whole frame."""
+        if not bool(strength.any()):  # the gate is shut: no estimate (a stale one must not smooth the next)
+            stream.last_estimate.pop(stage, None)
+            return frames.float()
         frames = frames.to(self.pipe.tone_corrector.device)  # the input stage gets decoded frames, on the CPU
         gain, offset = self.pipe.tone_corrector(frames)
         smoothed = self._smoothed_estimate(torch.cat([gain.log(), offset], 1), stream, stage)
