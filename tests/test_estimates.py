@@ -20,6 +20,17 @@ def noisy(frames: np.ndarray, sigma: float, seed: int = 0) -> np.ndarray:
     return np.clip(frames + noise, 0, 255).round().astype(np.uint8)
 
 
+def rainy(frames: np.ndarray, drops: int = 40, seed: int = 0) -> np.ndarray:
+    """Light streaks drawn afresh in every frame."""
+    rng = np.random.default_rng(seed)
+    out = frames.copy()
+    height, width = frames.shape[1:3]
+    for frame in out:
+        for x, y in zip(rng.integers(0, width, drops).tolist(), rng.integers(-8, height, drops).tolist()):
+            cv2.line(frame, (x, y), (x + 2, y + 12), (220, 220, 220), 1)
+    return out
+
+
 def salted(frames: np.ndarray, share: float, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     out = frames.copy()
@@ -75,7 +86,8 @@ def test_a_clean_clip_comes_back_as_it_went_in(preset):
     clip = moving_clip(6, 96, 128)
     restorer = VideoDecorruptor.from_pretrained(progress=False, preset=preset)
     assert np.array_equal(restorer.restore_frames(clip), clip)
-    assert restorer.explain()["tone"] == restorer.explain()["fusion"] == restorer.explain()["edit"] == 0
+    found = restorer.explain()
+    assert found["tone"] == found["fusion"] == found["outlier_removal"] == found["edit"] == 0
 
 
 def test_blurred_and_compressed_clips_pass_through_the_embedded_model_untouched(embedded):
@@ -99,6 +111,12 @@ def test_each_stage_acts_where_its_estimate_finds_damage(embedded):
     restored = embedded.restore_frames(salt)
     assert embedded.explain()["impulses"] > 0.03 and embedded.explain()["edit"] == 0
     assert mse(restored) < mse(salt) / 20
+
+    rain = rainy(clip)
+    restored = embedded.restore_frames(rain)
+    found = embedded.explain()
+    assert found["outliers"] > 0.008 and found["outlier_removal"] == 1 and found["fusion"] == found["edit"] == 0
+    assert mse(restored) < mse(rain) / 2
 
     mean = clip.mean()
     flat = np.clip((clip - mean) * 0.3 + mean, 0, 255).round().astype(np.uint8)
@@ -125,4 +143,4 @@ def test_the_published_preset_and_a_released_folder_keep_every_stage_on():
     assert embedded.edit_noise_full > embedded.edit_noise_nothing > 0
     restorer = VideoDecorruptor(load_editor(), preset="published", progress=False)
     assert restorer.editor_settings.edit_noise_nothing == restorer.editor_settings.edit_noise_full == 0
-    assert restorer.video.impulse_share is None
+    assert restorer.video.impulse_share is restorer.video.fusion_outliers is None

@@ -5,7 +5,7 @@ from tiny_editor import tiny_pipeline
 
 from video_decorruptor.benchmark.metrics import psnr
 from video_decorruptor.restore.flow import dis_flow, warp
-from video_decorruptor.restore.fusion import fuse_frames
+from video_decorruptor.restore.fusion import bright_outliers, fuse_frames, fuse_frames_with_median, grey_excess
 from video_decorruptor.restore.restorer import VideoDecorruptor, _StreamState
 
 
@@ -57,6 +57,20 @@ def test_fusion_leaves_a_clean_video_and_its_edges_alone():
     assert psnr(fused[:, :, -4:], clean[:, :, -4:]) > 30  # the columns that enter the view
 
 
+def test_bright_outliers_read_light_drawn_afresh_and_not_noise_or_a_clean_pan():
+    clean = moving_clip(7, 48, 64)
+    outliers = lambda frames, levels=20: float(  # noqa: E731
+        bright_outliers(grey_excess(frames, fuse_frames_with_median(frames, 2)[1]), levels).mean()
+    )
+    assert abs(outliers(clean)) < 0.002 and abs(outliers(noisy(clean, 30), 20 + 2 * 30)) < 0.002
+    speckled = clean.copy()
+    rng = np.random.default_rng(0)
+    for frame in speckled:  # a light speck of 2x2 pixels at new places in every frame
+        for y, x in zip(rng.integers(0, 46, 40), rng.integers(0, 62, 40)):
+            frame[y : y + 2, x : x + 2] = 230
+    assert outliers(speckled) > 0.02
+
+
 def test_fusing_targets_inside_a_window_equals_fusing_everything():
     frames = noisy(moving_clip(8, 32, 40), 15)
     everything = fuse_frames(frames, radius=2)
@@ -82,7 +96,7 @@ def test_streamed_fusion_matches_the_whole_clip_whatever_the_batches(cm, batch_s
     stream = _StreamState()
     prepared = [restorer._prepare(batch, stream, frames.shape[1:3]) for batch in batches]
     assert all((batch.fusion == 1).all() for batch in prepared)  # noise 15: the fusion runs in full
-    streamed = [batch.frames for batch in restorer._fused(iter(prepared))]
+    streamed = [batch.frames for batch in restorer._fused(iter(prepared), stream)]
     assert [len(b) for b in streamed] == [len(b) for b in batches]
     np.testing.assert_array_equal(np.concatenate(streamed), fuse_frames(frames, radius=2))
 

@@ -300,10 +300,12 @@ def _run_restore(args: argparse.Namespace) -> None:
     )
     if args.explain:
         found = restorer.explain()
+        outliers = f", bright outliers {100 * found['outliers']:.2f} %" if "outliers" in found else ""
+        removal = f", outlier removal {found['outlier_removal']:.2f}" if "outlier_removal" in found else ""
         print(
             f"estimates: noise {found['noise']:.1f} grey levels, salt and pepper {100 * found['impulses']:.2f} % of "
-            f"pixels, tonal range {found['tonal_range']:.2f}; stage strengths: tone {found['tone']:.2f}, fusion "
-            f"{found['fusion']:.2f}, edit {found['edit']:.2f}"
+            f"pixels, tonal range {found['tonal_range']:.2f}{outliers}; stage strengths: tone {found['tone']:.2f}, "
+            f"fusion {found['fusion']:.2f}{removal}, edit {found['edit']:.2f}"
         )
 
 

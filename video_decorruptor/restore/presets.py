@@ -68,6 +68,13 @@ class VideoPreset:
             ``nothing`` and below, the full fusion at ``full`` and above. The same value twice: always
             full. A clean, blurred or compressed clip gains nothing from averaging warped neighbours
             and loses detail wherever the flow is a little off.
+        fusion_outliers: (nothing, full): outlier removal, whose strength follows the share of
+            bright outliers the fusion finds (:func:`video_decorruptor.restore.fusion.bright_outliers`:
+            rain and snow, which leave the noise level low): pixels more than
+            ``REPLACE_LEVELS`` grey levels above their fused value take it, the rest of the frame
+            stays as it is (on textured footage the flow's small errors would cost more than the
+            fusion gives). None = no outlier removal (and no optical flow on a batch whose noise
+            level leaves the fusion at 0).
         impulse_share: remove salt-and-pepper grains (a switching median:
             :func:`image_core.editor.estimates.remove_impulses`) from frames where at least this share
             of the pixels are such grains; None = never.
@@ -84,6 +91,7 @@ class VideoPreset:
     size_multiple: int | None = None
     fusion_radius: int = 2
     fusion_noise: tuple[float, float] = (5.0, 12.0)
+    fusion_outliers: tuple[float, float] | None = (0.003, 0.008)
     impulse_share: float | None = 0.005
     consistency: ConsistencySettings = field(default_factory=ConsistencySettings)
     anchor_in_every_chunk: bool = False
@@ -113,6 +121,7 @@ PRESETS: dict[str, VideoPreset] = {
         size=512,
         size_multiple=64,
         fusion_radius=0,
+        fusion_outliers=None,
         impulse_share=None,
         consistency=ConsistencySettings(
             shared_noise=False, anchor_attention=True, smoothing=0.0, anchor_only=True, reseed_every_chunk=True

@@ -50,7 +50,13 @@ from image_core.editor.settings import EditorKind, EditorSettings
 from image_core.editor.tone import apply_tone
 from video_decorruptor.io import VideoWriter, open_video
 from video_decorruptor.restore.consistency import install_anchor_attention, temporal_smooth
-from video_decorruptor.restore.fusion import fuse_frames
+from video_decorruptor.restore.fusion import (
+    OUTLIER_LEVELS,
+    REPLACE_LEVELS,
+    bright_outliers,
+    fuse_frames_with_median,
+    grey_excess,
+)
 from video_decorruptor.restore.presets import ConsistencySettings, VideoPreset, get_preset
 
 __all__ = ["ConsistencySettings", "VideoDecorruptor", "resolve_settings"]
@@ -170,6 +176,10 @@ SMOOTHING_PASSES = 4
 # this many times the frame's noise level (``VideoDecorruptor._finish``): noise of std sigma rarely
 # exceeds 2 sigma, an edge does.
 DETAIL_THRESHOLD = 2.0
+# A pixel counts as a bright outlier of the fusion beyond OUTLIER_LEVELS plus this many times the
+# frame's noise level: the grey of three channels with noise sigma varies by about sigma / sqrt(3)
+# around its median, and clipping at black and white makes strong noise a little lopsided.
+OUTLIER_NOISE_LEVELS = 2.0
 
 
 @dataclass
@@ -193,9 +203,11 @@ class _Batch:
     removal, the tone correction and the fusion). ``detail`` (B, H, W, 3) float32: the prepared
     frames at the source size minus their round trip through the working size, given back to the
     output as far as the edit leaves the frame alone (None where the working size is the source
-    size). ``noise``: the frames' noise level (B,), grey levels. ``tone``, ``fusion``, ``edit``: each
-    stage's strength per frame (B,), in [0, 1].
-    ``estimates``: the batch's mean noise level, impulse share and tonal range (for ``--explain``).
+    size). ``noise``: the frames' noise level (B,), grey levels. ``tone``, ``fusion``, ``edit``,
+    ``outlier_removal``: each stage's strength per frame (B,), in [0, 1] (the last None until the
+    fusion has measured the outliers, or where the preset does not remove them).
+    ``estimates``: the batch's mean noise level, impulse share and tonal range, and the fusion's
+    bright outliers once it ran (for ``--explain``).
     """
 
     frames: np.ndarray
@@ -205,6 +217,7 @@ class _Batch:
     fusion: np.ndarray
     edit: np.ndarray
     estimates: dict[str, float]
+    outlier_removal: np.ndarray | None = None
 
 
 @dataclass
@@ -436,11 +449,13 @@ class VideoDecorruptor:
         if len(pending):
             yield pending
 
-    def _fused(self, batches: Iterator[_Batch]) -> Iterator[_Batch]:
+    def _fused(self, batches: Iterator[_Batch], stream: _StreamState) -> Iterator[_Batch]:
         """The batches, in order and of the same sizes, each frame fused with ``fusion_radius``
-        neighbours on each side and blended with itself by the batch's fusion strength: a batch is
-        held back until the frames after it have been read, and the last frames before it are kept
-        as its left context. A batch whose strength is 0 everywhere skips the optical flow."""
+        neighbours on each side and blended with itself by its fusion strength: a batch is held back
+        until the frames after it have been read, and the last frames before it are kept as its left
+        context. With the preset's ``fusion_outliers`` gate, the fusion's bright outliers (smoothed
+        along time) raise the strength the noise level gave; without it, a batch whose strength is 0
+        everywhere skips the optical flow."""
         radius = self.video.fusion_radius
         if radius == 0:
             yield from batches
@@ -452,11 +467,22 @@ class VideoDecorruptor:
             nonlocal window, context
             batch = pending.popleft()
             size = len(batch.frames)
-            if batch.fusion.any():
-                fused = fuse_frames(window, radius, range(context, context + size)).astype(np.float32)
+            gate = self.video.fusion_outliers
+            if gate is not None or batch.fusion.any():
+                fused, median = fuse_frames_with_median(window, radius, range(context, context + size))
                 frames = batch.frames.astype(np.float32)
-                strength = batch.fusion[:, None, None, None]
-                batch.frames = np.clip(frames + strength * (fused - frames) + 0.5, 0, 255).astype(np.uint8)
+                blended = frames + batch.fusion[:, None, None, None] * (fused.astype(np.float32) - frames)
+                if gate is not None:
+                    excess = grey_excess(batch.frames, median)
+                    levels = OUTLIER_LEVELS + OUTLIER_NOISE_LEVELS * batch.noise
+                    found = torch.from_numpy(bright_outliers(excess, levels))[:, None]
+                    outliers = self._smoothed_estimate(found, stream, "outliers")[:, 0]
+                    # a frame the fusion averages in full needs no outlier removal on top
+                    batch.outlier_removal = ramp(outliers, *gate).numpy() * (1 - batch.fusion)
+                    batch.estimates["outliers"] = float(outliers.mean())
+                    removal = (batch.outlier_removal[:, None, None] * (excess > REPLACE_LEVELS))[..., None]
+                    blended = blended + removal * (np.minimum(median, blended) - blended)
+                batch.frames = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
             keep = min(radius, context + size)
             window, context = window[context + size - keep :], keep
             return batch
@@ -538,7 +564,7 @@ class VideoDecorruptor:
         streams = [_StreamState() for _ in range(self.editor_settings.grid_shifts)]
         self.stage_log = []
         batches = self._batches(chunks, first_frame.shape)
-        prepared = self._fused(self._prepare(frames, streams[0], work_size) for frames in batches)
+        prepared = self._fused((self._prepare(frames, streams[0], work_size) for frames in batches), streams[0])
         if self.pipe.device.type != "cpu":  # on a CPU the editor already keeps every core busy
             prepared = ahead(prepared, depth=1)
         anchor = None
@@ -552,6 +578,11 @@ class VideoDecorruptor:
                     **batch.estimates,
                     "tone": float(batch.tone.mean()),
                     "fusion": float(batch.fusion.mean()),
+                    **(
+                        {}
+                        if batch.outlier_removal is None
+                        else {"outlier_removal": float(batch.outlier_removal.mean())}
+                    ),
                     "edit": float(batch.edit.mean()),
                 }
             )
@@ -560,7 +591,8 @@ class VideoDecorruptor:
     def explain(self) -> dict[str, float]:
         """What the estimates found in the last restored clip and how strongly each stage ran, as
         frame-weighted means: ``noise`` (grey levels), ``impulses`` (share of pixels),
-        ``tonal_range``, and the ``tone``, ``fusion`` and ``edit`` strengths in [0, 1]."""
+        ``tonal_range``, ``outliers`` (the fusion's bright outliers, where the preset removes them),
+        and the ``tone``, ``fusion``, ``outlier_removal`` and ``edit`` strengths in [0, 1]."""
         log = getattr(self, "stage_log", [])
         if not log:
             raise ValueError("nothing restored yet")
