@@ -22,6 +22,7 @@ from image_core import __version__
 from image_core.corruptions import CORRUPTIONS, FAMILIES, SEVERITIES, corruption_names
 from video_decorruptor.options import (
     add_editor_options,
+    at_least,
     check_device,
     device_name,
     non_negative_float,
@@ -237,7 +238,14 @@ def _add_restore(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("input", type=Path, help="video file, folder of frames or image")
-    parser.add_argument("-o", "--output", type=Path, required=True, help="output video (.mp4, .mkv, ...)")
+    parser.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        required=True,
+        help="output file: a video (.mp4, .mkv, .mov, .avi, .webm) for a video or a folder of frames, an image "
+        "(.png, .jpg, ...) for an image",
+    )
     add_editor_options(parser)
     parser.add_argument(
         "--batch-size",
@@ -259,6 +267,18 @@ def _add_restore(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     parser.add_argument("--backend", default="pyav", choices=["pyav", "decord"], help="video decoder (default pyav)")
     parser.add_argument(
+        "--salvage",
+        action="store_true",
+        help="restore the readable frames of a damaged or truncated video and say how many were lost (without it, "
+        "such a video is refused with nothing written)",
+    )
+    parser.add_argument(
+        "--fps",
+        type=at_least(float, 0.001),
+        metavar="RATE",
+        help="frame rate of a folder of frames (default 25); a video keeps its own",
+    )
+    parser.add_argument(
         "--explain",
         action="store_true",
         help="print what the estimates found in the clip (noise level, salt-and-pepper share, tonal range) and how "
@@ -268,15 +288,25 @@ def _add_restore(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run_restore(args: argparse.Namespace) -> None:
+    import numpy as np
     from diffusers.utils import logging as diffusers_logging
 
-    from video_decorruptor.io import open_video
+    from image_core.io import write_image
+    from video_decorruptor.io import DamagedVideoError, PyAVReader, open_video, output_kind
     from video_decorruptor.restore.presets import PRESETS
     from video_decorruptor.restore.restorer import VideoDecorruptor
 
     if args.output.exists() and not args.overwrite:
         raise CommandError(f"{args.output} exists; pass --overwrite to replace it")
-    open_video(args.input, args.backend).close()  # a bad input fails before the model loads
+    kind = output_kind(args.input, args.output)  # a bad input or output fails before the model loads
+    reader = open_video(args.input, args.backend, salvage=args.salvage, fps=args.fps)
+    try:
+        if isinstance(reader, PyAVReader):
+            reader.verify()
+    except DamagedVideoError as error:
+        raise CommandError(f"{error}; nothing written (--salvage restores the frames that can be read)") from error
+    finally:
+        reader.close()
     diffusers_logging.disable_progress_bar()  # our own progress bar counts frames
     changes = {
         "shared_noise": False if args.no_shared_noise else None,
@@ -293,11 +323,33 @@ def _run_restore(args: argparse.Namespace) -> None:
         seed=args.seed,
         **restorer_settings(args),
     )
-    summary = restorer.restore_video(args.input, args.output, side_by_side=args.side_by_side, backend=args.backend)
-    print(
-        f"restored {summary['frames']} frames at {summary['frames_per_second']:.2f} frames/s "
-        f"({summary['seconds']:.1f} s, video {summary['fps']:.2f} fps) -> {summary['output']}"
-    )
+    if kind == "image":
+        reader = open_video(args.input)
+        image = next(reader.chunks(1))
+        restored = restorer.restore_frames(image)
+        write_image(args.output, np.concatenate([image, restored], axis=2)[0] if args.side_by_side else restored[0])
+        print(f"restored {args.input} -> {args.output}")
+    else:
+        try:
+            summary = restorer.restore_video(
+                args.input,
+                args.output,
+                side_by_side=args.side_by_side,
+                backend=args.backend,
+                salvage=args.salvage,
+                fps=args.fps,
+            )
+        except DamagedVideoError as error:
+            raise CommandError(f"{error}; nothing written (--salvage restores the frames that can be read)") from error
+        print(
+            f"restored {summary['frames']} frames at {summary['frames_per_second']:.2f} frames/s "
+            f"({summary['seconds']:.1f} s, video {summary['fps']:.2f} fps) -> {summary['output']}"
+        )
+        if summary["lost_frames"]:
+            print(
+                f"salvaged: {args.input} is damaged or truncated; {summary['lost_frames']} of the "
+                f"{summary['frames'] + summary['lost_frames']} frames its container states could not be read"
+            )
     if args.explain:
         found = restorer.explain()
         outliers = f", bright outliers {100 * found['outliers']:.2f} %" if "outliers" in found else ""

@@ -37,10 +37,19 @@ __all__ = [
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 DEFAULT_IMAGE_FPS = 25.0
+# Decoding may end this many frames short of what the container states (at least 2 frames, or
+# this share of them) before a video counts as truncated: edit lists and durations that include the
+# last frame's length make the stated figure a little larger than what a decoder gives.
+TRUNCATION_SLACK = (2, 0.05)
 
 
 class VideoError(ValueError):
     """A file that cannot be read as a video (missing, empty, truncated, not a video)."""
+
+
+class DamagedVideoError(VideoError):
+    """A video whose decoding fails part way or ends before what its container states: the part
+    before can be salvaged (``open_video(..., salvage=True)``)."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +71,7 @@ class VideoInfo:
 
 class VideoReader(Protocol):
     info: VideoInfo
+    lost_frames: int  # frames a salvaging reader could not decode (0 once a video decoded in full)
 
     def chunks(self, chunk_size: int) -> Iterator[np.ndarray]:
         """Consecutive frames in chunks of (<= chunk_size, H, W, 3)."""
@@ -81,12 +91,17 @@ def _check_indices(indices: Sequence[int], num_frames: int) -> np.ndarray:
 
 class PyAVReader:
     """Decode with PyAV (FFmpeg). Streams; ``frames_at`` decodes up to the last wanted frame once
-    and converts only the wanted ones to arrays."""
+    and converts only the wanted ones to arrays.
 
-    def __init__(self, path: str | Path):
+    A video whose decoding fails part way, or ends well before the frame count (or duration) its
+    container states (:data:`TRUNCATION_SLACK`), raises :class:`VideoError` once the decoding gets
+    there. With ``salvage`` it ends quietly after the last readable frame instead and counts the
+    rest in ``lost_frames``."""
+
+    def __init__(self, path: str | Path, salvage: bool = False):
         import av
 
-        self.path = Path(path)
+        self.path, self.salvage, self.lost_frames = Path(path), salvage, 0
         try:
             self._container = av.open(str(self.path))
         except (av.error.FFmpegError, OSError) as error:
@@ -111,6 +126,19 @@ class PyAVReader:
             has_audio=bool(self._container.streams.audio),
         )
         self.rate = rate
+        self.stated_frames = self._stated_frames(stream)
+
+    def _stated_frames(self, stream) -> int | None:
+        """The frame count the container states, or its duration times the frame rate; None if it says neither."""
+        if stream.frames:
+            return stream.frames
+        if stream.duration and stream.time_base:
+            seconds = float(stream.duration * stream.time_base)
+        elif self._container.duration:
+            seconds = self._container.duration / 1_000_000  # AV_TIME_BASE
+        else:
+            return None
+        return round(seconds * float(self.rate))
 
     def _count_frames(self) -> int:
         """Count video packets when the container does not say (e.g. raw or some AVI files)."""
@@ -124,10 +152,49 @@ class PyAVReader:
 
         self._container.seek(0)
         stream = self._container.streams.video[0]
+        decoded = 0
         try:
-            yield from self._container.decode(stream)
+            for frame in self._container.decode(stream):
+                yield frame
+                decoded += 1
         except av.error.FFmpegError as error:
-            raise VideoError(f"{self.path} is damaged or truncated: {error}") from error
+            if not self.salvage:
+                raise DamagedVideoError(
+                    f"{self.path} is damaged or truncated: decoding failed after frame {decoded} ({error})"
+                ) from error
+        self._check_complete(decoded)
+
+    def verify(self) -> None:
+        """Read every packet (no decoding: a fraction of the cost) and apply the truncation check
+        to their count, so a cut file fails before anything is restored. Decoding checks again."""
+        import av
+
+        stream = self._container.streams.video[0]
+        packets = 0
+        try:
+            for packet in self._container.demux(stream):
+                packets += packet.size > 0
+        except av.error.FFmpegError as error:
+            if not self.salvage:
+                raise DamagedVideoError(
+                    f"{self.path} is damaged: reading failed after frame {packets} ({error})"
+                ) from error
+        finally:
+            self._container.seek(0)
+        self._check_complete(packets)
+        self.lost_frames = 0  # counted again, from frames, when decoding
+
+    def _check_complete(self, decoded: int) -> None:
+        """Raise (or, salvaging, count the loss) when ``decoded`` falls short of the stated frames."""
+        stated = self.stated_frames
+        if stated is None or decoded >= stated:
+            return
+        least, share = TRUNCATION_SLACK
+        if not self.salvage and stated - decoded > max(least, share * stated):
+            raise DamagedVideoError(
+                f"{self.path} is truncated: it ends after frame {decoded}, its container states {stated} frames"
+            )
+        self.lost_frames = stated - decoded
 
     def chunks(self, chunk_size: int) -> Iterator[np.ndarray]:
         buffer: list[np.ndarray] = []
@@ -168,7 +235,7 @@ class DecordReader:
     def __init__(self, path: str | Path):
         import decord
 
-        self.path = Path(path)
+        self.path, self.lost_frames = Path(path), 0
         if not self.path.is_file() or self.path.stat().st_size == 0:
             raise VideoError(f"cannot open {self.path} as a video: missing or empty file")
         try:
@@ -201,7 +268,7 @@ class ImageSequenceReader:
     """A folder of image files (sorted by name) or one image file, read as a video."""
 
     def __init__(self, path: str | Path, fps: float = DEFAULT_IMAGE_FPS):
-        self.path = Path(path)
+        self.path, self.lost_frames = Path(path), 0
         if self.path.is_dir():
             self.files = sorted(p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
             if not self.files:
@@ -237,23 +304,31 @@ class ImageSequenceReader:
 READERS: dict[str, Callable[[Path], VideoReader]] = {"pyav": PyAVReader, "decord": DecordReader}
 
 
-def open_video(path: str | Path, backend: str = "pyav") -> VideoReader:
+def open_video(path: str | Path, backend: str = "pyav", salvage: bool = False, fps: float | None = None) -> VideoReader:
     """Open a video file, a folder of frames or an image file.
+
+    Args:
+        salvage: a damaged or truncated video gives its readable frames instead of an error
+            (:class:`PyAVReader`; the pyav backend only).
+        fps: the frame rate of a folder of frames or an image (default :data:`DEFAULT_IMAGE_FPS`);
+            a video file keeps its own.
 
     Raises:
         VideoError: the path is missing, empty, truncated or not a video.
-        ValueError: unknown backend.
+        ValueError: unknown backend, or ``salvage`` with another backend than pyav.
     """
     if backend not in READERS:
         raise ValueError(f"unknown video backend {backend!r}; allowed: {', '.join(READERS)}")
+    if salvage and backend != "pyav":
+        raise ValueError("salvaging a damaged video needs the pyav backend")
     path = Path(path)
     if not path.exists():
         raise VideoError(f"no such file or folder: {path}")
     if path.is_dir() or path.suffix.lower() in IMAGE_EXTENSIONS:
-        return ImageSequenceReader(path)
+        return ImageSequenceReader(path, DEFAULT_IMAGE_FPS if fps is None else fps)
     if path.stat().st_size == 0:
         raise VideoError(f"{path} is an empty file")
-    return READERS[backend](path)
+    return PyAVReader(path, salvage) if backend == "pyav" else READERS[backend](path)
 
 
 def read_video(path: str | Path, backend: str = "pyav") -> tuple[np.ndarray, VideoInfo]:
@@ -266,6 +341,67 @@ def read_video(path: str | Path, backend: str = "pyav") -> tuple[np.ndarray, Vid
     return frames, reader.info
 
 
+# Output container (extension) -> encoders in order of preference; the first this FFmpeg has is used.
+VIDEO_ENCODERS: dict[str, tuple[str, ...]] = {
+    ".mp4": ("libx264", "mpeg4"),
+    ".m4v": ("libx264", "mpeg4"),
+    ".mov": ("libx264", "mpeg4"),
+    ".mkv": ("libx264", "mpeg4"),
+    ".avi": ("libx264", "mpeg4"),
+    ".webm": ("libvpx-vp9", "libsvtav1", "libaom-av1", "libvpx"),
+}
+# Encoder options the writer adds (callers' options win): AVI stores no presentation timestamps, so
+# H.264 goes in without B-frames (reordered frames came out with shuffled timestamps); VP9 at
+# constant quality (its CRF counts only with a bit rate of 0) and at a speed fit for a CPU.
+ENCODER_DEFAULTS: dict[tuple[str, str], dict[str, str]] = {
+    (".avi", "libx264"): {"bf": "0"},
+    (".webm", "libvpx-vp9"): {"b": "0", "deadline": "good", "cpu-used": "4", "row-mt": "1"},
+}
+
+
+def video_encoder(path: str | Path) -> str:
+    """The encoder :class:`VideoWriter` uses for ``path``'s container.
+
+    Raises:
+        VideoError: an extension that names no video container this writer knows (or none), or
+            one whose encoders this FFmpeg lacks.
+    """
+    import av
+
+    suffix = Path(path).suffix.lower()
+    if not suffix:
+        raise VideoError(f"{path} has no extension; name a video file: {', '.join(VIDEO_ENCODERS)}")
+    if suffix not in VIDEO_ENCODERS:
+        raise VideoError(f"{path}: '{suffix}' is not a video format this tool writes; use {', '.join(VIDEO_ENCODERS)}")
+    for encoder in VIDEO_ENCODERS[suffix]:
+        if encoder in av.codecs_available:
+            return encoder
+    raise VideoError(f"{path}: this FFmpeg has no {suffix} encoder ({', '.join(VIDEO_ENCODERS[suffix])})")
+
+
+def output_kind(src: str | Path, dst: str | Path) -> str:
+    """What restoring ``src`` into ``dst`` writes, "image" or "video", checked before any model
+    loads: an image restores into an image, a video or a folder of frames into a video file.
+
+    Raises:
+        VideoError: ``dst`` is a folder, its format does not fit ``src``, or it is no format this
+            tool writes (one line, naming what would work).
+    """
+    src, dst = Path(src), Path(dst)
+    if dst.is_dir():
+        raise VideoError(f"{dst} is a folder; name the output file")
+    image_in = src.is_file() and src.suffix.lower() in IMAGE_EXTENSIONS
+    image_out = dst.suffix.lower() in IMAGE_EXTENSIONS
+    if image_in != image_out:
+        wanted = f"an image ({', '.join(IMAGE_EXTENSIONS)})" if image_in else f"a video ({', '.join(VIDEO_ENCODERS)})"
+        given = "an image" if image_in else ("a folder of frames" if src.is_dir() else "a video")
+        raise VideoError(f"{src} is {given}: it restores into {wanted}, not {dst.name}")
+    if image_out:
+        return "image"
+    video_encoder(dst)
+    return "video"
+
+
 # x265 (PyAV 18's wheels) corrupted the heap and aborted the process on frames 34 to 48 px wide
 # (image_core/codec.py pads such frames; a written video keeps its size, so the writer refuses them)
 X265_MIN_WIDTH = 50
@@ -275,9 +411,10 @@ class VideoWriter:
     """Encode frames with PyAV into a temporary file; rename onto ``path`` on a clean ``close``.
 
     Args:
-        path: output file; the container follows the extension (.mp4, .mkv, .avi, .mov).
+        path: output file; the container follows the extension (:data:`VIDEO_ENCODERS`).
         fps: frame rate (a Fraction keeps NTSC rates exact).
-        codec: ``libx264`` (default), ``libx265``, ... ignored when ``lossless``.
+        codec: ``libx264``, ``libx265``, ...; None: the container's (:func:`video_encoder`, with
+            :data:`ENCODER_DEFAULTS`). Ignored when ``lossless``.
         crf: constant rate factor for x264/x265 (lower = better).
         pixel_format: default yuv420p (what players expect); odd sizes switch to yuv444p, which
             keeps the exact size where 4:2:0 would need even sides.
@@ -293,7 +430,7 @@ class VideoWriter:
         self,
         path: str | Path,
         fps: float | Fraction,
-        codec: str = "libx264",
+        codec: str | None = None,
         crf: int | None = 18,
         pixel_format: str = "yuv420p",
         lossless: bool = False,
@@ -325,6 +462,9 @@ class VideoWriter:
             )
         self._container = av.open(str(self._temporary), mode="w")
         codec, options, pixel_format = self.codec, dict(self.options), self.pixel_format
+        if codec is None:
+            codec = video_encoder(self.path)
+            options = {**ENCODER_DEFAULTS.get((self.path.suffix.lower(), codec), {}), **options}
         if self.lossless:
             codec, pixel_format = "libx264rgb", "rgb24"
             options.update({"qp": "0", "preset": options.get("preset", "veryfast")})

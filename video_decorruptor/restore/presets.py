@@ -71,7 +71,8 @@ class VideoPreset:
         fusion_outliers: (nothing, full): outlier removal, whose strength follows the share of
             bright outliers the fusion finds (:func:`video_decorruptor.restore.fusion.bright_outliers`:
             rain and snow, which leave the noise level low): pixels more than
-            ``REPLACE_LEVELS`` grey levels above their fused value take it, the rest of the frame
+            ``REPLACE_LEVELS`` grey levels above their fused value take it (the mean of the aligned
+            neighbours, which undoes a streak better than their median), the rest of the frame
             stays as it is (on textured footage the flow's small errors would cost more than the
             fusion gives). None = no outlier removal (and no optical flow on a batch whose noise
             level leaves the fusion at 0).

@@ -471,7 +471,8 @@ class VideoDecorruptor:
             if gate is not None or batch.fusion.any():
                 fused, median = fuse_frames_with_median(window, radius, range(context, context + size))
                 frames = batch.frames.astype(np.float32)
-                blended = frames + batch.fusion[:, None, None, None] * (fused.astype(np.float32) - frames)
+                fused = fused.astype(np.float32)
+                blended = frames + batch.fusion[:, None, None, None] * (fused - frames)
                 if gate is not None:
                     excess = grey_excess(batch.frames, median)
                     levels = OUTLIER_LEVELS + OUTLIER_NOISE_LEVELS * batch.noise
@@ -480,8 +481,9 @@ class VideoDecorruptor:
                     # a frame the fusion averages in full needs no outlier removal on top
                     batch.outlier_removal = ramp(outliers, *gate).numpy() * (1 - batch.fusion)
                     batch.estimates["outliers"] = float(outliers.mean())
-                    removal = (batch.outlier_removal[:, None, None] * (excess > REPLACE_LEVELS))[..., None]
-                    blended = blended + removal * (np.minimum(median, blended) - blended)
+                    above = grey_excess(batch.frames, fused) > REPLACE_LEVELS  # the pixels the fused frame darkens
+                    removal = (batch.outlier_removal[:, None, None] * above)[..., None]
+                    blended = blended + removal * (fused - blended)
                 batch.frames = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
             keep = min(radius, context + size)
             window, context = window[context + size - keep :], keep
@@ -622,6 +624,8 @@ class VideoDecorruptor:
         side_by_side: bool = False,
         crf: int = 18,
         backend: str = "pyav",
+        salvage: bool = False,
+        fps: float | None = None,
     ) -> dict:
         """Restore a video file (or folder of frames) into ``dst``, streaming.
 
@@ -629,14 +633,17 @@ class VideoDecorruptor:
         editor is on an accelerator (:func:`ahead`), encoding behind in a third, each through a queue
         of one or two batches, so the editor stays busy and memory stays bounded. The output keeps
         the source's fps and size (``side_by_side`` puts input | restored next to each other) and
-        appears only when complete. An audio track is copied through unchanged.
+        appears only when complete. An audio track is copied through unchanged. A damaged or
+        truncated source fails with nothing written, unless ``salvage``: then its readable frames
+        are restored and ``lost_frames`` says how many the container stated beyond them. ``fps``:
+        the rate of a folder of frames (:func:`video_decorruptor.io.open_video`).
 
         Returns:
-            ``{"frames", "fps", "seconds", "frames_per_second", "output"}``.
+            ``{"frames", "lost_frames", "fps", "seconds", "frames_per_second", "output"}``.
         """
         from tqdm.auto import tqdm
 
-        reader = open_video(src, backend)
+        reader = open_video(src, backend, salvage=salvage, fps=fps)
         info = reader.info
         started = time.perf_counter()
         encoded: queue.Queue = queue.Queue(maxsize=2)
@@ -686,6 +693,7 @@ class VideoDecorruptor:
         seconds = time.perf_counter() - started
         return {
             "frames": count,
+            "lost_frames": reader.lost_frames,
             "fps": info.fps,
             "seconds": seconds,
             "frames_per_second": count / seconds,
