@@ -6,11 +6,14 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import make_mini_ucf101
+import torch
+from conftest import CLASSES, make_mini_ucf101
+from safetensors.torch import save_file
 from tiny_editor import tiny_pipeline
 
 from video_decorruptor.benchmark.evaluate import MODES, EvaluationConfig, evaluate
 from video_decorruptor.benchmark.ucf101c import build_ucf101c
+from video_decorruptor.recognition.action_net import TinyActionNet
 from video_decorruptor.restore.presets import RestorerConfig
 
 STREAMS = ("gauss", "contrast")
@@ -24,7 +27,10 @@ def mini(tmp_path_factory):
     assert build_ucf101c(root, splits, base / "UCF-101C", STREAMS, [5]).ok
     editor = base / "editor"
     tiny_pipeline(cm=True).save_pretrained(editor)
-    return {"root": root, "splits": splits, "ucf101c": base / "UCF-101C", "editor": editor}
+    classifier = base / "tiny_action_net_3.safetensors"  # one output per class of the mini set
+    torch.manual_seed(0)
+    save_file(TinyActionNet(len(CLASSES)).state_dict(), str(classifier))
+    return {"root": root, "splits": splits, "ucf101c": base / "UCF-101C", "editor": editor, "classifier": classifier}
 
 
 def config(mini, output, preset: str = "default", **overrides) -> EvaluationConfig:
@@ -39,6 +45,7 @@ def config(mini, output, preset: str = "default", **overrides) -> EvaluationConf
         batch_size=2,
         output_dir=output,
         progress=False,
+        weights=str(mini["classifier"]),
     )
     return EvaluationConfig(**{**values, **overrides})
 
@@ -125,6 +132,15 @@ def test_on_the_fly_corruption_of_clean_ucf101(mini, tmp_path):
     assert list(result.accuracy["source"]) == ["impulse-5"]
 
 
+def test_a_classifier_must_fit_the_classes_of_class_ind(mini, tmp_path):
+    other = tmp_path / "five.safetensors"
+    save_file(TinyActionNet(5).state_dict(), str(other))
+    with pytest.raises(ValueError, match="tiny_action_net has 5 outputs .*classInd.txt lists 3 classes"):
+        evaluate(config(mini, tmp_path, modes=["source"], weights=str(other)))
+    with pytest.raises(ValueError, match="embedded tiny_action_net knows only its 10 synthetic classes"):
+        evaluate(config(mini, tmp_path, modes=["source"], weights=None))
+
+
 def test_bad_arguments_fail_clearly(mini, tmp_path):
     with pytest.raises(ValueError, match="unknown mode\\(s\\) tnet; allowed: source, restored"):
         evaluate(config(mini, tmp_path, modes=["tnet"]))
@@ -147,6 +163,8 @@ def test_torchrun_with_two_cpu_processes_equals_one_process(mini, tmp_path):
         ",".join(STREAMS),
         "--editor",
         str(mini["editor"]),
+        "--weights",
+        str(mini["classifier"]),
         "--batch-size",
         "2",
         "--device",
@@ -204,6 +222,9 @@ def test_cli_names_the_classifier_classifier_and_keeps_model_as_a_deprecated_ali
         "--output-dir",
         str(tmp_path),
     ]
+    assert main([*common, "--classifier", "tiny_action_net"]) == 1  # the embedded one: not these classes
+    assert "knows only its 10 synthetic classes" in capsys.readouterr().err
+    common += ["--weights", str(mini["classifier"])]
     assert main([*common, "--classifier", "tiny_action_net"]) == 0
     assert "top-1 accuracy (%) of tiny_action_net" in capsys.readouterr().out
     assert main([*common, "--model", "tiny_action_net"]) == 0

@@ -289,16 +289,13 @@ def _add_restore(subparsers: argparse._SubParsersAction) -> None:
 
 def _run_restore(args: argparse.Namespace) -> None:
     import numpy as np
-    from diffusers.utils import logging as diffusers_logging
 
     from image_core.io import write_image
     from video_decorruptor.io import DamagedVideoError, PyAVReader, open_video, output_kind
-    from video_decorruptor.restore.presets import PRESETS
-    from video_decorruptor.restore.restorer import VideoDecorruptor
 
+    kind = output_kind(args.input, args.output)  # a bad input or output fails before the model loads
     if args.output.exists() and not args.overwrite:
         raise CommandError(f"{args.output} exists; pass --overwrite to replace it")
-    kind = output_kind(args.input, args.output)  # a bad input or output fails before the model loads
     reader = open_video(args.input, args.backend, salvage=args.salvage, fps=args.fps)
     try:
         if isinstance(reader, PyAVReader):
@@ -307,6 +304,12 @@ def _run_restore(args: argparse.Namespace) -> None:
         raise CommandError(f"{error}; nothing written (--salvage restores the frames that can be read)") from error
     finally:
         reader.close()
+    # only now the libraries that take seconds to import
+    from diffusers.utils import logging as diffusers_logging
+
+    from video_decorruptor.restore.presets import PRESETS
+    from video_decorruptor.restore.restorer import VideoDecorruptor
+
     diffusers_logging.disable_progress_bar()  # our own progress bar counts frames
     changes = {
         "shared_noise": False if args.no_shared_noise else None,
@@ -560,17 +563,19 @@ def _run_train_classifier(args: argparse.Namespace) -> None:
         )
 
 
-COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
-    _add_restore,
-    _add_corrupt,
-    _add_corruptions,
-    _add_make_ucf101c,
-    _add_evaluate,
-    _add_train_classifier,
-)
+COMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {
+    "restore": _add_restore,
+    "corrupt": _add_corrupt,
+    "corruptions": _add_corruptions,
+    "make-ucf101c": _add_make_ucf101c,
+    "evaluate": _add_evaluate,
+    "train-classifier": _add_train_classifier,
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The console script's parser; with ``only`` (a command's name), that command's alone: some
+    commands' choices come from modules that import torch, which a refusal should not wait for."""
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Repair corrupted images and video with a diffusion editor (Decorruptor), and build "
@@ -578,13 +583,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
-    for add in COMMANDS:
-        add(subparsers)
+    for name, add in COMMANDS.items():
+        if only in (None, name):
+            add(subparsers)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = next((word for word in argv if not word.startswith("-")), None)
+    args = build_parser(command if command in COMMANDS else None).parse_args(argv)
     try:
         check_device(getattr(args, "device", None))
         args.run(args)

@@ -110,7 +110,8 @@ class PyAVReader:
             self._container.close()
             raise VideoError(f"{self.path} has no video stream")
         stream = self._container.streams.video[0]
-        stream.thread_type = "AUTO"
+        # frame threading loses the frames it holds when a packet fails: a salvaging reader decodes by slices
+        stream.thread_type = "SLICE" if salvage else "AUTO"
         rate = stream.average_rate or stream.guessed_rate or Fraction(DEFAULT_IMAGE_FPS)
         num_frames = stream.frames or self._count_frames()
         if num_frames <= 0:
@@ -148,19 +149,31 @@ class PyAVReader:
         return count
 
     def _decoded(self) -> Iterator:
+        """The frames in order. A salvaging reader skips the packets the decoder refuses and goes
+        on (frames after the next keyframe decode again); the demuxer's last, empty packet drains
+        the frames the decoder holds back."""
         import av
 
         self._container.seek(0)
         stream = self._container.streams.video[0]
         decoded = 0
         try:
-            for frame in self._container.decode(stream):
-                yield frame
-                decoded += 1
-        except av.error.FFmpegError as error:
+            for packet in self._container.demux(stream):
+                try:
+                    frames = packet.decode()
+                except av.error.FFmpegError as error:
+                    if not self.salvage:
+                        raise DamagedVideoError(
+                            f"{self.path} is damaged or truncated: decoding failed after frame {decoded} ({error})"
+                        ) from error
+                    continue
+                for frame in frames:
+                    yield frame
+                    decoded += 1
+        except av.error.FFmpegError as error:  # the container itself unreadable from here on
             if not self.salvage:
                 raise DamagedVideoError(
-                    f"{self.path} is damaged or truncated: decoding failed after frame {decoded} ({error})"
+                    f"{self.path} is damaged or truncated: reading failed after frame {decoded} ({error})"
                 ) from error
         self._check_complete(decoded)
 

@@ -34,10 +34,15 @@ from tqdm.auto import tqdm
 
 from image_core.io import atomic_path
 from video_decorruptor.benchmark.caches import RESTORATION_VERSION, LogitCache, cache_key, file_identity, video_key
-from video_decorruptor.benchmark.data import UCF101, UCF101C, uniform_indices
+from video_decorruptor.benchmark.data import UCF101, UCF101C, read_class_index, uniform_indices
 from video_decorruptor.benchmark.distributed import all_gather, barrier, process_group
 from video_decorruptor.benchmark.report import markdown_table, plot_accuracy, write_csv
-from video_decorruptor.recognition.classifiers import VIDEO_MODELS, VideoClassifier, create_video_classifier
+from video_decorruptor.recognition.classifiers import (
+    VIDEO_MODELS,
+    VideoClassifier,
+    classification_head,
+    create_video_classifier,
+)
 from video_decorruptor.recognition.tent import Tent
 from video_decorruptor.restore.presets import RestorerConfig
 
@@ -139,6 +144,37 @@ class _Stream:
         return f"{self.corruption}-{self.severity}"
 
 
+def check_classes(
+    classifier: VideoClassifier, weights: str | Path | None, classes: dict[str, int], splits_dir: str | Path
+) -> None:
+    """Refuse a classifier whose outputs cannot be the classes of ``classInd.txt``: scores would be
+    numbers that mean nothing. The embedded TinyActionNet (no ``weights``) knows only its synthetic
+    classes; any other classifier must have one output per class.
+
+    Raises:
+        ValueError: naming both sides and what to pass instead.
+    """
+    _, head = classification_head(classifier.model)
+    outputs = head.out_features if isinstance(head, torch.nn.Linear) else head.out_channels
+    names = list(classes)
+    shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+    listed = f"{splits_dir}/classInd.txt lists {len(names)} classes ({shown})"
+    if classifier.name == "tiny_action_net" and weights is None:
+        from video_decorruptor.recognition.synthetic_actions import ACTION_CLASSES
+
+        if [name.lower() for name in classes] != [name.lower() for name in ACTION_CLASSES]:
+            raise ValueError(
+                f"the embedded tiny_action_net knows only its {len(ACTION_CLASSES)} synthetic classes "
+                f"({', '.join(ACTION_CLASSES[:3])}, ...); {listed}: pass --weights of a classifier trained on them "
+                "(video-decorruptor train-classifier)"
+            )
+    elif outputs != len(classes):
+        raise ValueError(
+            f"{classifier.name} has {outputs} outputs{f' ({weights})' if weights else ''}; {listed}: pass --weights "
+            "of a classifier trained on these classes (video-decorruptor train-classifier)"
+        )
+
+
 class _Evaluator:
     def __init__(self, config: EvaluationConfig, rank: int, world: int):
         self.config, self.rank, self.world = config, rank, world
@@ -151,6 +187,7 @@ class _Evaluator:
         spec = VIDEO_MODELS[config.classifier]
         self.clip_length = config.clip_length or spec.frames or max(16, spec.min_frames)
         self.classifier: VideoClassifier = create_video_classifier(config.classifier, config.weights).to(self.device)
+        check_classes(self.classifier, config.weights, read_class_index(config.splits_dir), config.splits_dir)
         cache = Path(config.cache_dir or Path(config.output_dir) / "cache")
         weights = config.weights
         if weights is None and config.classifier == "tiny_action_net":

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import time
 import traceback
 from collections import defaultdict
@@ -61,6 +62,20 @@ LAYOUTS = ("project", "published")
 STORAGES = ("lossless", "published")
 # PyAV sets 128 kb/s; OpenCV leaves FFmpeg's default rate tolerance, which lets noisy clips overshoot
 FFMPEG_DEFAULT_BIT_RATE_TOLERANCE = 4_000_000
+
+
+def _end_with(parent: int) -> None:
+    """A pool worker's initializer: the kernel kills the worker when its parent dies, however it dies
+    (a SIGKILL of the command left the workers corrupting on and holding the resource tracker open).
+    Linux only (prctl PR_SET_PDEATHSIG); elsewhere the pool's own shutdown is all there is."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
 
 
 def derive_seed(corruption: str, severity: int, file_name: str) -> int:
@@ -323,7 +338,9 @@ def build_ucf101c(
         if workers <= 1:
             results: Iterable[dict] = map(_run_job, pending)
         else:
-            executor = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
+            executor = ProcessPoolExecutor(
+                max_workers=workers, mp_context=get_context("spawn"), initializer=_end_with, initargs=(os.getpid(),)
+            )
             results = executor.map(_run_job, pending, chunksize=1)
         for record in results:
             log.write(json.dumps(record) + "\n")
