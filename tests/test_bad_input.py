@@ -301,3 +301,28 @@ def test_a_killed_restore_rerun_gives_the_uninterrupted_output(tmp_path):
     assert run("restore", str(source), "-o", str(out)).returncode == 0
     assert out.read_bytes() == whole.read_bytes()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["noisy.mp4", "out.mp4", "whole.mp4"]
+
+
+def test_a_display_rotation_is_applied_and_said(tmp_path):
+    """A phone's portrait clip is stored sideways with a display matrix (here written into the MP4's
+    track header: a quarter turn clockwise); the restored video is upright instead of sideways."""
+    import struct
+
+    from video_decorruptor.io import read_video
+
+    frames = np.zeros((4, 32, 64, 3), np.uint8)
+    frames[:, :8] = 255  # a white band along the stored frame's top
+    stored = tmp_path / "stored.mp4"
+    write_video(stored, frames, 25, lossless=True)
+    data = bytearray(stored.read_bytes())
+    header = data.find(b"tkhd") + 4  # version 0: flags, times, track id, duration, layers, volume, then the matrix
+    matrix = header + 4 + 20 + 8 + 8
+    assert struct.unpack(">9i", data[matrix : matrix + 36]) == (65536, 0, 0, 0, 65536, 0, 0, 0, 1 << 30)
+    data[matrix : matrix + 36] = struct.pack(">9i", 0, 65536, 0, -65536, 0, 0, 0, 0, 1 << 30)
+    turned = tmp_path / "turned.mp4"
+    turned.write_bytes(bytes(data))
+    result = run("restore", str(turned), "-o", str(tmp_path / "out.mp4"))
+    assert result.returncode == 0 and "display rotation -90 degrees" in result.stdout
+    restored, info = read_video(tmp_path / "out.mp4")
+    assert restored.shape[1:3] == (64, 32) and info.rotation == 0
+    assert restored[:, :, -4:].mean() > 200 and restored[:, :, :20].mean() < 30  # the band now on the right

@@ -304,6 +304,13 @@ def _run_restore(args: argparse.Namespace) -> None:
         raise CommandError(f"{error}; nothing written (--salvage restores the frames that can be read)") from error
     finally:
         reader.close()
+    if reader.info.rotation:
+        print(
+            f"{args.input} is stored turned (display rotation {reader.info.rotation:+d} degrees): its frames are "
+            "turned upright, and so is the restored video"
+        )
+    if reader.info.bits > 8:
+        print(f"{args.input} has {reader.info.bits}-bit samples; the editor works on 8, and the restored video has 8")
     # only now the libraries that take seconds to import
     from diffusers.utils import logging as diffusers_logging
 

@@ -63,6 +63,8 @@ class VideoInfo:
     height: int
     bit_rate: int | None = None
     has_audio: bool = False
+    rotation: int = 0  # degrees counterclockwise the source's display matrix asked for, applied to the frames
+    bits: int = 8  # bits per sample in the source; frames are decoded to 8
 
     @property
     def duration(self) -> float:
@@ -117,17 +119,40 @@ class PyAVReader:
         if num_frames <= 0:
             self._container.close()
             raise VideoError(f"{self.path} has no decodable video frames")
+        self.quarter_turns = self._quarter_turns()
+        width, height = stream.codec_context.width, stream.codec_context.height
         self.info = VideoInfo(
             path=self.path,
             fps=float(rate),
             num_frames=num_frames,
-            width=stream.codec_context.width,
-            height=stream.codec_context.height,
+            width=height if self.quarter_turns % 2 else width,
+            height=width if self.quarter_turns % 2 else height,
             bit_rate=stream.bit_rate or self._container.bit_rate or None,
             has_audio=bool(self._container.streams.audio),
+            rotation=90 * self.quarter_turns,
+            bits=stream.codec_context.format.components[0].bits if stream.codec_context.format else 8,
         )
         self.rate = rate
         self.stated_frames = self._stated_frames(stream)
+
+    def _quarter_turns(self) -> int:
+        """Quarter turns counterclockwise (-1, 0, 1 or 2) that show the frames as the display matrix
+        asks (a phone's portrait clip is stored sideways); from the first frame, which carries it."""
+        import av
+
+        try:
+            first = next(self._container.decode(self._container.streams.video[0]), None)
+        except av.error.FFmpegError:
+            first = None
+        finally:
+            self._container.seek(0)
+        turns = round(getattr(first, "rotation", 0) / 90) % 4 if first is not None else 0
+        return turns - 4 if turns == 3 else turns
+
+    def _array(self, frame) -> np.ndarray:
+        """A decoded frame as (H, W, 3) uint8 RGB, turned upright."""
+        array = frame.to_ndarray(format="rgb24")
+        return np.ascontiguousarray(np.rot90(array, self.quarter_turns)) if self.quarter_turns else array
 
     def _stated_frames(self, stream) -> int | None:
         """The frame count the container states, or its duration times the frame rate; None if it says neither."""
@@ -212,7 +237,7 @@ class PyAVReader:
     def chunks(self, chunk_size: int) -> Iterator[np.ndarray]:
         buffer: list[np.ndarray] = []
         for frame in self._decoded():
-            buffer.append(frame.to_ndarray(format="rgb24"))
+            buffer.append(self._array(frame))
             if len(buffer) == chunk_size:
                 yield np.stack(buffer)
                 buffer = []
@@ -226,7 +251,7 @@ class PyAVReader:
         last = int(wanted.max()) if wanted.size else -1
         for index, frame in enumerate(self._decoded()):
             if index in needed:
-                found[index] = frame.to_ndarray(format="rgb24")
+                found[index] = self._array(frame)
             if index >= last:
                 break
         missing = needed - set(found)

@@ -117,13 +117,24 @@ def add_editor_options(parser: argparse.ArgumentParser, prefix: str = "") -> Non
         "tone correction); fast: default at a working long side of 160 with one grid shift (several times the frames/s "
         "on a CPU, the finest detail lost). Every other option overrides the preset (default: default)",
     )
-    add(f"--{prefix}steps", type=positive_int, metavar="N", help="sampling steps (published: 20 for DPM, 4 for CM)")
-    add(f"--{prefix}guidance", type=non_negative_float, metavar="S_T", help="text guidance (published: 7.5)")
+    add(
+        f"--{prefix}steps",
+        type=positive_int,
+        metavar="N",
+        help="sampling steps (the embedded model: 1; published: 20 for DPM, 4 for CM)",
+    )
+    add(
+        f"--{prefix}guidance",
+        type=non_negative_float,
+        metavar="SCALE",
+        help="text guidance scale, S_T in the paper (published: 7.5; the embedded model has no text encoder)",
+    )
     add(
         f"--{prefix}image-guidance",
         type=non_negative_float,
-        metavar="S_I",
-        help="image guidance; for DPM the start of its square-root decay to 0 (published: DPM 1.8, CM 1.3)",
+        metavar="SCALE",
+        help="image guidance scale, S_I in the paper; for DPM the start of its square-root decay to 0 (the embedded "
+        "CM: 1.2; published: DPM 1.8, CM 1.3)",
     )
     add(
         f"--{prefix}image-guidance-schedule",
