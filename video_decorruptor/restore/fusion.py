@@ -46,7 +46,7 @@ def fuse_frames(frames: np.ndarray, radius: int, targets: range | None = None) -
         (len(targets), H, W, 3) uint8. Per pixel, the mean over the frame itself and the neighbours
         whose flow passes the forward-backward check there.
     """
-    return fuse_frames_with_median(frames, radius, targets)[0]
+    return _fuse(frames, radius, targets, with_median=False)[0]
 
 
 def fuse_frames_with_median(
@@ -60,12 +60,20 @@ def fuse_frames_with_median(
     Returns:
         (mean, median), each (len(targets), H, W, 3) uint8.
     """
+    mean, median = _fuse(frames, radius, targets, with_median=True)
+    return mean, median
+
+
+def _fuse(
+    frames: np.ndarray, radius: int, targets: range | None, with_median: bool
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The mean of each target frame and its warped neighbours, and their median if asked for."""
     if radius < 0:
         raise ValueError(f"radius must be >= 0, got {radius}")
     targets = range(len(frames)) if targets is None else targets
     if radius == 0 or len(frames) < 2:
         own = frames[targets.start : targets.stop : targets.step].copy()
-        return own, own.copy()
+        return own, own.copy() if with_median else None
     greys = [cv2.GaussianBlur(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), (0, 0), FLOW_BLUR_SIGMA) for frame in frames]
     flows: dict[
         tuple[int, int], np.ndarray
@@ -88,10 +96,12 @@ def fuse_frames_with_median(
             warped = warp(frames[other].astype(np.float32), forward)
             total += weight[..., None] * warped
             count += weight
-            samples.append(np.where(weight[..., None] > 0, warped, own))
+            if with_median:
+                samples.append(np.where(weight[..., None] > 0, warped, own))
         means.append(np.clip(total / count[..., None] + 0.5, 0, 255).astype(np.uint8))
-        medians.append(np.clip(np.median(np.stack(samples), axis=0) + 0.5, 0, 255).astype(np.uint8))
-    return np.stack(means), np.stack(medians)
+        if with_median:
+            medians.append(np.clip(np.median(np.stack(samples), axis=0) + 0.5, 0, 255).astype(np.uint8))
+    return np.stack(means), np.stack(medians) if with_median else None
 
 
 def grey_excess(frames: np.ndarray, fused: np.ndarray) -> np.ndarray:

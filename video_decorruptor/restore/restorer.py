@@ -54,6 +54,7 @@ from video_decorruptor.restore.fusion import (
     OUTLIER_LEVELS,
     REPLACE_LEVELS,
     bright_outliers,
+    fuse_frames,
     fuse_frames_with_median,
     grey_excess,
 )
@@ -467,9 +468,16 @@ class VideoDecorruptor:
             nonlocal window, context
             batch = pending.popleft()
             size = len(batch.frames)
+            # outlier removal where the noise gate leaves some of the frames unfused
             gate = self.video.fusion_outliers
+            if gate is not None and (batch.fusion >= 1).all():
+                gate, batch.outlier_removal = None, np.zeros_like(batch.fusion)
             if gate is not None or batch.fusion.any():
-                fused, median = fuse_frames_with_median(window, radius, range(context, context + size))
+                targets = range(context, context + size)
+                if gate is None:
+                    fused, median = fuse_frames(window, radius, targets), None
+                else:
+                    fused, median = fuse_frames_with_median(window, radius, targets)
                 frames = batch.frames.astype(np.float32)
                 fused = fused.astype(np.float32)
                 blended = frames + batch.fusion[:, None, None, None] * (fused - frames)
@@ -598,9 +606,12 @@ class VideoDecorruptor:
         log = getattr(self, "stage_log", [])
         if not log:
             raise ValueError("nothing restored yet")
-        frames = sum(entry["frames"] for entry in log)
-        names = [name for name in log[0] if name != "frames"]
-        return {name: sum(entry[name] * entry["frames"] for entry in log) / frames for name in names}
+        names = dict.fromkeys(name for entry in log for name in entry if name != "frames")
+        means = {}
+        for name in names:  # over the batches that measured it (the outliers: those not fused in full)
+            measured = [entry for entry in log if name in entry]
+            means[name] = sum(e[name] * e["frames"] for e in measured) / sum(e["frames"] for e in measured)
+        return means
 
     def restore_frames(self, frames: np.ndarray) -> np.ndarray:
         """Restore a clip held in memory: (T, H, W, 3) uint8 -> (T, H, W, 3) uint8."""
