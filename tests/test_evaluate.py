@@ -196,12 +196,20 @@ def test_torchrun_with_two_cpu_processes_equals_one_process(mini, tmp_path):
 
 
 def test_cli_reports_bad_usage_in_one_line(mini, tmp_path):
+    weights = ("--weights", str(mini["classifier"]))
     result = run_cli(
-        "evaluate", "--data", str(tmp_path / "missing"), "--splits", str(mini["splits"]), "--corruptions", "gauss"
+        "evaluate",
+        "--data",
+        str(tmp_path / "missing"),
+        "--splits",
+        str(mini["splits"]),
+        "--corruptions",
+        "gauss",
+        *weights,
     )
     assert result.returncode == 1 and result.stderr.count("\n") == 1 and "not found" in result.stderr
     result = run_cli(
-        "evaluate", "--data", str(mini["ucf101c"]), "--splits", str(mini["splits"]), "--corruptions", "gaus"
+        "evaluate", "--data", str(mini["ucf101c"]), "--splits", str(mini["splits"]), "--corruptions", "gaus", *weights
     )
     assert result.returncode == 1 and "unknown corruption(s) gaus" in result.stderr
 
