@@ -45,9 +45,12 @@ def _add_corrupt(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "corrupt",
         help="apply one corruption to an image (ImageNet-C) or a video (UCF-101C and others)",
-        description="Apply one corruption at one severity. Images take the ImageNet-C names "
-        "(gaussian_noise, fog, ...); videos take the video names (gauss, rain, h265_abr, ...). The same "
-        "seed gives the same output. Grayscale images stay grayscale.",
+        description=textwrap.fill(
+            "Apply one corruption at one severity. Images take the ImageNet-C names "
+            "(gaussian_noise, fog, ...); videos take the video names (gauss, rain, h265_abr, ...). The same "
+            "seed gives the same output. Grayscale images stay grayscale.",
+            100,
+        ),
         epilog=f"examples:\n  {PROG} corrupt photo.png -o noisy.png --corruption gaussian_noise --severity 3 --seed 0\n"
         f"  {PROG} corrupt clip.avi -o rainy.mp4 --corruption rain --severity 5",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -378,13 +381,16 @@ def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "evaluate",
         help="action-recognition accuracy on corrupted video, with and without test-time adaptation",
-        description="Classify every video of a split under each corruption and severity, in the modes source "
-        "(as is), restored (each frame fused with its flow-warped neighbours, then edited by Decorruptor), "
-        "ensemble (sum of both logits), tent (TENT over the stream, reset per corruption) and restored+tent. "
-        "Prints a Markdown table and writes results.csv, "
-        "results.json and accuracy.png to --output-dir. Restored clips and logits are cached, so a rerun or "
-        "an added mode redoes nothing. Under `torchrun --nproc_per_node N` the work is sharded across "
-        "processes and the result is the same.",
+        description=textwrap.fill(
+            "Classify every video of a split under each corruption and severity, in the modes source "
+            "(as is), restored (each frame fused with its flow-warped neighbours, then edited by Decorruptor), "
+            "ensemble (sum of both logits), tent (TENT over the stream, reset per corruption) and restored+tent. "
+            "Prints a Markdown table and writes results.csv, "
+            "results.json and accuracy.png to --output-dir. Restored clips and logits are cached, so a rerun or "
+            "an added mode redoes nothing. Under `torchrun --nproc_per_node N` the work is sharded across "
+            "processes and the result is the same. The classifier must fit classInd.txt (one output per class).",
+            100,
+        ),
         epilog=f"examples:\n  {PROG} evaluate --data UCF-101C/ --splits ucfTrainTestlist/ --corruptions all "
         "--severity 5 --classifier r3d_18 --weights r3d18_ucf101.pth\n"
         f"  torchrun --nproc_per_node 2 -m video_decorruptor.cli evaluate --data UCF-101C/ --splits ucfTrainTestlist/ "

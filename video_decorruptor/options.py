@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import math
 import re
+import textwrap
 from collections.abc import Callable
 from typing import Any
 
@@ -97,8 +98,11 @@ def add_editor_options(parser: argparse.ArgumentParser, prefix: str = "") -> Non
 
     group = parser.add_argument_group(
         "editor",
-        "Settings left unset come from the preset, then from the checkpoint: a released folder gets the "
-        "published values, the embedded Decorruptor-Tiny the ones recorded in its model_index.json.",
+        textwrap.fill(
+            "Settings left unset come from the preset, then from the checkpoint: a released folder gets the "
+            "published values, the embedded Decorruptor-Tiny the ones recorded in its model_index.json.",
+            100,
+        ),
     )
     add = group.add_argument
     add(
