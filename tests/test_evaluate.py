@@ -141,6 +141,23 @@ def test_a_classifier_must_fit_the_classes_of_class_ind(mini, tmp_path):
         evaluate(config(mini, tmp_path, modes=["source"], weights=None))
 
 
+def test_an_unreadable_video_is_left_out_and_named(mini, tmp_path):
+    import shutil
+
+    data = tmp_path / "UCF-101C"
+    shutil.copytree(mini["ucf101c"], data)
+    broken = next((data / "gauss" / "5").rglob("*.mp4"))
+    broken.write_bytes(broken.read_bytes()[: broken.stat().st_size // 3])  # truncated
+    result = evaluate(config(mini, tmp_path / "out", data=data, modes=["source", "restored", "tent"]))
+    assert list(result.unreadable) == ["gauss-5"]
+    listed = str(broken.relative_to(data / "gauss" / "5").with_suffix(".avi"))  # as the split list names it
+    assert list(result.unreadable["gauss-5"]) == [listed]
+    assert broken.name in next(iter(result.unreadable["gauss-5"].values()))  # the reason names the file
+    assert set(result.accuracy["tent"]) == {"gauss-5", "contrast-5"}  # the other videos scored in every mode
+    everything = evaluate(config(mini, tmp_path / "all", modes=["source"]))
+    assert result.accuracy["source"]["contrast-5"] == everything.accuracy["source"]["contrast-5"]
+
+
 def test_bad_arguments_fail_clearly(mini, tmp_path):
     with pytest.raises(ValueError, match="unknown mode\\(s\\) tnet; allowed: source, restored"):
         evaluate(config(mini, tmp_path, modes=["tnet"]))

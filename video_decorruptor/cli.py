@@ -488,6 +488,9 @@ def _run_evaluate(args: argparse.Namespace) -> None:
     if result.files:  # rank 0
         print(f"\ntop-1 accuracy (%) of {args.classifier}, {result.videos} clips\n")
         print(markdown_table(result))
+        for stream, found in result.unreadable.items():
+            named = ", ".join(list(found)[:3]) + (", ..." if len(found) > 3 else "")
+            print(f"{stream}: skipped {len(found)} unreadable video(s), left out of every mode: {named}")
         print(f"\nwrote {result.files['csv']}, {result.files['json']}, {result.files['plot']}")
 
 

@@ -37,6 +37,7 @@ from video_decorruptor.benchmark.caches import RESTORATION_VERSION, LogitCache, 
 from video_decorruptor.benchmark.data import UCF101, UCF101C, read_class_index, uniform_indices
 from video_decorruptor.benchmark.distributed import all_gather, barrier, process_group
 from video_decorruptor.benchmark.report import markdown_table, plot_accuracy, write_csv
+from video_decorruptor.io import VideoError
 from video_decorruptor.recognition.classifiers import (
     VIDEO_MODELS,
     VideoClassifier,
@@ -118,6 +119,8 @@ class EvaluationResult:
     Timing, measured in this run (0 where the cache answered): ``seconds_per_clip`` per stage
     (decode, restore, classify_source, classify_restored, tent_source, tent_restored) and
     ``mode_seconds_per_clip``, what one clip costs in each mode (the sum of its stages).
+    ``unreadable``: videos that could not be decoded (truncated, damaged), left out of every mode's
+    accuracy and named here with the reason.
     """
 
     accuracy: dict[str, dict[str, float]]
@@ -126,6 +129,7 @@ class EvaluationResult:
     seconds_per_clip: dict[str, float] = field(default_factory=dict)
     mode_seconds_per_clip: dict[str, float] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
+    unreadable: dict[str, dict[str, str]] = field(default_factory=dict)  # stream -> {video: why}, left out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -200,6 +204,7 @@ class _Evaluator:
         self.seconds = {stage: 0.0 for stage in STAGES}
         self.counts = {stage: 0 for stage in STAGES}
         self.streams = [_Stream(c, s, self._dataset(c, s)) for c in config.corruptions for s in config.severities]
+        self.unreadable: dict[str, dict[str, str]] = {stream.name: {} for stream in self.streams}
         # Cached results are filed under the stream and the identity of its files (the clean videos
         # when corrupting on the fly): another or a rebuilt UCF-101C never serves stale clips or logits.
         clean_identity = cache_key(file_identity(str(config.data)), "on the fly") if config.on_the_fly else None
@@ -255,6 +260,21 @@ class _Evaluator:
 
     def relative_path(self, stream: _Stream, index: int) -> str:
         return stream.dataset.entries[index].relative_path
+
+    def readable(
+        self, stream: _Stream, index: int, restored: bool = False, frames: np.ndarray | None = None
+    ) -> np.ndarray | None:
+        """:meth:`clip` (or, ``restored``, :meth:`restored` of ``frames``), or None when the video
+        cannot be decoded: recorded in ``unreadable``, so that one damaged file is left out of the
+        scores instead of stopping the run."""
+        path = self.relative_path(stream, index)
+        if path in self.unreadable[stream.name]:
+            return None
+        try:
+            return self.restored(stream, index, frames) if restored else self.clip(stream, index)
+        except VideoError as error:
+            self.unreadable[stream.name][path] = str(error)
+            return None
 
     def clip(self, stream: _Stream, index: int) -> np.ndarray:
         """The corrupted clip (T, H, W, 3) uint8."""
@@ -348,20 +368,27 @@ class _Evaluator:
                 keys = [video_key(self.relative_path(stream, i)) for i in chunk]
                 todo = {m: [j for j, k in enumerate(keys) if k not in cached[stream.name][m]] for m in modes}
                 sources: dict[int, np.ndarray] = {}
-                if todo.get("source"):
-                    sources = {j: self.clip(stream, chunk[j]) for j in todo["source"]}
-                    for j, row in zip(todo["source"], self.classify([sources[j] for j in todo["source"]], "source")):
+                for j in todo.get("source", []):
+                    clip = self.readable(stream, chunk[j])
+                    if clip is not None:
+                        sources[j] = clip
+                if sources:
+                    for j, row in zip(sources, self.classify(list(sources.values()), "source")):
                         mine[stream.name]["source"][keys[j]] = row
                 if restore_all:
-                    restored = {j: self.restored(stream, i, sources.get(j)) for j, i in enumerate(chunk)}
-                    if todo.get("restored"):
-                        for j, row in zip(
-                            todo["restored"], self.classify([restored[j] for j in todo["restored"]], "restored")
-                        ):
+                    restored = {}
+                    for j, i in enumerate(chunk):
+                        clip = self.readable(stream, i, restored=True, frames=sources.get(j))
+                        if clip is not None:
+                            restored[j] = clip
+                    wanted = [j for j in todo.get("restored", []) if j in restored]
+                    if wanted:
+                        for j, row in zip(wanted, self.classify([restored[j] for j in wanted], "restored")):
                             mine[stream.name]["restored"][keys[j]] = row
                 if progress is not None:
                     progress.update(len(chunk))
         merged = {s.name: {m: dict(cached[s.name][m]) for m in modes} for s in self.streams}
+        self.gather_unreadable()
         for shard_results in all_gather(mine, self.world):
             for stream_name, by_mode in shard_results.items():
                 for mode, rows in by_mode.items():
@@ -392,7 +419,9 @@ class _Evaluator:
         adapter = Tent(copy.deepcopy(self.classifier), learning_rate=self.config.tent_learning_rate)
         mine: dict[str, dict[str, dict[str, np.ndarray]]] = {}
         for stream in self.my_tent_streams():
-            order = self.tent_order(stream)
+            order = [
+                i for i in self.tent_order(stream) if self.relative_path(stream, i) not in self.unreadable[stream.name]
+            ]
             for mode in modes:
                 rows = self.logits.load(stream.name, mode)
                 if len(rows) < len(order):
@@ -400,26 +429,40 @@ class _Evaluator:
                     rows = {}
                     for start in range(0, len(order), self.config.batch_size):
                         chunk = order[start : start + self.config.batch_size]
-                        clips = [self.clip(stream, i) if mode == "tent" else self.restored(stream, i) for i in chunk]
-                        started = time.perf_counter()
-                        logits = adapter(self._batch(clips)).float().cpu().numpy()
-                        self._clock("tent_source" if mode == "tent" else "tent_restored", started, len(chunk))
-                        rows.update({video_key(self.relative_path(stream, i)): row for i, row in zip(chunk, logits)})
+                        loaded = {i: self.readable(stream, i, restored=mode != "tent") for i in chunk}
+                        chunk = [i for i in chunk if loaded[i] is not None]
+                        if chunk:
+                            started = time.perf_counter()
+                            logits = adapter(self._batch([loaded[i] for i in chunk])).float().cpu().numpy()
+                            self._clock("tent_source" if mode == "tent" else "tent_restored", started, len(chunk))
+                            rows.update({video_key(self.relative_path(stream, i)): r for i, r in zip(chunk, logits)})
                         if progress is not None:
-                            progress.update(len(chunk))
+                            progress.update(len(loaded))
                     self.logits.save(stream.name, mode, rows)
                 mine.setdefault(stream.name, {})[mode] = rows
+        self.gather_unreadable()
         for shard_results in all_gather(mine, self.world):
             for stream_name, by_mode in shard_results.items():
                 results[stream_name].update(by_mode)
         return results
 
+    def gather_unreadable(self) -> None:
+        """Every rank's unreadable videos, known to all (each rank read only its share)."""
+        for shard in all_gather(self.unreadable, self.world):
+            for stream_name, found in shard.items():
+                self.unreadable[stream_name].update(found)
+
     def accuracy(self, logits: dict[str, dict[str, dict[str, np.ndarray]]]) -> dict[str, dict[str, float]]:
         """{mode: {stream: top-1 %}}; ensemble sums the source and restored logits."""
         table: dict[str, dict[str, float]] = {mode: {} for mode in self.config.modes}
         for stream in self.streams:
-            keys = [video_key(self.relative_path(stream, i)) for i in self.indices(stream)]
-            labels = np.array([stream.dataset.entries[i].label for i in self.indices(stream)])
+            scored = [
+                i for i in self.indices(stream) if self.relative_path(stream, i) not in self.unreadable[stream.name]
+            ]
+            if not scored:
+                raise VideoError(f"no video of {stream.name} could be read: {self.describe_unreadable(stream.name)}")
+            keys = [video_key(self.relative_path(stream, i)) for i in scored]
+            labels = np.array([stream.dataset.entries[i].label for i in scored])
             by_mode = logits[stream.name]
             for mode in self.config.modes:
                 if mode == "ensemble":
@@ -428,6 +471,15 @@ class _Evaluator:
                     scores = np.stack([by_mode[mode][k] for k in keys])
                 table[mode][stream.name] = float(100 * (scores.argmax(axis=1) == labels).mean())
         return table
+
+    def describe_unreadable(self, stream_name: str) -> str:
+        """The first unreadable video of a stream and why, with how many more there are."""
+        found = self.unreadable[stream_name]
+        first = next(iter(found.items()), None)
+        if first is None:
+            return "none"
+        more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+        return f"{first[0]}: {first[1]}{more}"
 
     def workload(self) -> int:
         """Videos this rank walks through (for its progress bar)."""
@@ -466,6 +518,7 @@ def _evaluate_rank(config: EvaluationConfig, rank: int, world: int) -> Evaluatio
         videos=clips,
         seconds_per_clip=per_clip,
         mode_seconds_per_clip={mode: sum(per_clip[stage] for stage in MODE_STAGES[mode]) for mode in config.modes},
+        unreadable={name: found for name, found in evaluator.unreadable.items() if found},
     )
     if rank == 0:
         output = Path(config.output_dir)
