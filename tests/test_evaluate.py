@@ -256,3 +256,34 @@ def test_cli_names_the_classifier_classifier_and_keeps_model_as_a_deprecated_ali
     assert "--model is deprecated" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main([*common, "--preset", "turbo"])
+
+
+def test_a_sigkill_then_the_same_command_gives_the_uninterrupted_results(mini, tmp_path):
+    import signal
+    import time
+
+    common = [
+        *("evaluate", "--data", str(mini["ucf101c"]), "--splits", str(mini["splits"])),
+        *("--corruptions", ",".join(STREAMS), "--modes", "source,restored,restored+tent"),
+        *("--editor", str(mini["editor"]), "--weights", str(mini["classifier"]), "--batch-size", "1"),
+    ]
+    whole = run_cli(*common, "--output-dir", str(tmp_path / "whole"))
+    assert whole.returncode == 0, whole.stderr
+    out = tmp_path / "killed"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "video_decorruptor", *common, "--output-dir", str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 300
+    while not list((out / "cache").rglob("*.npz")):  # the first restored clip is on disk
+        assert process.poll() is None and time.monotonic() < deadline, "evaluate ended before the kill"
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (out / "results.json").exists()
+    again = run_cli(*common, "--output-dir", str(out))
+    assert again.returncode == 0, again.stderr
+    first, second = (json.loads((folder / "results.json").read_text()) for folder in (tmp_path / "whole", out))
+    assert first["accuracy"] == second["accuracy"]
+    assert not [path for path in out.rglob("*") if "partial" in path.name]

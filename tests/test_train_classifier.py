@@ -157,3 +157,26 @@ def test_head_is_replaced_to_the_class_count(tmp_path):
     replace_head(s3d, 5)
     head = s3d.classifier[1]
     assert isinstance(head, torch.nn.Conv3d) and head.out_channels == 5 and head.kernel_size == (1, 1, 1)
+
+
+def test_a_sigkill_then_the_same_command_ends_with_the_same_weights(mini, trained, tmp_path):
+    """The real thing: the process is killed (no handler runs) once its first checkpoint is on disk."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    command = [sys.executable, "-m", "video_decorruptor", *arguments(mini, tmp_path)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while not (tmp_path / "checkpoints" / "epoch_0001.pt").exists():
+        assert process.poll() is None and time.monotonic() < deadline, "train-classifier ended before the kill"
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    rerun = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    resumed = load_file(str(tmp_path / "tiny_action_net.safetensors"))
+    uninterrupted = load_file(str(trained[0] / "tiny_action_net.safetensors"))
+    assert all(torch.equal(resumed[key], uninterrupted[key]) for key in uninterrupted)
+    assert not [path for path in tmp_path.rglob("*") if "partial" in path.name]

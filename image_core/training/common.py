@@ -204,7 +204,7 @@ def save_checkpoint(output_dir: Path, name: str, state: dict[str, Any], keep: in
     folder = output_dir / "checkpoints"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.pt"
-    with atomic_path(path) as temporary:
+    with atomic_path(path, clear_stale=True) as temporary:
         torch.save(state, temporary)
     for old in sorted(folder.glob(f"{name.rsplit('_', 1)[0]}_*.pt"))[:-keep]:
         old.unlink()

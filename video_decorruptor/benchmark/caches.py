@@ -57,7 +57,7 @@ class LogitCache:
     def save(self, stream: str, mode: str, logits: dict[str, np.ndarray]) -> None:
         path = self.path(stream, mode)
         path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(path) as temporary:
+        with atomic_path(path, clear_stale=True) as temporary:
             with open(temporary, "wb") as handle:
                 np.savez(handle, **logits)
 

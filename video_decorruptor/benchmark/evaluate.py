@@ -326,7 +326,7 @@ class _Evaluator:
         edited = self.editor.restore_frames(frames)
         self._clock("restore", started, 1)
         path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(path) as temporary:
+        with atomic_path(path, clear_stale=True) as temporary:
             with open(temporary, "wb") as handle:
                 np.savez_compressed(handle, frames=edited)
         return edited
@@ -534,7 +534,7 @@ def _evaluate_rank(config: EvaluationConfig, rank: int, world: int) -> Evaluatio
             "world_size": world,
             **asdict(result),
         }
-        with atomic_path(output / "results.json") as temporary:
+        with atomic_path(output / "results.json", clear_stale=True) as temporary:
             Path(temporary).write_text(json.dumps(record, indent=2, default=str) + "\n")
         title = (
             f"{config.classifier} on {len(evaluator.streams)} corrupted stream(s), "

@@ -29,7 +29,7 @@ def markdown_table(result: EvaluationResult) -> str:
 
 def write_csv(path: Path, result: EvaluationResult) -> None:
     modes = list(result.accuracy)
-    with atomic_path(path) as temporary, open(temporary, "w", newline="") as handle:
+    with atomic_path(path, clear_stale=True) as temporary, open(temporary, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["corruption", "severity", *modes])
         for stream in next(iter(result.accuracy.values())):
@@ -60,6 +60,6 @@ def plot_accuracy(path: Path, result: EvaluationResult, title: str) -> None:
     axes.legend(ncols=min(len(modes), 5), fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.35))
     axes.grid(axis="y", alpha=0.3)
     figure.tight_layout()
-    with atomic_path(path) as temporary:
+    with atomic_path(path, clear_stale=True) as temporary:
         figure.savefig(temporary, dpi=120, format="png")
     plt.close(figure)

@@ -294,7 +294,7 @@ def export_weights(classifier: VideoClassifier, path: Path) -> None:
     from safetensors.torch import save_file
 
     state = {key: value.detach().cpu().contiguous() for key, value in classifier.model.state_dict().items()}
-    with atomic_path(path) as temporary:
+    with atomic_path(path, clear_stale=True) as temporary:
         save_file(state, str(temporary))
 
 
