@@ -254,6 +254,8 @@ def test_cli_names_the_classifier_classifier_and_keeps_model_as_a_deprecated_ali
     assert "top-1 accuracy (%) of tiny_action_net" in capsys.readouterr().out
     assert main([*common, "--model", "tiny_action_net"]) == 0
     assert "--model is deprecated" in capsys.readouterr().err
+    assert main([*common, "--clip-length", "8"]) == 1  # refused before any clip is read
+    assert "tiny_action_net takes clips of 16 frames; the clip length asked is 8" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main([*common, "--preset", "turbo"])
 

@@ -107,6 +107,23 @@ def test_list_file_ids_count_from_zero_and_classind_from_one(mini, tmp_path):
         parse_video_list(_write(tmp_path / "other.txt", "contrast/YoYo/v_YoYo_g01_c01.mp4 YoYo\n"), classes, "contrast")
 
 
+def test_list_files_are_found_where_the_published_download_keeps_them(mini, tmp_path):
+    """The download ships `list_video_perturbations_ucf/<corruption>.txt` beside the level folder."""
+    _, splits = mini
+    data = write_layout(tmp_path, "published")
+    lists = data / "list_video_perturbations_ucf"
+    lists.mkdir()
+    (lists / "contrast.txt").write_text("contrast/YoYo/v_YoYo_g01_c01.mp4 8 2\n")
+    dataset = UCF101C(data, splits, "contrast", 5)
+    assert dataset.list_file == lists / "contrast.txt" and len(dataset.entries) == 1
+    inside = data / LEVEL / "list_video_perturbations_ucf"
+    inside.mkdir()
+    (inside / "contrast.txt").write_text("contrast/Basketball/v_Basketball_g01_c01.mp4 8 1\n")
+    assert UCF101C(data, splits, "contrast", 5).list_file == inside / "contrast.txt"  # the nearer one
+    (data / LEVEL / "contrast.txt").write_text("contrast/YoYo/v_YoYo_g01_c01.mp4 8 2\n")
+    assert UCF101C(data, splits, "contrast", 5).list_file == data / LEVEL / "contrast.txt"  # make-ucf101c's place
+
+
 def _write(path, text: str):
     path.write_text(text)
     return path

@@ -442,6 +442,13 @@ def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--tent-lr", type=non_negative_float, default=1e-3, help="TENT learning rate (default 1e-3)")
     parser.add_argument("--limit", type=positive_int, help="only the first N videos of the split")
     parser.add_argument(
+        "--clip-length",
+        type=positive_int,
+        metavar="T",
+        help="frames per clip, sampled uniformly over each video: what the classifier was trained on (default: what "
+        "it needs, else 16)",
+    )
+    parser.add_argument(
         "--output-dir", type=Path, default=Path("evaluation"), help="results folder (default ./evaluation)"
     )
     parser.add_argument("--cache-dir", type=Path, help="restored clips and logits (default OUTPUT_DIR/cache)")
@@ -478,6 +485,7 @@ def _run_evaluate(args: argparse.Namespace) -> None:
         batch_size=args.batch_size,
         tent_learning_rate=args.tent_lr,
         limit=args.limit,
+        clip_length=args.clip_length,
         output_dir=args.output_dir,
         cache_dir=args.cache_dir,
         device=args.device,

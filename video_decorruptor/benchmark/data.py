@@ -220,6 +220,14 @@ def video_list_path(level_folder: Path, corruption: str) -> Path:
     return level_folder / f"{corruption}.txt"
 
 
+DOWNLOAD_LIST_FOLDER = "list_video_perturbations_ucf"  # where the published download keeps its list files
+
+
+def _download_list_folders(level: Path) -> tuple[Path, Path]:
+    """The published download's list folder inside a level folder, and beside it."""
+    return level / DOWNLOAD_LIST_FOLDER, level.parent / DOWNLOAD_LIST_FOLDER
+
+
 @dataclass(frozen=True)
 class Layout:
     """How a UCF-101C folder stores its streams (``LAYOUT_PATTERNS``); see :func:`detect_layout`.
@@ -251,11 +259,14 @@ class Layout:
         return folder
 
     def list_file(self, corruption: str, severity: int) -> Path | None:
-        """The stream's list file: published level folders may have one."""
+        """The stream's list file, where a published copy keeps one: ``<corruption>.txt`` in the level
+        folder (as ``make-ucf101c`` writes it), else in ``list_video_perturbations_ucf/`` inside the
+        level folder or beside it (as the published download ships it)."""
         if self.kind != "published":
             return None
-        path = video_list_path(self.stream_folder(corruption, severity).parent, corruption)
-        return path if path.is_file() else None
+        level = self.stream_folder(corruption, severity).parent
+        candidates = [video_list_path(folder, corruption) for folder in (level, *_download_list_folders(level))]
+        return next((path for path in candidates if path.is_file()), None)
 
 
 def detect_layout(root: str | Path) -> Layout:

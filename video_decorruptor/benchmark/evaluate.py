@@ -190,6 +190,11 @@ class _Evaluator:
         self.device = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
         spec = VIDEO_MODELS[config.classifier]
         self.clip_length = config.clip_length or spec.frames or max(16, spec.min_frames)
+        if (spec.frames and self.clip_length != spec.frames) or self.clip_length < spec.min_frames:
+            wanted = spec.frames or f"at least {spec.min_frames}"
+            raise ValueError(
+                f"{config.classifier} takes clips of {wanted} frames; the clip length asked is {self.clip_length}"
+            )
         self.classifier: VideoClassifier = create_video_classifier(config.classifier, config.weights).to(self.device)
         check_classes(self.classifier, config.weights, read_class_index(config.splits_dir), config.splits_dir)
         cache = Path(config.cache_dir or Path(config.output_dir) / "cache")
