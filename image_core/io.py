@@ -70,11 +70,13 @@ def read_image(path: str | Path) -> np.ndarray:
         raise ValueError(f"cannot read {path} as an image: {error}") from error
 
 
-def write_image(path: str | Path, image: np.ndarray) -> None:
-    """Write an (H, W, 3) or (H, W) uint8 array; the format follows the file extension."""
+def write_image(path: str | Path, image: np.ndarray, quality: int | None = None) -> None:
+    """Write an (H, W, 3) or (H, W) uint8 array; the format follows the file extension. ``quality``:
+    for lossy formats (JPEG, WebP), PIL's scale of 1 to 100 (None: PIL's default, 75)."""
     path = Path(path)
     extension = path.suffix.lower().lstrip(".")
     if Image.registered_extensions().get(f".{extension}") is None:
         raise ValueError(f"unknown image extension {path.suffix!r} for {path}; use .png, .jpg, .bmp, .tif ...")
     with atomic_path(path) as temporary:
-        Image.fromarray(image).save(temporary, format=Image.registered_extensions()[f".{extension}"])
+        options = {} if quality is None else {"quality": quality}
+        Image.fromarray(image).save(temporary, format=Image.registered_extensions()[f".{extension}"], **options)

@@ -374,6 +374,57 @@ def _run_restore(args: argparse.Namespace) -> None:
         )
 
 
+def _add_restore_dataset(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "restore-dataset",
+        help="restore every video and image of a dataset folder into a mirror of it",
+        description=textwrap.fill(
+            "Restore every video under SRC as a video and every image as an image (in batches of images of one "
+            "size, by the editor alone: no temporal machinery), each to the same relative path under DST in the "
+            "same format; every other file (list files, classInd.txt) is copied, so DST replaces SRC for any "
+            "loader. The model loads once. Resumable: DST/manifest.jsonl records each finished item with "
+            "checksums, and a rerun skips what is done and redoes the rest; DST/restore-dataset.json records the "
+            "settings, and a DST restored with other settings is refused. Unreadable files are recorded in "
+            "DST/failures.txt; the run goes on and exits with 1.",
+            100,
+        ),
+        epilog=f"examples:\n  {PROG} restore-dataset UCF-101C/ -o UCF-101C-restored/\n"
+        f"  {PROG} restore-dataset ImageNet-C/gaussian_noise/ -o restored/gaussian_noise/ --preset fast",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("input", type=Path, metavar="SRC", help="dataset folder (videos, images, any other files)")
+    parser.add_argument("-o", "--output", type=Path, required=True, metavar="DST", help="mirror to write")
+    add_editor_options(parser)
+    parser.add_argument(
+        "--batch-size", type=positive_int, metavar="N", help="frames or images per editor batch (default 8)"
+    )
+    parser.add_argument("--device", type=device_name, help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+    parser.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
+    parser.set_defaults(run=_run_restore_dataset)
+
+
+def _run_restore_dataset(args: argparse.Namespace) -> None:
+    from video_decorruptor.restore.dataset import check_folders
+
+    check_folders(args.input, args.output)  # before the model loads
+    from diffusers.utils import logging as diffusers_logging
+
+    from video_decorruptor.restore.dataset import restore_dataset
+    from video_decorruptor.restore.restorer import VideoDecorruptor
+
+    diffusers_logging.disable_progress_bar()
+    restorer = VideoDecorruptor.from_pretrained(
+        device=args.device, batch_size=args.batch_size, seed=args.seed, progress=False, **restorer_settings(args)
+    )
+    summary = restore_dataset(restorer, args.input, args.output)
+    print(f"{args.output}: {summary.line()}")
+    if summary.failed:
+        first, reason = next(iter(summary.failed.items()))
+        raise CommandError(
+            f"{len(summary.failed)} item(s) failed, e.g. {first}: {reason}; all in {args.output}/failures.txt"
+        )
+
+
 def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
     from video_decorruptor.benchmark.evaluate import MODES
     from video_decorruptor.recognition.classifiers import VIDEO_MODELS
@@ -589,6 +640,7 @@ def _run_train_classifier(args: argparse.Namespace) -> None:
 
 COMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {
     "restore": _add_restore,
+    "restore-dataset": _add_restore_dataset,
     "corrupt": _add_corrupt,
     "corruptions": _add_corruptions,
     "make-ucf101c": _add_make_ucf101c,

@@ -1,0 +1,254 @@
+"""Restore a whole dataset into a mirror of it: ``restore-dataset SRC -o DST``.
+
+Every video under SRC is restored as a video (its own temporal state, through
+:meth:`VideoDecorruptor.restore_video`), every image as an image (edited in batches of images of
+one size, by the editor pipeline alone: no fusion, no temporal machinery), each written to the same
+relative path under DST in the same container or image format; every other file (list files,
+``classInd.txt``) is copied. DST is then a drop-in replacement for SRC for any loader.
+
+Resumable: each output is written atomically, and ``DST/manifest.jsonl`` gets one line per
+finished item (the source's size and checksum, the output's checksum, or why it failed). A rerun
+skips what is done and still matches (source unchanged, output present with its recorded
+checksum) and redoes the rest; the resolved settings live in ``DST/restore-dataset.json``, and a
+DST restored with other settings is refused rather than mixed. A ``kill -9`` at any moment leaves
+at worst a temporary file, which the next write of the same output removes, and an unfinished
+manifest line, which is ignored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import shutil
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from image_core.io import atomic_path, read_image, write_image
+from video_decorruptor.io import IMAGE_EXTENSIONS, VideoError
+
+__all__ = ["DatasetSummary", "VIDEO_EXTENSIONS", "image_generator", "restore_dataset"]
+
+# Inputs restored as videos (any container FFmpeg reads by these names); the output keeps the name.
+VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".mkv", ".avi", ".webm")
+MANIFEST = "manifest.jsonl"
+SETTINGS = "restore-dataset.json"
+FAILURES = "failures.txt"
+IMAGE_QUALITY = 95  # restored JPEG and WebP images: the edit's detail kept, not PIL's default 75
+
+
+@dataclass
+class DatasetSummary:
+    """What a run did: items restored now, already done before, failed (with reasons), files copied."""
+
+    restored: int = 0
+    done: int = 0
+    failed: dict[str, str] = field(default_factory=dict)
+    copied: int = 0
+    frames: int = 0
+
+    def line(self) -> str:
+        return (
+            f"restored {self.restored}, already done {self.done}, failed {len(self.failed)}"
+            f" ({self.copied} other files copied)"
+        )
+
+
+def checksum(path: Path) -> str:
+    """SHA-256 of a file, read in 1 MiB pieces."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while piece := handle.read(1 << 20):
+            digest.update(piece)
+    return digest.hexdigest()
+
+
+def _kind(path: Path) -> str:
+    suffix = path.suffix.lower()
+    return "video" if suffix in VIDEO_EXTENSIONS else "image" if suffix in IMAGE_EXTENSIONS else "file"
+
+
+def _items(src: Path) -> Iterator[tuple[str, str]]:
+    """(relative path, kind) of every file under ``src``, sorted, hidden files and folders left out."""
+    for path in sorted(src.rglob("*")):
+        relative = path.relative_to(src)
+        if path.is_file() and not any(part.startswith(".") for part in relative.parts):
+            yield relative.as_posix(), _kind(path)
+
+
+def check_folders(src: Path, dst: Path) -> None:
+    """One-line errors (ValueError) for a source that holds nothing restorable and a destination
+    that is the source or inside it, before anything is written."""
+    if not src.is_dir():
+        raise ValueError(f"{src} is not a folder")
+    source, target = src.resolve(), dst.resolve()
+    if target == source or source in target.parents:
+        raise ValueError(f"the output {dst} is {'the source' if target == source else 'inside the source'} {src}")
+    if not any(kind != "file" for _, kind in _items(src)):
+        extensions = ", ".join((*VIDEO_EXTENSIONS, *IMAGE_EXTENSIONS))
+        raise ValueError(f"{src} holds no video or image to restore ({extensions})")
+
+
+def _settings_record(restorer) -> dict:
+    """The resolved settings a DST is restored with, as JSON (tuples as lists)."""
+    record = {
+        "checkpoint": str(restorer.pipe.name_or_path),
+        "seed": restorer.seed,
+        "video": dataclasses.asdict(restorer.video),
+        "editor": dataclasses.asdict(restorer.editor_settings),
+    }
+    return json.loads(json.dumps(record, default=str))
+
+
+def _read_manifest(path: Path) -> dict[str, dict]:
+    """The last complete record per item (a killed run's unfinished last line is skipped)."""
+    records: dict[str, dict] = {}
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            records[record["item"]] = record
+    return records
+
+
+def restore_dataset(restorer, src: str | Path, dst: str | Path, progress: bool = True) -> DatasetSummary:
+    """Mirror ``src`` into ``dst``, restored (see the module docstring).
+
+    Args:
+        restorer: a :class:`~video_decorruptor.restore.restorer.VideoDecorruptor` (its editor
+            pipeline, settings and ``batch_size`` serve the images too).
+
+    Returns:
+        The :class:`DatasetSummary`; its ``failed`` maps each unreadable item to the reason, also
+        written to ``dst/failures.txt``.
+
+    Raises:
+        ValueError: ``check_folders``' refusals, or ``dst`` restored before with other settings.
+    """
+    from tqdm.auto import tqdm
+
+    src, dst = Path(src), Path(dst)
+    check_folders(src, dst)
+    settings = _settings_record(restorer)
+    settings_file = dst / SETTINGS
+    if settings_file.is_file():
+        recorded = json.loads(settings_file.read_text())
+        if recorded != settings:
+            changed = sorted(key for key in settings if settings[key] != recorded.get(key))
+            raise ValueError(
+                f"{dst} was restored with other settings ({', '.join(changed)} differ, see {settings_file}); "
+                "restore into a new folder, or with the settings recorded there"
+            )
+    dst.mkdir(parents=True, exist_ok=True)
+    with atomic_path(settings_file, clear_stale=True) as temporary:
+        temporary.write_text(json.dumps(settings, indent=2) + "\n")
+
+    manifest = _read_manifest(dst / MANIFEST)
+    summary = DatasetSummary()
+    items = list(_items(src))
+    pending: dict[str, list[str]] = {"video": [], "image": []}
+    for relative, kind in items:
+        source, target = src / relative, dst / relative
+        if kind == "file":
+            if not target.is_file() or checksum(target) != checksum(source):
+                with atomic_path(target, clear_stale=True) as temporary:
+                    shutil.copyfile(source, temporary)
+            summary.copied += 1
+            continue
+        record = manifest.get(relative)
+        if (
+            record is not None
+            and record.get("status") == "ok"
+            and record["source_size"] == source.stat().st_size
+            and target.is_file()
+            and checksum(target) == record["output_sha256"]
+            and checksum(source) == record["source_sha256"]
+        ):
+            summary.done += 1
+            continue
+        pending[kind].append(relative)
+
+    bar = tqdm(total=len(pending["video"]) + len(pending["image"]), desc="items", unit="item", disable=not progress)
+    with open(dst / MANIFEST, "a") as log:
+
+        def finish(relative: str, error: Exception | None = None, frames: int = 0) -> None:
+            source, target = src / relative, dst / relative
+            record = {"item": relative, "source_size": source.stat().st_size, "source_sha256": checksum(source)}
+            if error is None:
+                record.update(status="ok", output_sha256=checksum(target), frames=frames)
+                summary.restored += 1
+                summary.frames += frames
+            else:
+                record.update(status="failed", reason=str(error))
+                summary.failed[relative] = str(error)
+            log.write(json.dumps(record) + "\n")
+            log.flush()
+            bar.update(1)
+            bar.set_postfix(frames=summary.frames, failed=len(summary.failed))
+
+        for relative in pending["video"]:
+            try:
+                done = restorer.restore_video(src / relative, dst / relative)
+            except VideoError as error:
+                finish(relative, error)
+            else:
+                finish(relative, frames=done["frames"])
+        for group in _image_batches(src, pending["image"], restorer.video.batch_size):
+            images, readable = [], []
+            for relative in group:
+                try:
+                    image = read_image(src / relative)
+                except ValueError as error:
+                    finish(relative, error)
+                    continue
+                images.append(image)
+                readable.append(relative)
+            if not readable:
+                continue
+            grey = [image.ndim == 2 for image in images]
+            batch = np.stack([np.repeat(i[..., None], 3, axis=2) if g else i for i, g in zip(images, grey)])
+            generators = [image_generator(restorer.seed, relative) for relative in readable]
+            restored = restorer.pipe(image=batch, settings=restorer.editor_settings, generator=generators).images
+            for relative, image, was_grey in zip(readable, restored, grey):
+                pixels = np.asarray(image).mean(-1).round().astype(np.uint8) if was_grey else image
+                write_image(dst / relative, pixels, quality=IMAGE_QUALITY)
+                finish(relative, frames=1)
+    bar.close()
+
+    if summary.failed:
+        with atomic_path(dst / FAILURES, clear_stale=True) as temporary:
+            temporary.write_text("".join(f"{item}\t{reason}\n" for item, reason in summary.failed.items()))
+    else:
+        (dst / FAILURES).unlink(missing_ok=True)
+    return summary
+
+
+def image_generator(seed: int, relative: str) -> torch.Generator:
+    """The noise of one image: from the run's seed and the image's path, so that an image comes out
+    the same whatever batch it lands in (a resumed run batches the rest differently)."""
+    digest = hashlib.sha256(f"{seed}:{relative}".encode()).digest()
+    return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") >> 1)
+
+
+def _image_batches(src: Path, images: list[str], batch_size: int) -> Iterator[list[str]]:
+    """The images in batches of at most ``batch_size``, each of one size (read from the file's header)."""
+    from PIL import Image
+
+    by_size: dict[tuple[int, int], list[str]] = defaultdict(list)
+    for relative in images:
+        try:
+            with Image.open(src / relative) as image:
+                size = image.size
+        except OSError:
+            size = (0, 0)  # unreadable: its own group, where reading it fails and is recorded
+        by_size[size].append(relative)
+    for group in by_size.values():
+        for start in range(0, len(group), batch_size):
+            yield group[start : start + batch_size]
