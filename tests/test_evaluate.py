@@ -289,3 +289,19 @@ def test_a_sigkill_then_the_same_command_gives_the_uninterrupted_results(mini, t
     first, second = (json.loads((folder / "results.json").read_text()) for folder in (tmp_path / "whole", out))
     assert first["accuracy"] == second["accuracy"]
     assert not [path for path in out.rglob("*") if "partial" in path.name]
+
+
+def test_restored_data_is_read_instead_of_restoring(mini, tmp_path):
+    """restore-dataset, then evaluate --restored-data: the restored mode scores the restored copy's
+    clips, as evaluating that copy as data in the source mode does, and restores nothing itself."""
+    from video_decorruptor.restore.dataset import restore_dataset
+    from video_decorruptor.restore.restorer import VideoDecorruptor
+
+    restorer = VideoDecorruptor.from_pretrained(str(mini["editor"]), batch_size=4, progress=False)
+    restored = tmp_path / "UCF-101C-restored"
+    assert not restore_dataset(restorer, mini["ucf101c"], restored, progress=False).failed
+    result = evaluate(config(mini, tmp_path / "out", modes=["source", "restored", "ensemble"], restored_data=restored))
+    assert result.seconds_per_clip["restore"] == 0  # nothing restored here
+    as_data = evaluate(config(mini, tmp_path / "as-data", modes=["source"], data=restored))
+    assert result.accuracy["restored"] == as_data.accuracy["source"]
+    assert json.loads((tmp_path / "out" / "results.json").read_text())["config"]["restored_data"] == str(restored)

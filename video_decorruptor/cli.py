@@ -493,6 +493,13 @@ def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--tent-lr", type=non_negative_float, default=1e-3, help="TENT learning rate (default 1e-3)")
     parser.add_argument("--limit", type=positive_int, help="only the first N videos of the split")
     parser.add_argument(
+        "--restored-data",
+        type=Path,
+        metavar="DST",
+        help="a restored copy of --data (restore-dataset): the restored, ensemble and restored+tent modes read "
+        "their clips from it, sampled at the same frames, instead of restoring",
+    )
+    parser.add_argument(
         "--clip-length",
         type=positive_int,
         metavar="T",
@@ -537,6 +544,7 @@ def _run_evaluate(args: argparse.Namespace) -> None:
         tent_learning_rate=args.tent_lr,
         limit=args.limit,
         clip_length=args.clip_length,
+        restored_data=args.restored_data,
         output_dir=args.output_dir,
         cache_dir=args.cache_dir,
         device=args.device,
@@ -545,7 +553,8 @@ def _run_evaluate(args: argparse.Namespace) -> None:
     )
     result = evaluate(config)
     if result.files:  # rank 0
-        print(f"\ntop-1 accuracy (%) of {args.classifier}, {result.videos} clips\n")
+        source = f"; restored clips read from {args.restored_data}" if args.restored_data else ""
+        print(f"\ntop-1 accuracy (%) of {args.classifier}, {result.videos} clips{source}\n")
         print(markdown_table(result))
         for stream, found in result.unreadable.items():
             named = ", ".join(list(found)[:3]) + (", ..." if len(found) > 3 else "")

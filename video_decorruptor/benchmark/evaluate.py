@@ -88,6 +88,8 @@ class EvaluationConfig:
             the whole video, so this approximates UCF-101C; ``make-ucf101c`` builds the real thing.
         device: for the classifier and the editor (None: cuda when available).
         progress: show a progress bar over videos (rank 0).
+        restored_data: a restored copy of ``data`` (``restore-dataset``, same layout): the restored
+            modes read their clips from it, sampled at the same frame indices, instead of restoring.
     """
 
     data: Path
@@ -110,6 +112,7 @@ class EvaluationConfig:
     seed: int = 0
     device: str | None = None
     progress: bool = True
+    restored_data: Path | None = None
 
 
 @dataclass
@@ -203,12 +206,22 @@ class _Evaluator:
             from video_decorruptor.recognition.action_net import EMBEDDED_ACTION_MODEL
 
             weights = str(EMBEDDED_ACTION_MODEL)  # retrained embedded weights get a new cache key
-        self.editor_key = self._editor_key() if self.needs("restored", "ensemble", "restored+tent") else "none"
+        if not self.needs("restored", "ensemble", "restored+tent"):
+            self.editor_key = "none"
+        elif config.restored_data is not None:
+            self.editor_key = "data-" + cache_key(file_identity(str(config.restored_data)))
+        else:
+            self.editor_key = self._editor_key()
         self.restored_dir = cache / "restored" / self.editor_key
         self._editor = None
         self.seconds = {stage: 0.0 for stage in STAGES}
         self.counts = {stage: 0 for stage in STAGES}
         self.streams = [_Stream(c, s, self._dataset(c, s)) for c in config.corruptions for s in config.severities]
+        self.restored_streams = {
+            stream.name: self._dataset(stream.corruption, stream.severity, config.restored_data)
+            for stream in self.streams
+            if config.restored_data is not None
+        }
         self.unreadable: dict[str, dict[str, str]] = {stream.name: {} for stream in self.streams}
         # Cached results are filed under the stream and the identity of its files (the clean videos
         # when corrupting on the fly): another or a rebuilt UCF-101C never serves stale clips or logits.
@@ -244,7 +257,8 @@ class _Evaluator:
 
     # -- data ---------------------------------------------------------------------------------
 
-    def _dataset(self, corruption: str, severity: int) -> UCF101:
+    def _dataset(self, corruption: str, severity: int, root: Path | None = None) -> UCF101:
+        """One stream's clips from ``config.data``, or from ``root`` (a restored copy of it)."""
         config = self.config
 
         def sampler(num_frames: int) -> np.ndarray:
@@ -255,9 +269,9 @@ class _Evaluator:
         if corruption not in VIDEO_CORRUPTIONS:
             raise ValueError(f"unknown corruption {corruption!r}; allowed: {', '.join(VIDEO_CORRUPTIONS)}")
         kwargs = {"split": config.split, "sampler": sampler, "output": "uint8", "backend": config.backend}
-        if config.on_the_fly:
+        if config.on_the_fly and root is None:
             return UCF101(config.data, config.splits_dir, **kwargs)
-        return UCF101C(config.data, config.splits_dir, corruption, severity, **kwargs)
+        return UCF101C(root or config.data, config.splits_dir, corruption, severity, **kwargs)
 
     def indices(self, stream: _Stream) -> range:
         count = len(stream.dataset) if self.config.limit is None else min(self.config.limit, len(stream.dataset))
@@ -320,7 +334,10 @@ class _Evaluator:
         return self._editor
 
     def restored(self, stream: _Stream, index: int, frames: np.ndarray | None = None) -> np.ndarray:
-        """The edited clip, from the cache when an earlier run made it."""
+        """The edited clip: from ``restored_data`` when given, else from the cache when an earlier
+        run made it, else restored now."""
+        if self.config.restored_data is not None:
+            return self._restored_copy(stream, index)
         path = self.restored_dir / self.stream_folders[stream.name] / (self.relative_path(stream, index) + ".npz")
         if path.is_file():
             with np.load(path) as stored:
@@ -335,6 +352,17 @@ class _Evaluator:
             with open(temporary, "wb") as handle:
                 np.savez_compressed(handle, frames=edited)
         return edited
+
+    def _restored_copy(self, stream: _Stream, index: int) -> np.ndarray:
+        """The clip of the restored copy of ``stream``'s video ``index``, sampled as the corrupted one is."""
+        mirror = self.restored_streams[stream.name]
+        path = self.relative_path(stream, index)
+        if index >= len(mirror) or mirror.entries[index].relative_path != path:
+            raise VideoError(f"{path} is missing from the restored copy {self.config.restored_data}")
+        started = time.perf_counter()
+        clip, _, _ = mirror[index]
+        self._clock("decode", started, 1)
+        return np.ascontiguousarray(clip.permute(1, 2, 3, 0).numpy())
 
     # -- classification -------------------------------------------------------------------------
 
