@@ -1,6 +1,7 @@
 """`restore-dataset`: a restored mirror of a tiny generated dataset (videos, images, other files),
 resume after a simulated kill, refused settings and folders, the broken-file summary."""
 
+import os
 import subprocess
 import sys
 
@@ -111,3 +112,41 @@ def test_the_command_prints_the_summary_and_exits_1_on_a_failure(dataset, tmp_pa
     assert result.returncode == 1
     assert "restored 6, already done 0, failed 1 (1 other files copied)" in result.stdout
     assert result.stderr.strip().splitlines()[-1].startswith("video-decorruptor: error: 1 item(s) failed, e.g. gauss/B")
+
+
+def test_two_torchrun_processes_share_the_items_and_give_the_same_outputs(dataset, tmp_path, restorer):
+    folder = tmp_path / "editor"
+    restorer.pipe.save_pretrained(folder)
+    common = ["restore-dataset", str(dataset), "--model", str(folder), "--batch-size", "2", "--device", "cpu"]
+    one = subprocess.run(
+        [sys.executable, "-m", "video_decorruptor", *common, "-o", str(tmp_path / "one")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "2"},
+    )
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29531"]
+    two = subprocess.run(
+        [*launcher, "-m", "video_decorruptor.cli", *common, "-o", str(tmp_path / "two")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert one.returncode == two.returncode == 1, two.stderr  # the broken video, in both
+    assert "restored 6, already done 0, failed 1 (1 other files copied)" in two.stdout
+    ranks = sorted(path.name for path in (tmp_path / "two").glob("manifest*.jsonl"))
+    assert ranks == ["manifest.rank0.jsonl", "manifest.rank1.jsonl"]
+    items = [line.split('"')[3] for rank in ranks for line in (tmp_path / "two" / rank).read_text().splitlines()]
+    assert len(items) == len(set(items)) == 7  # each item once, none lost
+
+    def made(folder):
+        return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if "manifest" not in p.name)
+
+    assert made(tmp_path / "one") == made(tmp_path / "two")
+    for name in ("gauss/A/v1.mp4", "gauss/B/v2.avi"):
+        a, b = read_video(tmp_path / "one" / name)[0], read_video(tmp_path / "two" / name)[0]
+        assert np.abs(a.astype(int) - b).max() <= 1  # other thread counts, other summation orders
+    for name in ("imagenet/n01/img0.png", "imagenet/n02/wide.jpg"):
+        a, b = read_image(tmp_path / "one" / name), read_image(tmp_path / "two" / name)
+        assert np.abs(a.astype(int) - b).max() <= 1

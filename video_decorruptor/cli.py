@@ -409,15 +409,18 @@ def _run_restore_dataset(args: argparse.Namespace) -> None:
     check_folders(args.input, args.output)  # before the model loads
     from diffusers.utils import logging as diffusers_logging
 
+    from video_decorruptor.benchmark.distributed import process_group
     from video_decorruptor.restore.dataset import restore_dataset
     from video_decorruptor.restore.restorer import VideoDecorruptor
 
     diffusers_logging.disable_progress_bar()
-    restorer = VideoDecorruptor.from_pretrained(
-        device=args.device, batch_size=args.batch_size, seed=args.seed, progress=False, **restorer_settings(args)
-    )
-    summary = restore_dataset(restorer, args.input, args.output)
-    print(f"{args.output}: {summary.line()}")
+    with process_group(args.device) as (rank, world, device):  # one process, or one rank of torchrun
+        restorer = VideoDecorruptor.from_pretrained(
+            device=str(device), batch_size=args.batch_size, seed=args.seed, progress=False, **restorer_settings(args)
+        )
+        summary = restore_dataset(restorer, args.input, args.output, progress=rank == 0, rank=rank, world=world)
+    if rank == 0:
+        print(f"{args.output}: {summary.line()}")
     if summary.failed:
         first, reason = next(iter(summary.failed.items()))
         raise CommandError(

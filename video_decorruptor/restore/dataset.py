@@ -6,13 +6,16 @@ one size, by the editor pipeline alone: no fusion, no temporal machinery), each 
 relative path under DST in the same container or image format; every other file (list files,
 ``classInd.txt``) is copied. DST is then a drop-in replacement for SRC for any loader.
 
-Resumable: each output is written atomically, and ``DST/manifest.jsonl`` gets one line per
-finished item (the source's size and checksum, the output's checksum, or why it failed). A rerun
-skips what is done and still matches (source unchanged, output present with its recorded
-checksum) and redoes the rest; the resolved settings live in ``DST/restore-dataset.json``, and a
-DST restored with other settings is refused rather than mixed. A ``kill -9`` at any moment leaves
-at worst a temporary file, which the next write of the same output removes, and an unfinished
-manifest line, which is ignored.
+Resumable: each output is written atomically, and ``DST/manifest.jsonl`` (one per process under
+``torchrun``: ``manifest.rank<R>.jsonl``) gets one line per finished item (the source's size and
+checksum, the output's checksum, or why it failed). A rerun skips what is done and still matches
+(source unchanged, output present with its recorded checksum) and redoes the rest; the resolved
+settings live in ``DST/restore-dataset.json``, and a DST restored with other settings is refused
+rather than mixed. A ``kill -9`` at any moment leaves at worst a temporary file, which the next
+write of the same output removes, and an unfinished manifest line, which is ignored.
+
+Sharded under ``torchrun --nproc_per_node N``: every N-th item from the rank-th, each process on
+its own device, with no item done twice or lost.
 """
 
 from __future__ import annotations
@@ -105,25 +108,41 @@ def _settings_record(restorer) -> dict:
     return json.loads(json.dumps(record, default=str))
 
 
-def _read_manifest(path: Path) -> dict[str, dict]:
-    """The last complete record per item (a killed run's unfinished last line is skipped)."""
-    records: dict[str, dict] = {}
-    if path.is_file():
+def _read_manifests(dst: Path) -> dict[str, list[dict]]:
+    """Every complete record per item, from every process's manifest (a killed run's unfinished
+    last line is skipped)."""
+    records: dict[str, list[dict]] = defaultdict(list)
+    for path in sorted(dst.glob("manifest*.jsonl")):
         for line in path.read_text().splitlines():
             try:
                 record = json.loads(line)
             except json.JSONDecodeError:
                 continue
-            records[record["item"]] = record
+            records[record["item"]].append(record)
     return records
 
 
-def restore_dataset(restorer, src: str | Path, dst: str | Path, progress: bool = True) -> DatasetSummary:
+def _is_done(records: list[dict], source: Path, target: Path) -> bool:
+    """Whether one of an item's records says it was restored from this very source into this very output."""
+    finished = [r for r in records if r.get("status") == "ok" and r["source_size"] == source.stat().st_size]
+    if not finished or not target.is_file():
+        return False
+    output, original = checksum(target), checksum(source)
+    return any(r["output_sha256"] == output and r["source_sha256"] == original for r in finished)
+
+
+def restore_dataset(
+    restorer, src: str | Path, dst: str | Path, progress: bool = True, rank: int = 0, world: int = 1
+) -> DatasetSummary:
     """Mirror ``src`` into ``dst``, restored (see the module docstring).
 
     Args:
         restorer: a :class:`~video_decorruptor.restore.restorer.VideoDecorruptor` (its editor
             pipeline, settings and ``batch_size`` serve the images too).
+        rank, world: this process's share under ``torchrun`` (in an initialised process group):
+            every ``world``-th restorable item from the ``rank``-th, in sorted order; each process
+            writes its own manifest (``manifest.rank<R>.jsonl``), rank 0 the settings, the copied
+            files and ``failures.txt``, and every rank returns the summary of the whole run.
 
     Returns:
         The :class:`DatasetSummary`; its ``failed`` maps each unreadable item to the reason, also
@@ -147,36 +166,36 @@ def restore_dataset(restorer, src: str | Path, dst: str | Path, progress: bool =
                 "restore into a new folder, or with the settings recorded there"
             )
     dst.mkdir(parents=True, exist_ok=True)
-    with atomic_path(settings_file, clear_stale=True) as temporary:
-        temporary.write_text(json.dumps(settings, indent=2) + "\n")
-
-    manifest = _read_manifest(dst / MANIFEST)
-    summary = DatasetSummary()
     items = list(_items(src))
-    pending: dict[str, list[str]] = {"video": [], "image": []}
-    for relative, kind in items:
-        source, target = src / relative, dst / relative
-        if kind == "file":
-            if not target.is_file() or checksum(target) != checksum(source):
-                with atomic_path(target, clear_stale=True) as temporary:
-                    shutil.copyfile(source, temporary)
-            summary.copied += 1
-            continue
-        record = manifest.get(relative)
-        if (
-            record is not None
-            and record.get("status") == "ok"
-            and record["source_size"] == source.stat().st_size
-            and target.is_file()
-            and checksum(target) == record["output_sha256"]
-            and checksum(source) == record["source_sha256"]
-        ):
-            summary.done += 1
-            continue
-        pending[kind].append(relative)
+    summary = DatasetSummary()
+    if rank == 0:
+        with atomic_path(settings_file, clear_stale=True) as temporary:
+            temporary.write_text(json.dumps(settings, indent=2) + "\n")
+        for relative, kind in items:
+            source, target = src / relative, dst / relative
+            if kind == "file":
+                if not target.is_file() or checksum(target) != checksum(source):
+                    with atomic_path(target, clear_stale=True) as temporary:
+                        shutil.copyfile(source, temporary)
+                summary.copied += 1
 
-    bar = tqdm(total=len(pending["video"]) + len(pending["image"]), desc="items", unit="item", disable=not progress)
-    with open(dst / MANIFEST, "a") as log:
+    manifest = _read_manifests(dst)
+    restorable = [(relative, kind) for relative, kind in items if kind != "file"]
+    pending: dict[str, list[str]] = {"video": [], "image": []}
+    for relative, kind in restorable[rank::world]:
+        if _is_done(manifest.get(relative, []), src / relative, dst / relative):
+            summary.done += 1
+        else:
+            pending[kind].append(relative)
+
+    bar = tqdm(
+        total=len(pending["video"]) + len(pending["image"]),
+        desc="items" if world == 1 else f"items (rank {rank} of {world})",
+        unit="item",
+        disable=not progress,
+    )
+    manifest_file = dst / (MANIFEST if world == 1 else f"manifest.rank{rank}.jsonl")
+    with open(manifest_file, "a") as log:
 
         def finish(relative: str, error: Exception | None = None, frames: int = 0) -> None:
             source, target = src / relative, dst / relative
@@ -222,11 +241,23 @@ def restore_dataset(restorer, src: str | Path, dst: str | Path, progress: bool =
                 finish(relative, frames=1)
     bar.close()
 
-    if summary.failed:
-        with atomic_path(dst / FAILURES, clear_stale=True) as temporary:
-            temporary.write_text("".join(f"{item}\t{reason}\n" for item, reason in summary.failed.items()))
-    else:
-        (dst / FAILURES).unlink(missing_ok=True)
+    if world > 1:
+        from video_decorruptor.benchmark.distributed import all_gather
+
+        shares = all_gather(summary, world)
+        summary = DatasetSummary(
+            restored=sum(share.restored for share in shares),
+            done=sum(share.done for share in shares),
+            failed={item: why for share in shares for item, why in sorted(share.failed.items())},
+            copied=shares[0].copied,
+            frames=sum(share.frames for share in shares),
+        )
+    if rank == 0:
+        if summary.failed:
+            with atomic_path(dst / FAILURES, clear_stale=True) as temporary:
+                temporary.write_text("".join(f"{item}\t{reason}\n" for item, reason in summary.failed.items()))
+        else:
+            (dst / FAILURES).unlink(missing_ok=True)
     return summary
 
 
