@@ -150,3 +150,26 @@ def test_two_torchrun_processes_share_the_items_and_give_the_same_outputs(datase
     for name in ("imagenet/n01/img0.png", "imagenet/n02/wide.jpg"):
         a, b = read_image(tmp_path / "one" / name), read_image(tmp_path / "two" / name)
         assert np.abs(a.astype(int) - b).max() <= 1
+
+
+def test_a_sigkill_at_about_half_then_a_rerun_gives_the_uninterrupted_outputs(dataset, tmp_path, restorer):
+    import signal
+    import time
+
+    folder = tmp_path / "editor"
+    restorer.pipe.save_pretrained(folder)
+    common = [sys.executable, "-m", "video_decorruptor", "restore-dataset", str(dataset), "--model", str(folder)]
+    assert subprocess.run([*common, "-o", str(tmp_path / "whole")], capture_output=True, timeout=300).returncode == 1
+    out = tmp_path / "killed"
+    process = subprocess.Popen([*common, "-o", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while not ((out / "manifest.jsonl").exists() and (out / "manifest.jsonl").read_text().count("\n") >= 3):
+        assert process.poll() is None and time.monotonic() < deadline, "restore-dataset ended before the kill"
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    rerun = subprocess.run([*common, "-o", str(out)], capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 1 and ", already done " in rerun.stdout
+    kept = {name: digest for name, digest in outputs(tmp_path / "whole").items() if "manifest" not in name}
+    assert {name: digest for name, digest in outputs(out).items() if "manifest" not in name} == kept
+    assert not [path for path in out.rglob("*") if "partial" in path.name]

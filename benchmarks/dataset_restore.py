@@ -1,0 +1,210 @@
+"""`restore-dataset` at scale: throughput against one long clip, images against a per-image loop,
+two torchrun processes against one, and a kill at about half followed by a rerun.
+
+Throughput: ``--clips`` clips of ``--frames`` frames at 160x120 (a noisy camera pan, gauss severity
+3) restored with the defaults through ``restore-dataset``, against one clip of all the same frames
+through ``restore``: dataset frames/s over single-clip frames/s (target >= 90%).
+Images: ``--images`` 224x224 noisy photos in an ImageNet-C-style tree
+(``<corruption>/<severity>/<wnid>/<name>.JPEG``) through ``restore-dataset``, against a loop that
+calls the editor pipeline once per image: images/s ratio (target >= 2x).
+Sharding: the clip set through ``torchrun --nproc_per_node 2`` (gloo, one thread each) against one
+process with two threads: the same set of outputs, decoded frames within 1 grey level.
+Resume: the clip set again, SIGKILLed when about half of its items are in the manifest, then the
+same command: the same outputs as the uninterrupted run, and no temporary file left.
+
+    python benchmarks/dataset_restore.py [--clips 48] [--frames 20] [--images 64] [--device cpu|cuda]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _report import markdown_table, save_json  # noqa: E402
+
+from image_core.io import read_image, write_image  # noqa: E402
+from image_core.sources import sample_photo  # noqa: E402
+from video_decorruptor.benchmark.corruptions import corrupt_frames  # noqa: E402
+from video_decorruptor.io import read_video, write_video  # noqa: E402
+from video_decorruptor.restore.dataset import checksum, image_generator  # noqa: E402
+from video_decorruptor.restore.restorer import VideoDecorruptor  # noqa: E402
+
+HEIGHT, WIDTH = 120, 160
+CLI = [sys.executable, "-m", "video_decorruptor"]
+
+
+def write_clips(folder: Path, clips: int, frames: int) -> np.ndarray:
+    """``clips`` noisy pans of ``frames`` frames as ``folder/gauss/3/Class/v_XX.mp4`` (lossless);
+    returns all their frames in order, for the single long clip."""
+    photo = sample_photo(WIDTH + clips * frames)
+    noisy = corrupt_frames(np.stack([photo[:HEIGHT, t : t + WIDTH] for t in range(clips * frames)]), "gauss", 3, rng=0)
+    for index in range(clips):
+        part = noisy[index * frames : (index + 1) * frames]
+        write_video(folder / "gauss" / "3" / f"Class{index % 4}" / f"v_{index:03d}.mp4", part, 25, lossless=True)
+    return noisy
+
+
+def write_images(folder: Path, count: int) -> list[Path]:
+    photo = sample_photo(224 + count)
+    paths = []
+    for index in range(count):
+        image = corrupt_frames(photo[None, :224, index : index + 224], "gauss", 3, rng=index)[0]
+        path = folder / "gaussian_noise" / "3" / f"n{index % 8:08d}" / f"ILSVRC2012_val_{index:08d}.png"
+        write_image(path, image)
+        paths.append(path)
+    return paths
+
+
+def run(*args: str, env: dict | None = None) -> tuple[float, subprocess.CompletedProcess]:
+    started = time.perf_counter()
+    result = subprocess.run([*args], capture_output=True, text=True, env={**os.environ, **(env or {})})
+    return time.perf_counter() - started, result
+
+
+def decoded(folder: Path) -> dict[str, np.ndarray]:
+    return {str(p.relative_to(folder)): read_video(p)[0] for p in sorted(folder.rglob("*.mp4"))}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clips", type=int, default=48)
+    parser.add_argument("--frames", type=int, default=20)
+    parser.add_argument("--images", type=int, default=64)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--output", type=Path, help="JSON file (default benchmarks/results/dataset_restore.json)")
+    args = parser.parse_args()
+    device = ["--device", args.device]
+    report: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory() as work:
+        work = Path(work)
+        frames = write_clips(work / "clips", args.clips, args.frames)
+        write_video(work / "long.mp4", frames, 25, lossless=True)
+
+        # 1. throughput: the clip set against one long clip (the model's load timed out of both)
+        restorer = VideoDecorruptor.from_pretrained(device=args.device, progress=False)
+        restorer.restore_frames(frames[:8])  # warm-up
+        long_clip = restorer.restore_video(work / "long.mp4", work / "long-restored.mp4")["frames_per_second"]
+        from video_decorruptor.restore.dataset import restore_dataset
+
+        started = time.perf_counter()
+        summary = restore_dataset(restorer, work / "clips", work / "one", progress=False)
+        dataset = summary.frames / (time.perf_counter() - started)
+        report["throughput"] = {"dataset": dataset, "single_clip": long_clip, "ratio": dataset / long_clip}
+
+        # 2. images: restore-dataset's batches against one pipeline call per image
+        paths = write_images(work / "images", args.images)
+        started = time.perf_counter()
+        restore_dataset(restorer, work / "images", work / "images-restored", progress=False)
+        batched = len(paths) / (time.perf_counter() - started)
+        started = time.perf_counter()
+        for path in paths:
+            relative = path.relative_to(work / "images").as_posix()
+            restorer.pipe(
+                image=read_image(path)[None],
+                settings=restorer.editor_settings,
+                generator=[image_generator(restorer.seed, relative)],
+            )
+        looped = len(paths) / (time.perf_counter() - started)
+        report["images"] = {"batched": batched, "per_image": looped, "ratio": batched / looped}
+
+        # 3. sharding: torchrun with two one-thread processes against one process with two threads
+        common = ["restore-dataset", str(work / "clips"), *device]
+        one_seconds, one = run(*CLI, *common, "-o", str(work / "shard-one"), env={"OMP_NUM_THREADS": "2"})
+        launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29541"]
+        two_seconds, two = run(
+            *launcher,
+            "-m",
+            "video_decorruptor.cli",
+            *common,
+            "-o",
+            str(work / "shard-two"),
+            env={"OMP_NUM_THREADS": "1"},
+        )
+        if one.returncode or two.returncode:
+            print(one.stderr[-2000:], two.stderr[-2000:], file=sys.stderr)
+            return 1
+        a, b = decoded(work / "shard-one"), decoded(work / "shard-two")
+        worst = max(int(np.abs(a[k].astype(int) - b[k]).max()) for k in a) if a.keys() == b.keys() else 255
+        report["sharding"] = {
+            "same_outputs": a.keys() == b.keys(),
+            "max_grey_level_difference": worst,
+            "seconds_one_process": one_seconds,
+            "seconds_two_processes": two_seconds,
+        }
+
+        # 4. resume: SIGKILL at about half, then the same command
+        killed = work / "killed"
+        process = subprocess.Popen(
+            [*CLI, *common, "-o", str(killed)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        manifest = killed / "manifest.jsonl"
+        while not (manifest.exists() and manifest.read_text().count("\n") >= args.clips // 2):
+            if process.poll() is not None:
+                break
+            time.sleep(0.02)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        finished_before = manifest.read_text().count("\n") if manifest.exists() else 0
+        _, rerun = run(*CLI, *common, "-o", str(killed))
+
+        def outputs(folder: Path) -> dict[str, str]:
+            return {str(p.relative_to(folder)): checksum(p) for p in sorted(folder.rglob("*.mp4"))}
+
+        report["resume"] = {
+            "killed_after_items": finished_before,
+            "rerun_exit": rerun.returncode,
+            "same_outputs": outputs(killed) == outputs(work / "shard-one"),
+            "temporary_files_left": len([p for p in killed.rglob("*") if "partial" in p.name]),
+        }
+
+    throughput, images, sharding, resume = (report[k] for k in ("throughput", "images", "sharding", "resume"))
+    print(f"restore-dataset on {args.device} ({os.environ.get('OMP_NUM_THREADS', 'all')} threads)\n")
+    print(
+        markdown_table(
+            ["measure", "value", "target", "result"],
+            [
+                [
+                    f"{args.clips} clips x {args.frames} frames at {WIDTH}x{HEIGHT}: dataset frames/s vs one "
+                    f"{args.clips * args.frames}-frame clip",
+                    f"{throughput['dataset']:.2f} vs {throughput['single_clip']:.2f} ({throughput['ratio']:.0%})",
+                    ">= 90%",
+                    "PASS" if throughput["ratio"] >= 0.9 else "FAIL",
+                ],
+                [
+                    f"{args.images} images at 224x224: batched images/s vs one pipeline call per image",
+                    f"{images['batched']:.2f} vs {images['per_image']:.2f} ({images['ratio']:.2f}x)",
+                    ">= 2x",
+                    "PASS" if images["ratio"] >= 2 else "FAIL",
+                ],
+                [
+                    "torchrun, 2 processes x 1 thread vs 1 process x 2 threads: outputs, worst grey-level difference",
+                    f"same set: {sharding['same_outputs']}, {sharding['max_grey_level_difference']} "
+                    f"({sharding['seconds_two_processes']:.0f} s vs {sharding['seconds_one_process']:.0f} s)",
+                    "same, <= 1",
+                    "PASS" if sharding["same_outputs"] and sharding["max_grey_level_difference"] <= 1 else "FAIL",
+                ],
+                [
+                    "SIGKILL at about half, then the same command: outputs, temporary files left",
+                    f"killed after {resume['killed_after_items']} items; same: {resume['same_outputs']}, "
+                    f"left: {resume['temporary_files_left']}",
+                    "same, 0",
+                    "PASS" if resume["same_outputs"] and not resume["temporary_files_left"] else "FAIL",
+                ],
+            ],
+        )
+    )
+    save_json("dataset_restore", {"device": args.device, **vars(args), "output": None, **report}, args.output)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
