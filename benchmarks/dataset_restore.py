@@ -146,7 +146,7 @@ def main() -> int:
         process = subprocess.Popen(
             [*CLI, *common, "-o", str(killed)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
-        manifest = killed / "manifest.jsonl"
+        manifest = killed / "restore-dataset.manifest.jsonl"
         while not (manifest.exists() and manifest.read_text().count("\n") >= args.clips // 2):
             if process.poll() is not None:
                 break

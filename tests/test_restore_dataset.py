@@ -48,7 +48,7 @@ def test_the_mirror_holds_every_item_in_its_own_format(dataset, restorer, tmp_pa
     summary = restore_dataset(restorer, dataset, dst, progress=False)
     assert (summary.restored, summary.done, summary.copied) == (6, 0, 1)
     assert list(summary.failed) == ["gauss/B/broken.mp4"]
-    assert (dst / "failures.txt").read_text().startswith("gauss/B/broken.mp4\t")
+    assert (dst / "restore-dataset.failures.txt").read_text().startswith("gauss/B/broken.mp4\t")
     assert (dst / "gauss.txt").read_bytes() == (dataset / "gauss.txt").read_bytes()
     for name, frames in (("gauss/A/v1.mp4", 6), ("gauss/B/v2.avi", 5)):
         restored, info = read_video(dst / name)
@@ -65,7 +65,7 @@ def test_the_mirror_holds_every_item_in_its_own_format(dataset, restorer, tmp_pa
         generator=[image_generator(restorer.seed, "imagenet/n01/img0.png")],
     )
     np.testing.assert_array_equal(read_image(dst / "imagenet/n01/img0.png"), alone.images[0])
-    records = [line for line in (dst / "manifest.jsonl").read_text().splitlines()]
+    records = [line for line in (dst / "restore-dataset.manifest.jsonl").read_text().splitlines()]
     assert len(records) == 7 and sum('"status": "ok"' in line for line in records) == 6
 
 
@@ -77,8 +77,10 @@ def test_a_rerun_skips_what_is_done_and_redoes_what_a_kill_left(dataset, restore
     assert (again.restored, again.done, len(again.failed)) == (0, 6, 1)
     # a kill in the middle of v1.mp4: its temporary file on disk, the output not yet renamed, no manifest line
     (dst / "gauss/A/v1.mp4").rename(dst / "gauss/A/.v1.abc123.partial.mp4")
-    lines = (dst / "manifest.jsonl").read_text().splitlines()
-    (dst / "manifest.jsonl").write_text("\n".join(lines[:-1]) + "\n" + lines[-1][:20])  # a half-written last line
+    lines = (dst / "restore-dataset.manifest.jsonl").read_text().splitlines()
+    (dst / "restore-dataset.manifest.jsonl").write_text(
+        "\n".join(lines[:-1]) + "\n" + lines[-1][:20]
+    )  # a half-written last line
     (dst / "imagenet/n01/img1.png").write_bytes(b"half an image")  # an output that no longer matches
     resumed = restore_dataset(restorer, dataset, dst, progress=False)
     assert (resumed.restored, resumed.done) == (2, 4)
@@ -135,13 +137,13 @@ def test_two_torchrun_processes_share_the_items_and_give_the_same_outputs(datase
     )
     assert one.returncode == two.returncode == 1, two.stderr  # the broken video, in both
     assert "restored 6, already done 0, failed 1 (1 other files copied)" in two.stdout
-    ranks = sorted(path.name for path in (tmp_path / "two").glob("manifest*.jsonl"))
-    assert ranks == ["manifest.rank0.jsonl", "manifest.rank1.jsonl"]
+    ranks = sorted(path.name for path in (tmp_path / "two").glob("restore-dataset.manifest*.jsonl"))
+    assert ranks == ["restore-dataset.manifest.rank0.jsonl", "restore-dataset.manifest.rank1.jsonl"]
     items = [line.split('"')[3] for rank in ranks for line in (tmp_path / "two" / rank).read_text().splitlines()]
     assert len(items) == len(set(items)) == 7  # each item once, none lost
 
     def made(folder):
-        return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if "manifest" not in p.name)
+        return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if "restore-dataset." not in p.name)
 
     assert made(tmp_path / "one") == made(tmp_path / "two")
     for name in ("gauss/A/v1.mp4", "gauss/B/v2.avi"):
@@ -163,13 +165,16 @@ def test_a_sigkill_at_about_half_then_a_rerun_gives_the_uninterrupted_outputs(da
     out = tmp_path / "killed"
     process = subprocess.Popen([*common, "-o", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
-    while not ((out / "manifest.jsonl").exists() and (out / "manifest.jsonl").read_text().count("\n") >= 3):
+    while not (
+        (out / "restore-dataset.manifest.jsonl").exists()
+        and (out / "restore-dataset.manifest.jsonl").read_text().count("\n") >= 3
+    ):
         assert process.poll() is None and time.monotonic() < deadline, "restore-dataset ended before the kill"
         time.sleep(0.01)
     process.send_signal(signal.SIGKILL)
     process.wait()
     rerun = subprocess.run([*common, "-o", str(out)], capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 1 and ", already done " in rerun.stdout
-    kept = {name: digest for name, digest in outputs(tmp_path / "whole").items() if "manifest" not in name}
-    assert {name: digest for name, digest in outputs(out).items() if "manifest" not in name} == kept
+    kept = {name: digest for name, digest in outputs(tmp_path / "whole").items() if "restore-dataset." not in name}
+    assert {name: digest for name, digest in outputs(out).items() if "restore-dataset." not in name} == kept
     assert not [path for path in out.rglob("*") if "partial" in path.name]

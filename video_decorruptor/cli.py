@@ -382,10 +382,10 @@ def _add_restore_dataset(subparsers: argparse._SubParsersAction) -> None:
             "Restore every video under SRC as a video and every image as an image (in batches of images of one "
             "size, by the editor alone: no temporal machinery), each to the same relative path under DST in the "
             "same format; every other file (list files, classInd.txt) is copied, so DST replaces SRC for any "
-            "loader. The model loads once. Resumable: DST/manifest.jsonl records each finished item with "
-            "checksums, and a rerun skips what is done and redoes the rest; DST/restore-dataset.json records the "
-            "settings, and a DST restored with other settings is refused. Unreadable files are recorded in "
-            "DST/failures.txt; the run goes on and exits with 1.",
+            "loader. The model loads once. Resumable: DST/restore-dataset.manifest.jsonl records each finished "
+            "item with checksums, and a rerun skips what is done and redoes the rest; DST/restore-dataset.json "
+            "records the settings, and a DST restored with other settings is refused. Unreadable files are recorded in "
+            "DST/restore-dataset.failures.txt; the run goes on and exits with 1.",
             100,
         ),
         epilog=f"examples:\n  {PROG} restore-dataset UCF-101C/ -o UCF-101C-restored/\n"
@@ -424,7 +424,8 @@ def _run_restore_dataset(args: argparse.Namespace) -> None:
     if summary.failed:
         first, reason = next(iter(summary.failed.items()))
         raise CommandError(
-            f"{len(summary.failed)} item(s) failed, e.g. {first}: {reason}; all in {args.output}/failures.txt"
+            f"{len(summary.failed)} item(s) failed, e.g. {first}: {reason}; "
+            f"all in {args.output}/restore-dataset.failures.txt"
         )
 
 

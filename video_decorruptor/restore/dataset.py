@@ -6,13 +6,14 @@ one size, by the editor pipeline alone: no fusion, no temporal machinery), each 
 relative path under DST in the same container or image format; every other file (list files,
 ``classInd.txt``) is copied. DST is then a drop-in replacement for SRC for any loader.
 
-Resumable: each output is written atomically, and ``DST/manifest.jsonl`` (one per process under
-``torchrun``: ``manifest.rank<R>.jsonl``) gets one line per finished item (the source's size and
-checksum, the output's checksum, or why it failed). A rerun skips what is done and still matches
-(source unchanged, output present with its recorded checksum) and redoes the rest; the resolved
-settings live in ``DST/restore-dataset.json``, and a DST restored with other settings is refused
-rather than mixed. A ``kill -9`` at any moment leaves at worst a temporary file, which the next
-write of the same output removes, and an unfinished manifest line, which is ignored.
+Resumable: each output is written atomically, and ``DST/restore-dataset.manifest.jsonl`` (one
+per process under ``torchrun``: ``restore-dataset.manifest.rank<R>.jsonl``) gets one line per
+finished item (the source's size and checksum, the output's checksum, or why it failed). A rerun
+skips what is done and still matches (source unchanged, output present with its recorded checksum)
+and redoes the rest; the resolved settings live in ``DST/restore-dataset.json``, and a DST restored
+with other settings is refused rather than mixed. A ``kill -9`` at any moment leaves at worst a
+temporary file, which the next write of the same output removes, and an unfinished manifest line,
+which is ignored.
 
 Sharded under ``torchrun --nproc_per_node N``: every N-th item from the rank-th, each process on
 its own device, with no item done twice or lost.
@@ -39,9 +40,9 @@ __all__ = ["DatasetSummary", "VIDEO_EXTENSIONS", "image_generator", "restore_dat
 
 # Inputs restored as videos (any container FFmpeg reads by these names); the output keeps the name.
 VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".mkv", ".avi", ".webm")
-MANIFEST = "manifest.jsonl"
+MANIFEST = "restore-dataset.manifest.jsonl"  # distinct names: SRC may hold a manifest.jsonl of its own
 SETTINGS = "restore-dataset.json"
-FAILURES = "failures.txt"
+FAILURES = "restore-dataset.failures.txt"
 IMAGE_QUALITY = 95  # restored JPEG and WebP images: the edit's detail kept, not PIL's default 75
 
 
@@ -112,13 +113,14 @@ def _read_manifests(dst: Path) -> dict[str, list[dict]]:
     """Every complete record per item, from every process's manifest (a killed run's unfinished
     last line is skipped)."""
     records: dict[str, list[dict]] = defaultdict(list)
-    for path in sorted(dst.glob("manifest*.jsonl")):
+    for path in sorted(dst.glob("restore-dataset.manifest*.jsonl")):
         for line in path.read_text().splitlines():
             try:
                 record = json.loads(line)
             except json.JSONDecodeError:
                 continue
-            records[record["item"]].append(record)
+            if isinstance(record, dict) and "item" in record:
+                records[record["item"]].append(record)
     return records
 
 
@@ -141,12 +143,12 @@ def restore_dataset(
             pipeline, settings and ``batch_size`` serve the images too).
         rank, world: this process's share under ``torchrun`` (in an initialised process group):
             every ``world``-th restorable item from the ``rank``-th, in sorted order; each process
-            writes its own manifest (``manifest.rank<R>.jsonl``), rank 0 the settings, the copied
-            files and ``failures.txt``, and every rank returns the summary of the whole run.
+            writes its own manifest (``restore-dataset.manifest.rank<R>.jsonl``), rank 0 the settings, the copied
+            files and ``restore-dataset.failures.txt``, and every rank returns the summary of the whole run.
 
     Returns:
         The :class:`DatasetSummary`; its ``failed`` maps each unreadable item to the reason, also
-        written to ``dst/failures.txt``.
+        written to ``dst/restore-dataset.failures.txt``.
 
     Raises:
         ValueError: ``check_folders``' refusals, or ``dst`` restored before with other settings.
@@ -194,7 +196,7 @@ def restore_dataset(
         unit="item",
         disable=not progress,
     )
-    manifest_file = dst / (MANIFEST if world == 1 else f"manifest.rank{rank}.jsonl")
+    manifest_file = dst / (MANIFEST if world == 1 else MANIFEST.replace(".jsonl", f".rank{rank}.jsonl"))
     with open(manifest_file, "a") as log:
 
         def finish(relative: str, error: Exception | None = None, frames: int = 0) -> None:
