@@ -30,7 +30,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# Every benchmark (each prints a table and writes benchmarks/results/*.json); about 40 minutes on 2 cores.
+# Every benchmark (each prints a table and writes benchmarks/results/*.json); over an hour on 2 cores.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/corruptions.py
 	$(BIN)/python benchmarks/pair_sampler.py
@@ -41,6 +41,9 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/temporal.py
 	$(BIN)/python benchmarks/video_speed.py
 	$(BIN)/python benchmarks/tta_accuracy.py
+	$(BIN)/python benchmarks/compressed.py
+	$(BIN)/python benchmarks/peers.py
+	$(BIN)/python benchmarks/dataset_restore.py
 
 # Reproduce the embedded Decorruptor-Tiny from scratch (resumable; about 2 hours on 2 CPU cores).
 weights: $(STAMP)
