@@ -27,15 +27,16 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import markdown_table, save_json  # noqa: E402
 
-from image_core.io import read_image, write_image  # noqa: E402
+from image_core.io import checksum, read_image, write_image  # noqa: E402
 from image_core.sources import sample_photo  # noqa: E402
 from video_decorruptor.benchmark.corruptions import corrupt_frames  # noqa: E402
 from video_decorruptor.io import read_video, write_video  # noqa: E402
-from video_decorruptor.restore.dataset import checksum, image_generator  # noqa: E402
+from video_decorruptor.restore.dataset import image_generator  # noqa: E402
 from video_decorruptor.restore.restorer import VideoDecorruptor  # noqa: E402
 
 HEIGHT, WIDTH = 120, 160
@@ -133,10 +134,27 @@ def main() -> int:
             print(one.stderr[-2000:], two.stderr[-2000:], file=sys.stderr)
             return 1
         a, b = decoded(work / "shard-one"), decoded(work / "shard-two")
-        worst = max(int(np.abs(a[k].astype(int) - b[k]).max()) for k in a) if a.keys() == b.keys() else 255
+        same = a.keys() == b.keys()
+        gaps = np.concatenate([np.abs(a[k].astype(int) - b[k]).ravel() for k in a]) if same else np.array([255])
+        # the editor's own frames before encoding, with one thread and with two (what the shards differ in)
+        clip = frames[: args.frames]
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        alone = restorer.restore_frames(clip).astype(int)
+        torch.set_num_threads(2)
+        editor_gap = int(np.abs(alone - restorer.restore_frames(clip)).max())
+        torch.set_num_threads(threads)
         report["sharding"] = {
-            "same_outputs": a.keys() == b.keys(),
-            "max_grey_level_difference": worst,
+            "same_outputs": same,
+            "max_grey_level_difference": int(gaps.max()),
+            "share_more_than_1_apart": float((gaps > 1).mean()),
+            "editor_frames_max_difference": editor_gap,
+            "identical_files": sum(
+                checksum(path) == checksum(work / "shard-two" / path.relative_to(work / "shard-one"))
+                for path in sorted((work / "shard-one").rglob("*.mp4"))
+            )
+            if same
+            else 0,
             "seconds_one_process": one_seconds,
             "seconds_two_processes": two_seconds,
         }
@@ -187,7 +205,10 @@ def main() -> int:
                 ],
                 [
                     "torchrun, 2 processes x 1 thread vs 1 process x 2 threads: outputs, worst grey-level difference",
-                    f"same set: {sharding['same_outputs']}, {sharding['max_grey_level_difference']} "
+                    f"same set: {sharding['same_outputs']}, identical files {sharding['identical_files']} of "
+                    f"{args.clips}, worst {sharding['max_grey_level_difference']} "
+                    f"({100 * sharding['share_more_than_1_apart']:.4f} % of values > 1 apart; editor's frames "
+                    f"before encoding {sharding['editor_frames_max_difference']}) "
                     f"({sharding['seconds_two_processes']:.0f} s vs {sharding['seconds_one_process']:.0f} s)",
                     "same, <= 1",
                     "PASS" if sharding["same_outputs"] and sharding["max_grey_level_difference"] <= 1 else "FAIL",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import hashlib
 import os
 import tempfile
 from collections.abc import Iterator
@@ -50,6 +51,15 @@ def atomic_path(target: str | Path, clear_stale: bool = False) -> Iterator[Path]
         os.replace(temporary, target)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def checksum(path: str | Path) -> str:
+    """SHA-256 of a file, read in 1 MiB pieces (manifests record it to tell a finished output)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while piece := handle.read(1 << 20):
+            digest.update(piece)
+    return digest.hexdigest()
 
 
 def read_image(path: str | Path) -> np.ndarray:

@@ -10,9 +10,9 @@ import pytest
 from conftest import moving_clip
 from tiny_editor import tiny_pipeline
 
-from image_core.io import read_image, write_image
+from image_core.io import checksum, read_image, write_image
 from video_decorruptor.io import open_video, read_video, write_video
-from video_decorruptor.restore.dataset import checksum, image_generator, restore_dataset
+from video_decorruptor.restore.dataset import image_generator, restore_dataset
 from video_decorruptor.restore.restorer import VideoDecorruptor
 
 
@@ -86,6 +86,26 @@ def test_a_rerun_skips_what_is_done_and_redoes_what_a_kill_left(dataset, restore
     assert (resumed.restored, resumed.done) == (2, 4)
     assert outputs(dst).keys() == first.keys()
     assert all(outputs(dst)[name] == digest for name, digest in first.items() if name.split(".")[-1] != "jsonl")
+
+
+def test_published_storage_writes_videos_as_the_published_set_stores_them(dataset, restorer, tmp_path):
+    import av
+
+    write_video(dataset / "gauss" / "A" / "odd.mp4", noisy(moving_clip(4, 31, 45)), 25)
+    write_video(dataset / "gauss" / "A" / "web.webm", noisy(moving_clip(4, 32, 48)), 25)
+    dst = tmp_path / "dst"
+    summary = restore_dataset(restorer, dataset, dst, progress=False, storage="published")
+    assert summary.restored == 7
+    assert "WebM cannot hold" in summary.failed["gauss/A/web.webm"] and not (dst / "gauss/A/web.webm").exists()
+    for name, size in (("gauss/A/v1.mp4", (32, 48)), ("gauss/B/v2.avi", (32, 48)), ("gauss/A/odd.mp4", (30, 44))):
+        with av.open(str(dst / name)) as container:
+            stream = container.streams.video[0]
+            assert (stream.codec_context.name, stream.codec_context.pix_fmt) == ("mpeg4", "yuv420p")
+            assert (stream.codec_context.height, stream.codec_context.width) == size  # odd sides dropped, as OpenCV
+    with pytest.raises(ValueError, match="other settings \\(storage differ"):
+        restore_dataset(restorer, dataset, dst, progress=False)
+    with pytest.raises(ValueError, match="storage must be one of restore, published"):
+        restore_dataset(restorer, dataset, tmp_path / "other", progress=False, storage="lossless")
 
 
 def test_other_settings_and_bad_folders_are_refused_before_anything_is_written(dataset, restorer, tmp_path):

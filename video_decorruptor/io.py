@@ -388,22 +388,31 @@ VIDEO_ENCODERS: dict[str, tuple[str, ...]] = {
     ".avi": ("libx264", "mpeg4"),
     ".webm": ("libvpx-vp9", "libsvtav1", "libaom-av1", "libvpx"),
 }
+# An odd-sized video in these containers: VP9, whose 4:2:0 holds any size (H.264's needs even sides),
+# so the output keeps the source's size and browsers and players open it. Elsewhere (and where this
+# FFmpeg lacks VP9) H.264 keeps the size in 4:4:4, which desktop players open and browsers refuse.
+ODD_SIZE_ENCODERS: dict[str, tuple[str, ...]] = {".mp4": ("libvpx-vp9",), ".mkv": ("libvpx-vp9",)}
+# Encoders whose 4:2:0 takes odd sides.
+ANY_SIZE_420 = ("libvpx-vp9", "libvpx", "libsvtav1", "libaom-av1")
 # Encoder options the writer adds (callers' options win): AVI stores no presentation timestamps, so
 # H.264 goes in without B-frames (reordered frames came out with shuffled timestamps); VP9 at
 # constant quality (its CRF counts only with a bit rate of 0) and at a speed fit for a CPU.
-# x264 on several threads encoded the very same frames into different files from one restore to
-# the next in one process; on one thread those encodes are identical. (Across processes the second
-# and later videos of a process still come out with other bytes from the same frames: not yet
-# understood, see docs/commands.md, restore-dataset.)
-CODEC_DEFAULTS: dict[str, dict[str, str]] = {"libx264": {"threads": "1"}}
+# x264 runs on one thread and without its macroblock tree, so that the same frames give the same
+# file in any process and at any point of it (restore-dataset's resume and shards depend on it):
+# with several threads, or with the tree (which reads uninitialised memory, image_core/codec.py),
+# repeated encodes of one clip in one process came out different, up to 22 grey levels apart once
+# decoded. The tree's absence costs 18 % more bytes and 0.5 dB at CRF 18 (vtest.avi, 150 frames).
+CODEC_DEFAULTS: dict[str, dict[str, str]] = {"libx264": {"threads": "1", "x264-params": "mbtree=0"}}
+VP9_DEFAULTS = {"b": "0", "deadline": "good", "cpu-used": "4", "row-mt": "1"}
 ENCODER_DEFAULTS: dict[tuple[str, str], dict[str, str]] = {
     (".avi", "libx264"): {"bf": "0"},
-    (".webm", "libvpx-vp9"): {"b": "0", "deadline": "good", "cpu-used": "4", "row-mt": "1"},
+    **{(suffix, "libvpx-vp9"): VP9_DEFAULTS for suffix in (".webm", ".mp4", ".mkv")},
 }
 
 
-def video_encoder(path: str | Path) -> str:
-    """The encoder :class:`VideoWriter` uses for ``path``'s container.
+def video_encoder(path: str | Path, odd_size: bool = False) -> str:
+    """The encoder :class:`VideoWriter` uses for ``path``'s container (for frames with an odd side,
+    :data:`ODD_SIZE_ENCODERS` first).
 
     Raises:
         VideoError: an extension that names no video container this writer knows (or none), or
@@ -416,7 +425,8 @@ def video_encoder(path: str | Path) -> str:
         raise VideoError(f"{path} has no extension; name a video file: {', '.join(VIDEO_ENCODERS)}")
     if suffix not in VIDEO_ENCODERS:
         raise VideoError(f"{path}: '{suffix}' is not a video format this tool writes; use {', '.join(VIDEO_ENCODERS)}")
-    for encoder in VIDEO_ENCODERS[suffix]:
+    preferred = (*ODD_SIZE_ENCODERS.get(suffix, ()), *VIDEO_ENCODERS[suffix]) if odd_size else VIDEO_ENCODERS[suffix]
+    for encoder in preferred:
         if encoder in av.codecs_available:
             return encoder
     raise VideoError(f"{path}: this FFmpeg has no {suffix} encoder ({', '.join(VIDEO_ENCODERS[suffix])})")
@@ -459,8 +469,12 @@ class VideoWriter:
         codec: ``libx264``, ``libx265``, ...; None: the container's (:func:`video_encoder`, with
             :data:`ENCODER_DEFAULTS`). Ignored when ``lossless``.
         crf: constant rate factor for x264/x265 (lower = better).
-        pixel_format: default yuv420p (what players expect); odd sizes switch to yuv444p, which
-            keeps the exact size where 4:2:0 would need even sides.
+        pixel_format: default yuv420p (what players expect). Odd sizes keep their size: in MP4 and
+            MKV the container's encoder becomes VP9, whose 4:2:0 takes any size
+            (:data:`ODD_SIZE_ENCODERS`); an encoder that needs even sides in 4:2:0 (H.264, as in
+            MOV and AVI) switches to yuv444p. ``crop_odd`` drops the odd row or column instead.
+        crop_odd: drop an odd last row or column instead, as OpenCV's writer does (the published
+            UCF-101C's storage).
         lossless: exact RGB (libx264rgb, qp 0): decoders give back the very pixels written.
         options: extra encoder options (``preset``, ``x265-params``, ...).
         interpolation: swscale filter for the RGB -> ``pixel_format`` conversion (its chroma
@@ -480,8 +494,10 @@ class VideoWriter:
         options: dict[str, str] | None = None,
         interpolation: str | None = None,
         audio_from: str | Path | None = None,
+        crop_odd: bool = False,
     ):
         self.path = Path(path)
+        self.crop_odd = crop_odd
         self.audio_from = Path(audio_from) if audio_from is not None else None
         self._audio_source = None
         self._audio_stream = None
@@ -506,14 +522,14 @@ class VideoWriter:
         self._container = av.open(str(self._temporary), mode="w")
         codec, options, pixel_format = self.codec, dict(self.options), self.pixel_format
         if codec is None:
-            codec = video_encoder(self.path)
+            codec = video_encoder(self.path, odd_size=bool(height % 2 or width % 2))
             options = {**ENCODER_DEFAULTS.get((self.path.suffix.lower(), codec), {}), **options}
         options = {**CODEC_DEFAULTS.get(codec, {}), **options}
         if self.lossless:
             codec, pixel_format = "libx264rgb", "rgb24"
             options.update({"qp": "0", "preset": options.get("preset", "veryfast")})
         else:
-            if pixel_format == "yuv420p" and (height % 2 or width % 2):
+            if pixel_format == "yuv420p" and (height % 2 or width % 2) and codec not in ANY_SIZE_420:
                 pixel_format = "yuv444p"
             if self.crf is not None:
                 options.setdefault("crf", str(self.crf))
@@ -548,6 +564,8 @@ class VideoWriter:
         frames = frames[None] if frames.ndim == 3 else frames
         if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
             raise ValueError(f"frames must be uint8 (T, H, W, 3), got {frames.dtype} {frames.shape}")
+        if self.crop_odd:
+            frames = frames[:, : frames.shape[1] // 2 * 2, : frames.shape[2] // 2 * 2]
         if self._container is None:
             self._open(frames.shape[1], frames.shape[2])
         elif (frames.shape[1], frames.shape[2]) != (self._stream.height, self._stream.width):

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from image_core.io import atomic_path
+from image_core.io import atomic_path, checksum
 from video_decorruptor.benchmark.corruptions import (
     UCF101C_CORRUPTIONS,
     VIDEO_CORRUPTIONS,
@@ -44,7 +44,7 @@ from video_decorruptor.benchmark.corruptions import (
     video_corruption_names,
 )
 from video_decorruptor.benchmark.data import parse_split, published_level_folder, video_list_path
-from video_decorruptor.io import open_video, write_video
+from video_decorruptor.io import VideoError, VideoWriter, open_video
 
 __all__ = [
     "LAYOUTS",
@@ -115,16 +115,22 @@ def parse_severities(text: str) -> list[int]:
     return severities
 
 
-def write_published_storage(path: str | Path, frames: np.ndarray, fps: float) -> None:
-    """Store (T, H, W, 3) uint8 frames as the published UCF-101C clips are stored: OpenCV's
-    ``VideoWriter`` with FourCC ``mp4v`` (FFmpeg's MPEG-4 Part 2 encoder, Simple Profile, yuv420p by
-    bicubic conversion, bit rate 1.5 x fps x width x height, quantiser >= 3, a keyframe at least every 12
-    frames), reproduced with PyAV. Its bit rate follows OpenCV's closely on clean and smooth clips and
-    comes out a little lower on heavy noise (docs/history.md has the comparison). One encoder thread,
-    so the same frames give the same bytes. Like OpenCV, an odd last row or column is dropped (4:2:0
-    needs even sides)."""
-    frames = frames[:, : frames.shape[1] // 2 * 2, : frames.shape[2] // 2 * 2]
-    pixel_rate = round(fps * frames.shape[1] * frames.shape[2])
+def published_writer(path: str | Path, fps: float | Fraction, height: int, width: int) -> VideoWriter:
+    """A writer that stores frames of ``height`` x ``width`` as the published UCF-101C clips are
+    stored: OpenCV's ``VideoWriter`` with FourCC ``mp4v`` (FFmpeg's MPEG-4 Part 2 encoder, Simple
+    Profile, yuv420p by bicubic conversion, bit rate 1.5 x fps x width x height, quantiser >= 3, a
+    keyframe at least every 12 frames), reproduced with PyAV. Its bit rate follows OpenCV's closely on
+    clean and smooth clips and comes out a little lower on heavy noise (docs/history.md has the
+    comparison). One encoder thread, so the same frames give the same bytes. Like OpenCV, an odd last
+    row or column is dropped (4:2:0 needs even sides).
+
+    Raises:
+        VideoError: ``path``'s container cannot hold MPEG-4 Part 2 (``.webm``).
+    """
+    if Path(path).suffix.lower() == ".webm":
+        raise VideoError(f"{path}: the published storage is MPEG-4 Part 2, which WebM cannot hold")
+    fps = Fraction(fps).limit_denominator(1001)
+    pixel_rate = round(fps * (height // 2 * 2) * (width // 2 * 2))
     options = {
         "b": str(pixel_rate + pixel_rate // 2),
         "bt": str(FFMPEG_DEFAULT_BIT_RATE_TOLERANCE),
@@ -132,15 +138,13 @@ def write_published_storage(path: str | Path, frames: np.ndarray, fps: float) ->
         "g": "12",
         "threads": "1",
     }
-    write_video(
-        path,
-        frames,
-        Fraction(fps).limit_denominator(1001),
-        codec="mpeg4",
-        crf=None,
-        options=options,
-        interpolation="BICUBIC",
-    )
+    return VideoWriter(path, fps, codec="mpeg4", crf=None, options=options, interpolation="BICUBIC", crop_odd=True)
+
+
+def write_published_storage(path: str | Path, frames: np.ndarray, fps: float) -> None:
+    """Store (T, H, W, 3) uint8 frames as the published UCF-101C clips are stored (:func:`published_writer`)."""
+    with published_writer(path, fps, frames.shape[1], frames.shape[2]) as writer:
+        writer.write(frames)
 
 
 def _frame_count(path: Path) -> int:
@@ -148,14 +152,6 @@ def _frame_count(path: Path) -> int:
     reader = open_video(path)
     reader.close()
     return reader.info.num_frames
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -189,7 +185,7 @@ def _run_job(job: Job) -> dict:
     start = time.perf_counter()
     try:
         summary = corrupt_video(job.source, job.output, job.corruption, job.severity, seed=job.seed, write=write)
-        record.update(status="ok", **summary, sha256=_sha256(job.output))
+        record.update(status="ok", **summary, sha256=checksum(job.output))
     except Exception as error:  # noqa: BLE001 - a bad input must not stop the whole build
         record.update(status="failed", error=f"{type(error).__name__}: {error}".strip())
         if os.environ.get("VIDEO_DECORRUPTOR_DEBUG") == "1":
@@ -327,7 +323,7 @@ def build_ucf101c(
                         **job.record(),
                         "status": "ok",
                         "frames_out": _frame_count(job.output),
-                        "sha256": _sha256(job.output),
+                        "sha256": checksum(job.output),
                         "recovered": True,
                     }
                     records[record["output"]] = record

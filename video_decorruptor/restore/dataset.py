@@ -4,7 +4,8 @@ Every video under SRC is restored as a video (its own temporal state, through
 :meth:`VideoDecorruptor.restore_video`), every image as an image (edited in batches of images of
 one size, by the editor pipeline alone: no fusion, no temporal machinery), each written to the same
 relative path under DST in the same container or image format; every other file (list files,
-``classInd.txt``) is copied. DST is then a drop-in replacement for SRC for any loader.
+``classInd.txt``) is copied. DST is then a drop-in replacement for SRC for any loader. Videos are
+stored as ``restore`` stores them, or (``storage="published"``) as the published UCF-101C does.
 
 Resumable: each output is written atomically, and ``DST/restore-dataset.manifest.jsonl`` (one
 per process under ``torchrun``: ``restore-dataset.manifest.rank<R>.jsonl``) gets one line per
@@ -33,16 +34,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from image_core.io import atomic_path, read_image, write_image
+from image_core.io import atomic_path, checksum, read_image, write_image
+from video_decorruptor.benchmark.ucf101c import published_writer
 from video_decorruptor.io import IMAGE_EXTENSIONS, VideoError
 
-__all__ = ["DatasetSummary", "VIDEO_EXTENSIONS", "image_generator", "restore_dataset"]
+__all__ = ["DatasetSummary", "STORAGES", "VIDEO_EXTENSIONS", "image_generator", "restore_dataset"]
 
 # Inputs restored as videos (any container FFmpeg reads by these names); the output keeps the name.
 VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".mkv", ".avi", ".webm")
 MANIFEST = "restore-dataset.manifest.jsonl"  # distinct names: SRC may hold a manifest.jsonl of its own
 SETTINGS = "restore-dataset.json"
 FAILURES = "restore-dataset.failures.txt"
+STORAGES = ("restore", "published")  # how videos are written: as `restore` does, or as the published UCF-101C
 IMAGE_QUALITY = 95  # restored JPEG and WebP images: the edit's detail kept, not PIL's default 75
 
 
@@ -61,15 +64,6 @@ class DatasetSummary:
             f"restored {self.restored}, already done {self.done}, failed {len(self.failed)}"
             f" ({self.copied} other files copied)"
         )
-
-
-def checksum(path: Path) -> str:
-    """SHA-256 of a file, read in 1 MiB pieces."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while piece := handle.read(1 << 20):
-            digest.update(piece)
-    return digest.hexdigest()
 
 
 def _kind(path: Path) -> str:
@@ -98,11 +92,12 @@ def check_folders(src: Path, dst: Path) -> None:
         raise ValueError(f"{src} holds no video or image to restore ({extensions})")
 
 
-def _settings_record(restorer) -> dict:
+def _settings_record(restorer, storage: str) -> dict:
     """The resolved settings a DST is restored with, as JSON (tuples as lists)."""
     record = {
         "checkpoint": str(restorer.pipe.name_or_path),
         "seed": restorer.seed,
+        "storage": storage,
         "video": dataclasses.asdict(restorer.video),
         "editor": dataclasses.asdict(restorer.editor_settings),
     }
@@ -134,13 +129,23 @@ def _is_done(records: list[dict], source: Path, target: Path) -> bool:
 
 
 def restore_dataset(
-    restorer, src: str | Path, dst: str | Path, progress: bool = True, rank: int = 0, world: int = 1
+    restorer,
+    src: str | Path,
+    dst: str | Path,
+    progress: bool = True,
+    rank: int = 0,
+    world: int = 1,
+    storage: str = "restore",
 ) -> DatasetSummary:
     """Mirror ``src`` into ``dst``, restored (see the module docstring).
 
     Args:
         restorer: a :class:`~video_decorruptor.restore.restorer.VideoDecorruptor` (its editor
             pipeline, settings and ``batch_size`` serve the images too).
+        storage: how videos are written (:data:`STORAGES`): ``restore`` as ``restore`` writes them
+            (H.264, CRF 18), ``published`` as the published UCF-101C stores its clips (MPEG-4 Part
+            2 at OpenCV's bit rate, :func:`~video_decorruptor.benchmark.ucf101c.published_writer`),
+            so that a classifier sees the restored set through the same codec as the corrupted one.
         rank, world: this process's share under ``torchrun`` (in an initialised process group):
             every ``world``-th restorable item from the ``rank``-th, in sorted order; each process
             writes its own manifest (``restore-dataset.manifest.rank<R>.jsonl``), rank 0 the settings, the copied
@@ -155,12 +160,15 @@ def restore_dataset(
     """
     from tqdm.auto import tqdm
 
+    if storage not in STORAGES:
+        raise ValueError(f"storage must be one of {', '.join(STORAGES)}; got {storage!r}")
     src, dst = Path(src), Path(dst)
     check_folders(src, dst)
-    settings = _settings_record(restorer)
+    settings = _settings_record(restorer, storage)
+    open_writer = published_writer if storage == "published" else None
     settings_file = dst / SETTINGS
     if settings_file.is_file():
-        recorded = json.loads(settings_file.read_text())
+        recorded = {"storage": "restore", **json.loads(settings_file.read_text())}  # (before --storage existed)
         if recorded != settings:
             changed = sorted(key for key in settings if settings[key] != recorded.get(key))
             raise ValueError(
@@ -216,7 +224,7 @@ def restore_dataset(
 
         for relative in pending["video"]:
             try:
-                done = restorer.restore_video(src / relative, dst / relative)
+                done = restorer.restore_video(src / relative, dst / relative, open_writer=open_writer)
             except VideoError as error:
                 finish(relative, error)
             else:

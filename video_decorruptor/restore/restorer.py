@@ -29,7 +29,7 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -637,6 +637,7 @@ class VideoDecorruptor:
         backend: str = "pyav",
         salvage: bool = False,
         fps: float | None = None,
+        open_writer: Callable[[Path, float, int, int], VideoWriter] | None = None,
     ) -> dict:
         """Restore a video file (or folder of frames) into ``dst``, streaming.
 
@@ -647,7 +648,9 @@ class VideoDecorruptor:
         appears only when complete. An audio track is copied through unchanged. A damaged or
         truncated source fails with nothing written, unless ``salvage``: then its readable frames
         are restored and ``lost_frames`` says how many the container stated beyond them. ``fps``:
-        the rate of a folder of frames (:func:`video_decorruptor.io.open_video`).
+        the rate of a folder of frames (:func:`video_decorruptor.io.open_video`). ``open_writer``:
+        how the output is stored, ``open_writer(dst, fps, height, width)`` (e.g.
+        :func:`video_decorruptor.benchmark.ucf101c.published_writer`); default H.264 at ``crf``.
 
         Returns:
             ``{"frames", "lost_frames", "fps", "seconds", "frames_per_second", "output"}``.
@@ -660,7 +663,14 @@ class VideoDecorruptor:
         encoded: queue.Queue = queue.Queue(maxsize=2)
         failure: list[BaseException] = []
         done = object()
-        writer = VideoWriter(dst, info.fps, crf=crf, audio_from=src if info.has_audio else None)
+        try:
+            if open_writer is None:
+                writer = VideoWriter(dst, info.fps, crf=crf, audio_from=src if info.has_audio else None)
+            else:
+                writer = open_writer(Path(dst), info.fps, info.height, (2 if side_by_side else 1) * info.width)
+        except BaseException:
+            reader.close()
+            raise
 
         def encode() -> None:
             try:

@@ -1,0 +1,22 @@
+"""What every command of the console script shares: its name, the one-line error, the device option.
+
+The editor's options (shared with library code that builds a restorer from parsed arguments) live in
+:mod:`video_decorruptor.options`.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from video_decorruptor.options import device_name
+
+PROG = "video-decorruptor"
+
+
+class CommandError(Exception):
+    """A runtime failure to report in one line (exit code 1)."""
+
+
+def add_device_option(parser: argparse.ArgumentParser) -> None:
+    """``--device``, checked by :func:`video_decorruptor.options.check_device` before a command runs."""
+    parser.add_argument("--device", type=device_name, help="cpu, cuda, cuda:1 ... (default: cuda when available)")
