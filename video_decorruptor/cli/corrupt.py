@@ -3,28 +3,26 @@
 from __future__ import annotations
 
 import argparse
-import textwrap
 from pathlib import Path
 
 from image_core.corruptions import CORRUPTIONS, SEVERITIES
-from video_decorruptor.cli.common import PROG, CommandError
+from video_decorruptor.cli.common import PROG, CommandError, add_command
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     from video_decorruptor.benchmark.corruptions import VIDEO_CORRUPTIONS
 
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "corrupt",
         help="apply one corruption to an image (ImageNet-C) or a video (UCF-101C and others)",
-        description=textwrap.fill(
-            "Apply one corruption at one severity. Images take the ImageNet-C names "
-            "(gaussian_noise, fog, ...); videos take the video names (gauss, rain, h265_abr, ...). The same "
-            "seed gives the same output. Grayscale images stay grayscale.",
-            100,
-        ),
-        epilog=f"examples:\n  {PROG} corrupt photo.png -o noisy.png --corruption gaussian_noise --severity 3 --seed 0\n"
-        f"  {PROG} corrupt clip.avi -o rainy.mp4 --corruption rain --severity 5",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Apply one corruption at one severity. Images take the ImageNet-C names "
+        "(gaussian_noise, fog, ...); videos take the video names (gauss, rain, h265_abr, ...). The same "
+        "seed gives the same output. Grayscale images stay grayscale.",
+        examples=[
+            f"{PROG} corrupt photo.png -o noisy.png --corruption gaussian_noise --severity 3 --seed 0",
+            f"{PROG} corrupt clip.avi -o rainy.mp4 --corruption rain --severity 5",
+        ],
     )
     parser.add_argument(
         "image", type=Path, metavar="INPUT", help="image (PNG, JPEG, ...) or video (MP4, AVI, MKV, ...)"

@@ -6,17 +6,18 @@ import argparse
 from pathlib import Path
 
 from image_core.corruptions import CORRUPTIONS, FAMILIES, SEVERITIES, corruption_names
-from video_decorruptor.cli.common import PROG
+from video_decorruptor.cli.common import PROG, add_command
 from video_decorruptor.options import positive_int
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "corruptions",
         help="list the corruptions; optionally render a gallery",
         description="List the ImageNet-C corruptions by family. With --gallery, render a grid of every "
         "corruption (rows) at every severity (columns) on a photo, to see what they look like.",
-        epilog=f"example: {PROG} corruptions --gallery gallery.png",
+        examples=[f"{PROG} corruptions --video", f"{PROG} corruptions --gallery gallery.png"],
     )
     parser.add_argument("--family", choices=FAMILIES, help="only this family of image corruptions")
     parser.add_argument("--video", action="store_true", help="also list the video corruptions")

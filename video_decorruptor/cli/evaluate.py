@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-import textwrap
 from pathlib import Path
 
-from video_decorruptor.cli.common import PROG, add_device_option
+from video_decorruptor.cli.common import PROG, add_command, add_device_option
 from video_decorruptor.options import add_editor_options, non_negative_float, positive_int, restorer_config
 
 
@@ -16,24 +15,23 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     from video_decorruptor.benchmark.evaluate import MODES
     from video_decorruptor.recognition.classifiers import VIDEO_MODELS
 
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "evaluate",
         help="action-recognition accuracy on corrupted video, with and without test-time adaptation",
-        description=textwrap.fill(
-            "Classify every video of a split under each corruption and severity, in the modes source "
-            "(as is), restored (each frame fused with its flow-warped neighbours, then edited by Decorruptor), "
-            "ensemble (sum of both logits), tent (TENT over the stream, reset per corruption) and restored+tent. "
-            "Prints a Markdown table and writes results.csv, "
-            "results.json and accuracy.png to --output-dir. Restored clips and logits are cached, so a rerun or "
-            "an added mode redoes nothing. Under `torchrun --nproc_per_node N` the work is sharded across "
-            "processes and the result is the same. The classifier must fit classInd.txt (one output per class).",
-            100,
-        ),
-        epilog=f"examples:\n  {PROG} evaluate --data UCF-101C/ --splits ucfTrainTestlist/ --corruptions all "
-        "--severity 5 --classifier r3d_18 --weights r3d18_ucf101.pth\n"
-        f"  torchrun --nproc_per_node 2 -m video_decorruptor.cli evaluate --data UCF-101C/ --splits ucfTrainTestlist/ "
-        "--corruptions gauss,shot",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Classify every video of a split under each corruption and severity, in the modes source "
+        "(as is), restored (each frame fused with its flow-warped neighbours, then edited by Decorruptor), "
+        "ensemble (sum of both logits), tent (TENT over the stream, reset per corruption) and restored+tent. "
+        "Prints a Markdown table and writes results.csv, "
+        "results.json and accuracy.png to --output-dir. Restored clips and logits are cached, so a rerun or "
+        "an added mode redoes nothing. Under `torchrun --nproc_per_node N` the work is sharded across "
+        "processes and the result is the same. The classifier must fit classInd.txt (one output per class).",
+        examples=[
+            f"{PROG} evaluate --data UCF-101C/ --splits ucfTrainTestlist/ --corruptions all --severity 5 "
+            "--classifier r3d_18 --weights r3d18_ucf101.pth",
+            "torchrun --nproc_per_node 2 -m video_decorruptor.cli evaluate --data UCF-101C/ --splits ucfTrainTestlist/ "
+            "--corruptions gauss,shot",
+        ],
     )
     parser.add_argument(
         "--data",

@@ -6,14 +6,15 @@ import argparse
 import sys
 from pathlib import Path
 
-from video_decorruptor.cli.common import PROG, CommandError
+from video_decorruptor.cli.common import PROG, CommandError, add_command
 from video_decorruptor.options import positive_int
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     from video_decorruptor.benchmark.ucf101c import LAYOUTS, STORAGES
 
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "make-ucf101c",
         help="build UCF-101C from a UCF-101 folder",
         description="Corrupt every video of a UCF-101 split into <out>/<corruption>/<severity>/<Class>/<video>.mp4,\n"
@@ -24,11 +25,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "Deterministic per video, resumable (a rerun skips finished videos and redoes partial ones), with a\n"
         "manifest.jsonl of parameters, layout, storage, frame counts and checksums. Unreadable inputs are\n"
         "recorded as failures; the run goes on and exits with code 1 and a summary.",
-        epilog=f"examples:\n  {PROG} make-ucf101c --root UCF-101/ --splits ucfTrainTestlist/ --out UCF-101C/ "
-        "--corruptions all --severity 5 --workers 2\n"
-        f"  {PROG} make-ucf101c --root UCF-101/ --splits ucfTrainTestlist/ --out UCF-101C-published/ "
-        "--layout published --storage published",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        examples=[
+            f"{PROG} make-ucf101c --root UCF-101/ --splits ucfTrainTestlist/ --out UCF-101C/ --corruptions all "
+            "--severity 5 --workers 2",
+            f"{PROG} make-ucf101c --root UCF-101/ --splits ucfTrainTestlist/ --out UCF-101C-published/ "
+            "--layout published --storage published",
+        ],
     )
     parser.add_argument("--root", type=Path, required=True, help="UCF-101 folder (class folders of videos)")
     parser.add_argument("--splits", type=Path, required=True, help="folder with classInd.txt and the split lists")

@@ -4,29 +4,27 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import textwrap
 from pathlib import Path
 
-from video_decorruptor.cli.common import PROG, CommandError, add_device_option
+from video_decorruptor.cli.common import PROG, CommandError, add_command, add_device_option
 from video_decorruptor.options import add_editor_options, at_least, non_negative_float, positive_int, restorer_settings
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "restore",
         help="restore a corrupted video (or image folder) with the Decorruptor editor",
-        description=textwrap.fill(
-            "Edit every frame of a video back to clean with a Decorruptor checkpoint (default: the embedded "
-            "Decorruptor-Tiny CM). The default preset first fuses each frame with its neighbours warped onto it by "
-            "optical flow, and keeps the video temporally consistent with shared noise, anchor-frame attention and "
-            "motion-aware latent smoothing; --preset published runs the published video path instead. A released "
-            "checkpoint folder gets the published editor settings, the embedded model its own. The output keeps the "
-            "source's size and fps and appears only when complete.",
-            100,
-        ),
-        epilog=f"examples:\n  {PROG} restore noisy.mp4 -o restored.mp4 --side-by-side\n"
-        f"  {PROG} restore noisy.mp4 -o restored.mp4 --model checkpoints/DeCorruptor-CM --preset published",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Edit every frame of a video back to clean with a Decorruptor checkpoint (default: the embedded "
+        "Decorruptor-Tiny CM). The default preset first fuses each frame with its neighbours warped onto it by "
+        "optical flow, and keeps the video temporally consistent with shared noise, anchor-frame attention and "
+        "motion-aware latent smoothing; --preset published runs the published video path instead. A released "
+        "checkpoint folder gets the published editor settings, the embedded model its own. The output keeps the "
+        "source's size and fps and appears only when complete.",
+        examples=[
+            f"{PROG} restore noisy.mp4 -o restored.mp4 --side-by-side",
+            f"{PROG} restore noisy.mp4 -o restored.mp4 --model checkpoints/DeCorruptor-CM --preset published",
+        ],
     )
     parser.add_argument("input", type=Path, help="video file, folder of frames or image")
     parser.add_argument(

@@ -3,30 +3,30 @@
 from __future__ import annotations
 
 import argparse
-import textwrap
 from pathlib import Path
 
-from video_decorruptor.cli.common import PROG, CommandError, add_device_option
+from video_decorruptor.cli.common import PROG, CommandError, add_command, add_device_option
 from video_decorruptor.options import add_editor_options, positive_int, restorer_settings
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "restore-dataset",
         help="restore every video and image of a dataset folder into a mirror of it",
-        description=textwrap.fill(
-            "Restore every video under SRC as a video and every image as an image (in batches of images of one "
-            "size, by the editor alone: no temporal machinery), each to the same relative path under DST in the "
-            "same format; every other file (list files, classInd.txt) is copied, so DST replaces SRC for any "
-            "loader. The model loads once. Resumable: DST/restore-dataset.manifest.jsonl records each finished "
-            "item with checksums, and a rerun skips what is done and redoes the rest; DST/restore-dataset.json "
-            "records the settings, and a DST restored with other settings is refused. Unreadable files are recorded in "
-            "DST/restore-dataset.failures.txt; the run goes on and exits with 1.",
-            100,
-        ),
-        epilog=f"examples:\n  {PROG} restore-dataset UCF-101C/ -o UCF-101C-restored/\n"
-        f"  {PROG} restore-dataset ImageNet-C/gaussian_noise/ -o restored/gaussian_noise/ --preset fast",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Restore every video under SRC as a video and every image as an image (in batches of images of one "
+        "size, by the editor alone: no temporal machinery), each to the same relative path under DST in the "
+        "same format; every other file (list files, classInd.txt) is copied, so DST replaces SRC for any "
+        "loader. The model loads once. Resumable: DST/restore-dataset.manifest.jsonl records each finished "
+        "item with checksums, and a rerun skips what is done and redoes the rest; DST/restore-dataset.json "
+        "records the settings, and a DST restored with other settings is refused. Unreadable files are recorded in "
+        "DST/restore-dataset.failures.txt; the run goes on and exits with 1.",
+        examples=[
+            f"{PROG} restore-dataset UCF-101C/ -o UCF-101C-restored/",
+            f"{PROG} restore-dataset UCF-101C-published/ -o restored/ --storage published",
+            "torchrun --nproc_per_node 4 -m video_decorruptor.cli restore-dataset UCF-101C/ -o UCF-101C-restored/",
+            f"{PROG} restore-dataset ImageNet-C/gaussian_noise/ -o restored/gaussian_noise/ --preset fast",
+        ],
     )
     parser.add_argument("input", type=Path, metavar="SRC", help="dataset folder (videos, images, any other files)")
     parser.add_argument("-o", "--output", type=Path, required=True, metavar="DST", help="mirror to write")

@@ -3,36 +3,34 @@
 from __future__ import annotations
 
 import argparse
-import textwrap
 from pathlib import Path
 
-from video_decorruptor.cli.common import PROG, add_device_option
+from video_decorruptor.cli.common import PROG, add_command, add_device_option
 from video_decorruptor.options import non_negative_float, non_negative_int, positive_int
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     from video_decorruptor.recognition.classifiers import VIDEO_MODELS
 
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "train-classifier",
         help="fine-tune a video classifier on a UCF-101 train split",
-        description=textwrap.fill(
-            "Fine-tune a video classifier on a UCF-101 train split: a torchvision video model from a local checkpoint "
-            "(e.g. Kinetics-400 weights, whose head is replaced to the classes of classInd.txt) or from scratch, or "
-            "the embedded TinyActionNet. Uniformly spread clips with temporal jitter, a random resized crop and flip "
-            "shared by all frames, the model's own preprocessing, AdamW with warm-up and cosine decay, fp16 on CUDA. "
-            "Prints the top-1 accuracy on the matching test split (train1 -> test1) after every epoch and checkpoints "
-            "it; a rerun into the same --output resumes from the newest checkpoint. Unreadable videos are skipped and "
-            "counted. Under `torchrun --nproc_per_node N` the split is shared out across processes (DDP). Writes "
-            "OUTPUT/MODEL.safetensors, which `evaluate --classifier MODEL --weights` loads.",
-            100,
-        ),
-        epilog=f"examples:\n  {PROG} train-classifier --root UCF-101/ --splits ucfTrainTestlist/ "
-        "--output runs/tiny-ucf101\n"
-        "  torchrun --nproc_per_node 2 -m video_decorruptor.cli train-classifier --root UCF-101/ "
-        "--splits ucfTrainTestlist/ --classifier r3d_18 --weights r3d_18_kinetics.pth --epochs 20 --lr 1e-4 "
-        "--output runs/r3d18-ucf101",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Fine-tune a video classifier on a UCF-101 train split: a torchvision video model from a local "
+        "checkpoint (e.g. Kinetics-400 weights, whose head is replaced to the classes of classInd.txt) or "
+        "from scratch, or the embedded TinyActionNet. Uniformly spread clips with temporal jitter, a random "
+        "resized crop and flip shared by all frames, the model's own preprocessing, AdamW with warm-up and "
+        "cosine decay, fp16 on CUDA. Prints the top-1 accuracy on the matching test split (train1 -> test1) "
+        "after every epoch and checkpoints it; a rerun into the same --output resumes from the newest "
+        "checkpoint. Unreadable videos are skipped and counted. Under `torchrun --nproc_per_node N` the "
+        "split is shared out across processes (DDP). Writes OUTPUT/MODEL.safetensors, which `evaluate "
+        "--classifier MODEL --weights` loads.",
+        examples=[
+            f"{PROG} train-classifier --root UCF-101/ --splits ucfTrainTestlist/ --output runs/tiny-ucf101",
+            "torchrun --nproc_per_node 2 -m video_decorruptor.cli train-classifier --root UCF-101/ "
+            "--splits ucfTrainTestlist/ --classifier r3d_18 --weights r3d_18_kinetics.pth --epochs 20 --lr 1e-4 "
+            "--output runs/r3d18-ucf101",
+        ],
     )
     parser.add_argument("--root", type=Path, required=True, help="UCF-101 folder (class folders of videos)")
     parser.add_argument("--splits", type=Path, required=True, help="folder with classInd.txt and the split lists")
