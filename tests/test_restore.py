@@ -501,3 +501,42 @@ def test_the_compiled_channels_last_path_restores_a_video_as_the_plain_path_does
             clip[:8]
         )
     assert np.abs(restored["fast"].astype(int) - restored["plain"].astype(int)).max() <= 1
+
+
+def test_a_deep_source_keeps_its_bits_where_no_stage_changes_it(tmp_path):
+    """A 10-bit clip: the stages see it at 8 bits, their changes are carried onto its own samples,
+    and the writer keeps 10 bits (H.264 High 10); a clean clip comes back with every bit it had."""
+    import av
+
+    from video_decorruptor.io import VideoWriter, open_video
+    from video_decorruptor.restore.restorer import carry_onto_deep
+
+    clip = moving_clip(6, 96, 128)
+    finer = (np.arange(128) % 4 * 64).astype(np.uint16)[None, None, :, None]  # detail below 8 bits
+    write_video(tmp_path / "deep.mp4", np.minimum(clip.astype(np.uint32) * 257 + finer, 65535).astype(np.uint16), 25)
+    reader = open_video(tmp_path / "deep.mp4", deep=True)
+    source = np.concatenate(list(reader.chunks(4)))
+    reader.close()
+    assert reader.info.bits == 10 and source.dtype == np.uint16 and np.mean(source % 257 != 0) > 0.5
+
+    written = []
+
+    class Recording(VideoWriter):
+        def write(self, frames: np.ndarray) -> None:
+            written.append(frames)
+            super().write(frames)
+
+    restorer = VideoDecorruptor.from_pretrained(progress=False)
+    restorer.restore_video(tmp_path / "deep.mp4", tmp_path / "out.mp4", open_writer=lambda p, f, h, w: Recording(p, f))
+    assert restorer.explain()["edit"] == restorer.explain()["fusion"] == 0
+    np.testing.assert_array_equal(np.concatenate(written), source)
+    with av.open(str(tmp_path / "out.mp4")) as container:
+        assert container.streams.video[0].codec_context.pix_fmt == "yuv420p10le"
+
+    # a changed pixel moves by the change, whole 8-bit levels, and keeps the source's finer bits
+    restored = np.clip(source[:2] // 257 + np.random.default_rng(0).integers(-3, 4, source[:2].shape), 0, 255)
+    carried = carry_onto_deep(restored.astype(np.uint8), source[:2])
+    assert carried.dtype == np.uint16
+    moved = carried.astype(int) - source[:2]
+    inside = (carried > 0) & (carried < 65535)
+    assert np.all(moved[inside] % 257 == 0) and np.any(moved[inside])

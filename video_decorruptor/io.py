@@ -64,7 +64,7 @@ class VideoInfo:
     bit_rate: int | None = None
     has_audio: bool = False
     rotation: int = 0  # degrees counterclockwise the source's display matrix asked for, applied to the frames
-    bits: int = 8  # bits per sample in the source; frames are decoded to 8
+    bits: int = 8  # bits per sample in the source; frames are decoded to 8 (uint16 from a deep reader)
 
     @property
     def duration(self) -> float:
@@ -98,12 +98,16 @@ class PyAVReader:
     A video whose decoding fails part way, or ends well before the frame count (or duration) its
     container states (:data:`TRUNCATION_SLACK`), raises :class:`VideoError` once the decoding gets
     there. With ``salvage`` it ends quietly after the last readable frame instead and counts the
-    rest in ``lost_frames``."""
+    rest in ``lost_frames``.
 
-    def __init__(self, path: str | Path, salvage: bool = False):
+    With ``deep``, a source of more than 8 bits per sample (10-bit HEVC, ProRes, ...) gives uint16
+    RGB frames (0-65535) instead of uint8, so that its precision can be kept; an 8-bit source gives
+    uint8 as always."""
+
+    def __init__(self, path: str | Path, salvage: bool = False, deep: bool = False):
         import av
 
-        self.path, self.salvage, self.lost_frames = Path(path), salvage, 0
+        self.path, self.salvage, self.deep, self.lost_frames = Path(path), salvage, deep, 0
         try:
             self._container = av.open(str(self.path))
         except (av.error.FFmpegError, OSError) as error:
@@ -150,8 +154,8 @@ class PyAVReader:
         return turns - 4 if turns == 3 else turns
 
     def _array(self, frame) -> np.ndarray:
-        """A decoded frame as (H, W, 3) uint8 RGB, turned upright."""
-        array = frame.to_ndarray(format="rgb24")
+        """A decoded frame as (H, W, 3) uint8 RGB (uint16 from a deep reader of a deep source), turned upright."""
+        array = frame.to_ndarray(format="rgb48le" if self.deep and self.info.bits > 8 else "rgb24")
         return np.ascontiguousarray(np.rot90(array, self.quarter_turns)) if self.quarter_turns else array
 
     def _stated_frames(self, stream) -> int | None:
@@ -260,7 +264,8 @@ class PyAVReader:
         return np.stack([found[i] for i in wanted.tolist()]) if wanted.size else self._empty()
 
     def _empty(self) -> np.ndarray:
-        return np.zeros((0, self.info.height, self.info.width, 3), np.uint8)
+        dtype = np.uint16 if self.deep and self.info.bits > 8 else np.uint8
+        return np.zeros((0, self.info.height, self.info.width, 3), dtype)
 
     def close(self) -> None:
         self._container.close()
@@ -342,12 +347,16 @@ class ImageSequenceReader:
 READERS: dict[str, Callable[[Path], VideoReader]] = {"pyav": PyAVReader, "decord": DecordReader}
 
 
-def open_video(path: str | Path, backend: str = "pyav", salvage: bool = False, fps: float | None = None) -> VideoReader:
+def open_video(
+    path: str | Path, backend: str = "pyav", salvage: bool = False, fps: float | None = None, deep: bool = False
+) -> VideoReader:
     """Open a video file, a folder of frames or an image file.
 
     Args:
         salvage: a damaged or truncated video gives its readable frames instead of an error
             (:class:`PyAVReader`; the pyav backend only).
+        deep: a video of more than 8 bits per sample gives uint16 frames (:class:`PyAVReader`;
+            the other readers give uint8).
         fps: the frame rate of a folder of frames or an image (default :data:`DEFAULT_IMAGE_FPS`);
             a video file keeps its own.
 
@@ -366,7 +375,7 @@ def open_video(path: str | Path, backend: str = "pyav", salvage: bool = False, f
         return ImageSequenceReader(path, DEFAULT_IMAGE_FPS if fps is None else fps)
     if path.stat().st_size == 0:
         raise VideoError(f"{path} is an empty file")
-    return PyAVReader(path, salvage) if backend == "pyav" else READERS[backend](path)
+    return PyAVReader(path, salvage, deep) if backend == "pyav" else READERS[backend](path)
 
 
 def read_video(path: str | Path, backend: str = "pyav") -> tuple[np.ndarray, VideoInfo]:
@@ -394,6 +403,8 @@ VIDEO_ENCODERS: dict[str, tuple[str, ...]] = {
 ODD_SIZE_ENCODERS: dict[str, tuple[str, ...]] = {".mp4": ("libvpx-vp9",), ".mkv": ("libvpx-vp9",)}
 # Encoders whose 4:2:0 takes odd sides.
 ANY_SIZE_420 = ("libvpx-vp9", "libvpx", "libsvtav1", "libaom-av1")
+# Encoders that keep 10 bits per sample of deep (uint16) frames; the others get them at 8 bits.
+DEEP_ENCODERS = ("libx264", "libx265")
 # Encoder options the writer adds (callers' options win): AVI stores no presentation timestamps, so
 # H.264 goes in without B-frames (reordered frames came out with shuffled timestamps); VP9 at
 # constant quality (its CRF counts only with a bit rate of 0) and at a speed fit for a CPU.
@@ -455,6 +466,13 @@ def output_kind(src: str | Path, dst: str | Path) -> str:
     return "video"
 
 
+def to_depth(frames: np.ndarray, deep: bool) -> np.ndarray:
+    """``frames`` as uint16 (0-65535) if ``deep`` else uint8, rounded to nearest; unchanged if already so."""
+    if deep:
+        return frames if frames.dtype == np.uint16 else frames.astype(np.uint16) * 257
+    return frames if frames.dtype == np.uint8 else ((frames.astype(np.uint32) + 128) // 257).astype(np.uint8)
+
+
 # x265 (PyAV 18's wheels) corrupted the heap and aborted the process on frames 34 to 48 px wide
 # (image_core/codec.py pads such frames; a written video keeps its size, so the writer refuses them)
 X265_MIN_WIDTH = 50
@@ -475,6 +493,10 @@ class VideoWriter:
             MOV and AVI) switches to yuv444p. ``crop_odd`` drops the odd row or column instead.
         crop_odd: drop an odd last row or column instead, as OpenCV's writer does (the published
             UCF-101C's storage).
+
+    Frames are uint8, or uint16 (0-65535) from a deep source: those are written at 10 bits
+    (``yuv420p10le``, H.264 High 10) where the encoder has them (:data:`DEEP_ENCODERS`; an odd size
+    then stays H.264, in ``yuv444p10le``), else rounded to 8 bits.
         lossless: exact RGB (libx264rgb, qp 0): decoders give back the very pixels written.
         options: extra encoder options (``preset``, ``x265-params``, ...).
         interpolation: swscale filter for the RGB -> ``pixel_format`` conversion (its chroma
@@ -509,9 +531,10 @@ class VideoWriter:
         self._temporary = self._atomic.__enter__()
         self._container = None
         self._stream = None
+        self.deep = False  # written at 10 bits (set by the first frames and the encoder)
         self.frames_written = 0
 
-    def _open(self, height: int, width: int) -> None:
+    def _open(self, height: int, width: int, deep: bool) -> None:
         import av
 
         if self.codec == "libx265" and not self.lossless and width < X265_MIN_WIDTH:
@@ -521,16 +544,20 @@ class VideoWriter:
             )
         self._container = av.open(str(self._temporary), mode="w")
         codec, options, pixel_format = self.codec, dict(self.options), self.pixel_format
+        odd = bool(height % 2 or width % 2)
         if codec is None:
-            codec = video_encoder(self.path, odd_size=bool(height % 2 or width % 2))
+            codec = video_encoder(self.path, odd_size=odd and not (deep and not self.lossless))
             options = {**ENCODER_DEFAULTS.get((self.path.suffix.lower(), codec), {}), **options}
         options = {**CODEC_DEFAULTS.get(codec, {}), **options}
+        self.deep = deep and not self.lossless and codec in DEEP_ENCODERS
         if self.lossless:
             codec, pixel_format = "libx264rgb", "rgb24"
             options.update({"qp": "0", "preset": options.get("preset", "veryfast")})
         else:
-            if pixel_format == "yuv420p" and (height % 2 or width % 2) and codec not in ANY_SIZE_420:
+            if pixel_format == "yuv420p" and odd and codec not in ANY_SIZE_420:
                 pixel_format = "yuv444p"
+            if self.deep and pixel_format in ("yuv420p", "yuv444p"):
+                pixel_format += "10le"
             if self.crf is not None:
                 options.setdefault("crf", str(self.crf))
         self._stream = self._container.add_stream(codec, rate=self.fps, options=options)
@@ -558,23 +585,26 @@ class VideoWriter:
         self._audio_source.close()
 
     def write(self, frames: np.ndarray) -> None:
-        """Append frames: (H, W, 3) or (T, H, W, 3) uint8 RGB."""
+        """Append frames: (H, W, 3) or (T, H, W, 3) RGB, uint8 or uint16 (a deep source's)."""
         import av
 
         frames = frames[None] if frames.ndim == 3 else frames
-        if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
-            raise ValueError(f"frames must be uint8 (T, H, W, 3), got {frames.dtype} {frames.shape}")
+        if frames.dtype not in (np.uint8, np.uint16) or frames.ndim != 4 or frames.shape[-1] != 3:
+            raise ValueError(f"frames must be uint8 or uint16 (T, H, W, 3), got {frames.dtype} {frames.shape}")
         if self.crop_odd:
             frames = frames[:, : frames.shape[1] // 2 * 2, : frames.shape[2] // 2 * 2]
         if self._container is None:
-            self._open(frames.shape[1], frames.shape[2])
+            self._open(frames.shape[1], frames.shape[2], deep=frames.dtype == np.uint16)
         elif (frames.shape[1], frames.shape[2]) != (self._stream.height, self._stream.width):
             raise ValueError(
                 f"frame size {frames.shape[2]}x{frames.shape[1]} differs from the video's "
                 f"{self._stream.width}x{self._stream.height}"
             )
+        frames = to_depth(frames, self.deep)
         for frame in frames:
-            video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+            video_frame = av.VideoFrame.from_ndarray(
+                np.ascontiguousarray(frame), format="rgb48le" if self.deep else "rgb24"
+            )
             if self.interpolation is not None:
                 video_frame = video_frame.reformat(format=self._stream.pix_fmt, interpolation=self.interpolation)
             self._container.mux(self._stream.encode(video_frame))

@@ -80,7 +80,14 @@ def run(args: argparse.Namespace) -> None:
     import numpy as np
 
     from image_core.io import write_image
-    from video_decorruptor.io import DamagedVideoError, PyAVReader, open_video, output_kind
+    from video_decorruptor.io import (
+        DEEP_ENCODERS,
+        DamagedVideoError,
+        PyAVReader,
+        open_video,
+        output_kind,
+        video_encoder,
+    )
 
     kind = output_kind(args.input, args.output)  # a bad input or output fails before the model loads
     if args.output.exists() and not args.overwrite:
@@ -98,8 +105,13 @@ def run(args: argparse.Namespace) -> None:
             f"{args.input} is stored turned (display rotation {reader.info.rotation:+d} degrees): its frames are "
             "turned upright, and so is the restored video"
         )
-    if reader.info.bits > 8:
-        print(f"{args.input} has {reader.info.bits}-bit samples; the editor works on 8, and the restored video has 8")
+    if reader.info.bits > 8 and kind == "video":
+        kept = video_encoder(args.output) in DEEP_ENCODERS
+        print(
+            f"{args.input} has {reader.info.bits}-bit samples: the stages work on 8 bits and their changes are "
+            f"carried onto the source's samples; the restored video has "
+            + ("10 bits (H.264 High 10)" if kept else f"8 bits ({args.output.suffix} is written by an 8-bit encoder)")
+        )
     # only now the libraries that take seconds to import
     from diffusers.utils import logging as diffusers_logging
 

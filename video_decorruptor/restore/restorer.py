@@ -48,7 +48,7 @@ from image_core.editor.latents import shared_generators
 from image_core.editor.loading import checkpoint_settings
 from image_core.editor.settings import EditorKind, EditorSettings
 from image_core.editor.tone import apply_tone
-from video_decorruptor.io import VideoWriter, open_video
+from video_decorruptor.io import VideoWriter, open_video, to_depth
 from video_decorruptor.restore.consistency import install_anchor_attention, temporal_smooth
 from video_decorruptor.restore.fusion import (
     OUTLIER_LEVELS,
@@ -164,6 +164,16 @@ def ahead(items: Iterator[T], depth: int) -> Iterator[T]:
                 handoff.get(timeout=0.05)
             except queue.Empty:
                 pass
+
+
+def carry_onto_deep(restored: np.ndarray, source: np.ndarray) -> np.ndarray:
+    """The restoration carried onto a deep source: (T, H, W, 3) uint8 restored frames and the uint16
+    source frames they came from -> uint16. The stages work on the source rounded to 8 bits; what
+    they changed is added to the source's own samples, so a pixel that no stage touched keeps every
+    bit it had (a clean 10-bit clip comes back at 10 bits), and a changed one keeps the source's
+    precision around the change."""
+    change = restored.astype(np.int32) - to_depth(source, deep=False)
+    return np.clip(source.astype(np.int32) + 257 * change, 0, 65535).astype(np.uint16)
 
 
 # Temporal smoothing passes over a sampling run: CM-4 smooths its latents once per step, and a
@@ -648,7 +658,9 @@ class VideoDecorruptor:
         appears only when complete. An audio track is copied through unchanged. A damaged or
         truncated source fails with nothing written, unless ``salvage``: then its readable frames
         are restored and ``lost_frames`` says how many the container stated beyond them. ``fps``:
-        the rate of a folder of frames (:func:`video_decorruptor.io.open_video`). ``open_writer``:
+        the rate of a folder of frames (:func:`video_decorruptor.io.open_video`). A source of more
+        than 8 bits per sample is restored at 8 and the changes carried onto its own samples
+        (:func:`carry_onto_deep`); the writer keeps 10 bits where its encoder can. ``open_writer``:
         how the output is stored, ``open_writer(dst, fps, height, width)`` (e.g.
         :func:`video_decorruptor.benchmark.ucf101c.published_writer`); default H.264 at ``crf``.
 
@@ -657,7 +669,7 @@ class VideoDecorruptor:
         """
         from tqdm.auto import tqdm
 
-        reader = open_video(src, backend, salvage=salvage, fps=fps)
+        reader = open_video(src, backend, salvage=salvage, fps=fps, deep=True)
         info = reader.info
         started = time.perf_counter()
         encoded: queue.Queue = queue.Queue(maxsize=2)
@@ -682,15 +694,23 @@ class VideoDecorruptor:
         encoder = threading.Thread(target=encode, daemon=True)
         encoder.start()
         bar = tqdm(total=info.num_frames, desc="restoring", unit="frame", disable=not self.progress)
-        originals: deque[np.ndarray] = deque()  # inputs not yet paired with their restoration (side by side)
+        originals: deque[np.ndarray] = deque()  # inputs not yet paired with their restoration (side by side, deep)
         count, failed = 0, False
         stream = ahead(reader.chunks(self.video.batch_size), depth=2)
         try:
             first = next(stream)
+            deep = first.dtype == np.uint16  # a source of more than 8 bits: the stages see it at 8
             source = itertools.chain([first], stream)
-            for restored in self._restore_stream(self._tee(source, originals) if side_by_side else source, first[0]):
+            if side_by_side or deep:
+                source = self._tee(source, originals)
+            if deep:
+                source = (to_depth(chunk, deep=False) for chunk in source)
+            for restored in self._restore_stream(source, to_depth(first[0], deep=False)):
+                original = self._take(originals, len(restored)) if side_by_side or deep else None
+                if deep:
+                    restored = carry_onto_deep(restored, original)
                 if side_by_side:
-                    restored = np.concatenate([self._take(originals, len(restored)), restored], axis=2)
+                    restored = np.concatenate([original, restored], axis=2)
                 encoded.put(restored)
                 count += len(restored)
                 bar.update(len(restored))
