@@ -112,7 +112,7 @@ def main() -> int:
         for path in paths:
             relative = path.relative_to(work / "images").as_posix()
             restorer.pipe(
-                image=read_image(path)[None].copy(),  # PIL gives a read-only array
+                image=read_image(path)[None],
                 settings=restorer.editor_settings,
                 generator=[image_generator(restorer.seed, relative)],
             )

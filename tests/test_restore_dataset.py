@@ -58,6 +58,9 @@ def test_the_mirror_holds_every_item_in_its_own_format(dataset, restorer, tmp_pa
         reader.close()
     assert read_image(dst / "imagenet/n01/img0.png").shape == (32, 32, 3)
     assert read_image(dst / "imagenet/n02/wide.jpg").shape == (24, 40, 3)
+    # a video is restored as `restore` restores it on its own (opened ahead, while the one before was edited)
+    restorer.restore_video(dataset / "gauss/B/v2.avi", tmp_path / "alone.avi")
+    assert checksum(tmp_path / "alone.avi") == checksum(dst / "gauss/B/v2.avi")
     # the images were edited by the editor alone, in batches of one size, each as it would be on its own
     alone = restorer.pipe(
         image=read_image(dataset / "imagenet/n01/img0.png")[None],

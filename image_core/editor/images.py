@@ -46,7 +46,8 @@ def images_to_tensor(image: ImageInput) -> tuple[torch.Tensor, str]:
             raise ValueError(f"numpy images must have shape (H, W, 3) or (B, H, W, 3), got {image.shape}")
         if image.shape[0] == 0:
             raise ValueError("image batch is empty (B = 0)")
-        return torch.from_numpy(np.ascontiguousarray(image)).permute(0, 3, 1, 2).float() / 255.0, "numpy"
+        image = np.ascontiguousarray(image) if image.flags.writeable else image.copy()  # PIL's arrays are read-only
+        return torch.from_numpy(image).permute(0, 3, 1, 2).float() / 255.0, "numpy"
     if isinstance(image, torch.Tensor):
         if image.ndim != 4 or image.shape[1] != 3:
             raise ValueError(f"tensor images must have shape (B, 3, H, W), got {tuple(image.shape)}")

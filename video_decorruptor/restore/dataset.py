@@ -6,6 +6,7 @@ one size, by the editor pipeline alone: no fusion, no temporal machinery), each 
 relative path under DST in the same container or image format; every other file (list files,
 ``classInd.txt``) is copied. DST is then a drop-in replacement for SRC for any loader. Videos are
 stored as ``restore`` stores them, or (``storage="published"``) as the published UCF-101C does.
+The next video is opened, and its first batch decoded, while the current one is edited.
 
 Resumable: each output is written atomically, and ``DST/restore-dataset.manifest.jsonl`` (one
 per process under ``torchrun``: ``restore-dataset.manifest.rank<R>.jsonl``) gets one line per
@@ -36,7 +37,8 @@ import torch
 
 from image_core.io import atomic_path, checksum, read_image, write_image
 from video_decorruptor.benchmark.ucf101c import published_writer
-from video_decorruptor.io import IMAGE_EXTENSIONS, VideoError
+from video_decorruptor.io import IMAGE_EXTENSIONS, VideoError, VideoReader, open_video
+from video_decorruptor.restore.restorer import ahead
 
 __all__ = ["DatasetSummary", "STORAGES", "VIDEO_EXTENSIONS", "image_generator", "restore_dataset"]
 
@@ -222,13 +224,21 @@ def restore_dataset(
             bar.update(1)
             bar.set_postfix(frames=summary.frames, failed=len(summary.failed))
 
-        for relative in pending["video"]:
-            try:
-                done = restorer.restore_video(src / relative, dst / relative, open_writer=open_writer)
-            except VideoError as error:
-                finish(relative, error)
-            else:
-                finish(relative, frames=done["frames"])
+        opened = ahead(_opened(src, pending["video"], restorer.video.batch_size), depth=1)
+        try:
+            for relative, reader in opened:
+                try:
+                    if isinstance(reader, VideoError):
+                        raise reader
+                    done = restorer.restore_video(
+                        src / relative, dst / relative, open_writer=open_writer, reader=reader
+                    )
+                except VideoError as error:
+                    finish(relative, error)
+                else:
+                    finish(relative, frames=done["frames"])
+        finally:
+            opened.close()
         for group in _image_batches(src, pending["image"], restorer.video.batch_size):
             images, readable = [], []
             for relative in group:
@@ -276,6 +286,48 @@ def image_generator(seed: int, relative: str) -> torch.Generator:
     the same whatever batch it lands in (a resumed run batches the rest differently)."""
     digest = hashlib.sha256(f"{seed}:{relative}".encode()).digest()
     return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") >> 1)
+
+
+class _PrimedReader:
+    """A video reader whose first chunk was decoded when it was opened (in the thread that opened it)."""
+
+    def __init__(self, reader: VideoReader, chunk_size: int):
+        self.reader, self.info, self.chunk_size = reader, reader.info, chunk_size
+        self._chunks = reader.chunks(chunk_size)
+        self._first = next(self._chunks, None)
+
+    @property
+    def lost_frames(self) -> int:
+        return self.reader.lost_frames
+
+    def chunks(self, chunk_size: int) -> Iterator[np.ndarray]:
+        if chunk_size != self.chunk_size:
+            raise ValueError(f"this reader was primed with chunks of {self.chunk_size} frames, not {chunk_size}")
+        if self._first is not None:
+            yield self._first
+        yield from self._chunks
+
+    def close(self) -> None:
+        self.reader.close()
+
+
+def _opened(src: Path, videos: list[str], chunk_size: int) -> Iterator[tuple[str, _PrimedReader | VideoError]]:
+    """Each video opened and its first chunk decoded, or why it could not be: run one video ahead of
+    the one being restored (:func:`~video_decorruptor.restore.restorer.ahead`), so that the next
+    video's opening and first decoding overlap the current one's editing."""
+    for relative in videos:
+        try:
+            reader = open_video(src / relative, deep=True)
+        except VideoError as error:
+            yield relative, error
+            continue
+        try:
+            primed = _PrimedReader(reader, chunk_size)
+        except VideoError as error:  # damaged from its first frames
+            reader.close()
+            yield relative, error
+            continue
+        yield relative, primed
 
 
 def _image_batches(src: Path, images: list[str], batch_size: int) -> Iterator[list[str]]:

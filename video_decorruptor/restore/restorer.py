@@ -48,7 +48,7 @@ from image_core.editor.latents import shared_generators
 from image_core.editor.loading import checkpoint_settings
 from image_core.editor.settings import EditorKind, EditorSettings
 from image_core.editor.tone import apply_tone
-from video_decorruptor.io import VideoWriter, open_video, to_depth
+from video_decorruptor.io import VideoReader, VideoWriter, open_video, to_depth
 from video_decorruptor.restore.consistency import install_anchor_attention, temporal_smooth
 from video_decorruptor.restore.fusion import (
     OUTLIER_LEVELS,
@@ -648,6 +648,7 @@ class VideoDecorruptor:
         salvage: bool = False,
         fps: float | None = None,
         open_writer: Callable[[Path, float, int, int], VideoWriter] | None = None,
+        reader: VideoReader | None = None,
     ) -> dict:
         """Restore a video file (or folder of frames) into ``dst``, streaming.
 
@@ -663,13 +664,15 @@ class VideoDecorruptor:
         (:func:`carry_onto_deep`); the writer keeps 10 bits where its encoder can. ``open_writer``:
         how the output is stored, ``open_writer(dst, fps, height, width)`` (e.g.
         :func:`video_decorruptor.benchmark.ucf101c.published_writer`); default H.264 at ``crf``.
+        ``reader``: ``src`` already opened with ``deep=True`` (restore-dataset opens the next video,
+        and decodes its first frames, while this one is restored); closed here.
 
         Returns:
             ``{"frames", "lost_frames", "fps", "seconds", "frames_per_second", "output"}``.
         """
         from tqdm.auto import tqdm
 
-        reader = open_video(src, backend, salvage=salvage, fps=fps, deep=True)
+        reader = reader or open_video(src, backend, salvage=salvage, fps=fps, deep=True)
         info = reader.info
         started = time.perf_counter()
         encoded: queue.Queue = queue.Queue(maxsize=2)
