@@ -222,7 +222,8 @@ def restore_dataset(
             log.write(json.dumps(record) + "\n")
             log.flush()
             bar.update(1)
-            bar.set_postfix(frames=summary.frames, failed=len(summary.failed))
+            rate = summary.frames / max(bar.format_dict["elapsed"], 1e-9)
+            bar.set_postfix(frames=summary.frames, frames_per_s=f"{rate:.1f}", failed=len(summary.failed))
 
         opened = ahead(_opened(src, pending["video"], restorer.video.batch_size), depth=1)
         try:
