@@ -107,7 +107,7 @@ class PyAVReader:
     def __init__(self, path: str | Path, salvage: bool = False, deep: bool = False):
         import av
 
-        self.path, self.salvage, self.deep, self.lost_frames = Path(path), salvage, deep, 0
+        self.path, self.salvage, self.lost_frames = Path(path), salvage, 0
         try:
             self._container = av.open(str(self.path))
         except (av.error.FFmpegError, OSError) as error:
@@ -138,6 +138,7 @@ class PyAVReader:
         )
         self.rate = rate
         self.stated_frames = self._stated_frames(stream)
+        self.frame_format = "rgb48le" if deep and self.info.bits > 8 else "rgb24"  # uint16 or uint8 frames
 
     def _quarter_turns(self) -> int:
         """Quarter turns counterclockwise (-1, 0, 1 or 2) that show the frames as the display matrix
@@ -155,7 +156,7 @@ class PyAVReader:
 
     def _array(self, frame) -> np.ndarray:
         """A decoded frame as (H, W, 3) uint8 RGB (uint16 from a deep reader of a deep source), turned upright."""
-        array = frame.to_ndarray(format="rgb48le" if self.deep and self.info.bits > 8 else "rgb24")
+        array = frame.to_ndarray(format=self.frame_format)
         return np.ascontiguousarray(np.rot90(array, self.quarter_turns)) if self.quarter_turns else array
 
     def _stated_frames(self, stream) -> int | None:
@@ -264,7 +265,7 @@ class PyAVReader:
         return np.stack([found[i] for i in wanted.tolist()]) if wanted.size else self._empty()
 
     def _empty(self) -> np.ndarray:
-        dtype = np.uint16 if self.deep and self.info.bits > 8 else np.uint8
+        dtype = np.uint16 if self.frame_format == "rgb48le" else np.uint8
         return np.zeros((0, self.info.height, self.info.width, 3), dtype)
 
     def close(self) -> None:
@@ -493,16 +494,16 @@ class VideoWriter:
             MOV and AVI) switches to yuv444p. ``crop_odd`` drops the odd row or column instead.
         crop_odd: drop an odd last row or column instead, as OpenCV's writer does (the published
             UCF-101C's storage).
-
-    Frames are uint8, or uint16 (0-65535) from a deep source: those are written at 10 bits
-    (``yuv420p10le``, H.264 High 10) where the encoder has them (:data:`DEEP_ENCODERS`; an odd size
-    then stays H.264, in ``yuv444p10le``), else rounded to 8 bits.
         lossless: exact RGB (libx264rgb, qp 0): decoders give back the very pixels written.
         options: extra encoder options (``preset``, ``x265-params``, ...).
         interpolation: swscale filter for the RGB -> ``pixel_format`` conversion (its chroma
             subsampling), e.g. ``BICUBIC`` as OpenCV's writer uses; None: PyAV's default (bilinear).
         audio_from: a media file whose first audio stream is copied into the output unchanged
             (no re-encoding), e.g. the source of a restored video.
+
+    Frames are uint8, or uint16 (0-65535) from a deep source: those are written at 10 bits
+    (``yuv420p10le``, H.264 High 10) where the encoder has them (:data:`DEEP_ENCODERS`; an odd size
+    then stays H.264, in ``yuv444p10le``), else rounded to 8 bits.
     """
 
     def __init__(
@@ -544,12 +545,12 @@ class VideoWriter:
             )
         self._container = av.open(str(self._temporary), mode="w")
         codec, options, pixel_format = self.codec, dict(self.options), self.pixel_format
-        odd = bool(height % 2 or width % 2)
-        if codec is None:
-            codec = video_encoder(self.path, odd_size=odd and not (deep and not self.lossless))
+        odd, deep = bool(height % 2 or width % 2), deep and not self.lossless
+        if codec is None:  # a deep odd-sized video stays with H.264 (4:4:4), which keeps its bits
+            codec = video_encoder(self.path, odd_size=odd and not deep)
             options = {**ENCODER_DEFAULTS.get((self.path.suffix.lower(), codec), {}), **options}
         options = {**CODEC_DEFAULTS.get(codec, {}), **options}
-        self.deep = deep and not self.lossless and codec in DEEP_ENCODERS
+        self.deep = deep and codec in DEEP_ENCODERS
         if self.lossless:
             codec, pixel_format = "libx264rgb", "rgb24"
             options.update({"qp": "0", "preset": options.get("preset", "veryfast")})

@@ -703,13 +703,14 @@ class VideoDecorruptor:
         try:
             first = next(stream)
             deep = first.dtype == np.uint16  # a source of more than 8 bits: the stages see it at 8
+            keep = side_by_side or deep  # the decoded frames are needed again beside their restoration
             source = itertools.chain([first], stream)
-            if side_by_side or deep:
+            if keep:
                 source = self._tee(source, originals)
             if deep:
                 source = (to_depth(chunk, deep=False) for chunk in source)
             for restored in self._restore_stream(source, to_depth(first[0], deep=False)):
-                original = self._take(originals, len(restored)) if side_by_side or deep else None
+                original = self._take(originals, len(restored)) if keep else None
                 if deep:
                     restored = carry_onto_deep(restored, original)
                 if side_by_side:
